@@ -1,0 +1,104 @@
+"""Versioned wire messages shared by sensor nodes, gateways and the server.
+
+Every message is a frozen pydantic model that refuses unknown fields, naive
+timestamps and non-finite numbers, so a bad message fails at the first boundary it
+crosses with a message naming the field. Golden samples live in ``tests/golden/``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+MAX_FLOW_M3H = 100_000.0
+"""Largest flow magnitude accepted on the wire (a DN1000 main at 10 m/s is ~28 000 m³/h)."""
+MAX_READINGS_PER_BATCH = 10_000
+MAX_ALERTS_PER_BATCH = 1_000
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+"""A timezone-aware timestamp, normalised to UTC; naive timestamps are refused."""
+
+Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
+"""Sensor, gateway, site and DMA identifiers: 1–64 of ``A-Z a-z 0-9 _ . -``."""
+
+FlowM3h = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_FLOW_M3H, le=MAX_FLOW_M3H)]
+"""Flow in m³/h. Negative values are accepted on the wire (reverse flow, faulty
+sensors) so that detection can see them; the detectors decide what they mean."""
+
+IndexM3 = Annotated[float, Field(allow_inf_nan=False, ge=0)]
+
+
+class WireModel(BaseModel):
+    """Base of all wire messages: immutable, strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SensorPayload(WireModel):
+    """JSON payload a sensor node publishes on ``leaksense/<site>/<sensor_id>/flow``."""
+
+    time: UtcDatetime
+    flow_m3h: FlowM3h
+    index_m3: IndexM3 | None = None
+
+
+class Reading(WireModel):
+    """One flow measurement of one sensor, as the gateway forwards it."""
+
+    sensor_id: Identifier
+    time: UtcDatetime
+    flow_m3h: FlowM3h
+    index_m3: IndexM3 | None = None
+
+
+class AlertKind(StrEnum):
+    """What an alert is about."""
+
+    HIGH_FLOW = "high_flow"
+    BURST = "burst"
+    BACKGROUND_LEAK = "background_leak"
+    CONTINUOUS_FLOW = "continuous_flow"
+    SENSOR_FAULT = "sensor_fault"
+
+
+class Alert(WireModel):
+    """A detection event raised by a gateway; ``alert_id`` makes re-sends idempotent."""
+
+    alert_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
+    sensor_id: Identifier
+    kind: AlertKind
+    started_at: UtcDatetime
+    detected_at: UtcDatetime
+    flow_m3h: FlowM3h = Field(description="Estimated leak (excess) flow.")
+    explanation_en: Annotated[str, Field(max_length=500)]
+    explanation_fr: Annotated[str, Field(max_length=500)]
+
+
+class IngestBatch(WireModel):
+    """What a gateway POSTs to ``/api/v1/ingest``."""
+
+    schema_version: Literal[1] = 1
+    gateway_id: Identifier
+    batch_seq: Annotated[int, Field(ge=0)]
+    sent_at: UtcDatetime
+    readings: Annotated[list[Reading], Field(max_length=MAX_READINGS_PER_BATCH)] = []
+    alerts: Annotated[list[Alert], Field(max_length=MAX_ALERTS_PER_BATCH)] = []
+
+
+class IngestResult(WireModel):
+    """The server's confirmation of a stored batch."""
+
+    gateway_id: Identifier
+    batch_seq: int
+    readings_stored: int
+    alerts_stored: int

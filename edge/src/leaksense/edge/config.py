@@ -1,0 +1,121 @@
+"""Gateway configuration: a TOML file validated by :class:`GatewayConfig`.
+
+Example::
+
+    gateway_id = "gw-saint-savin"
+    site = "saint-savin"
+
+    [mqtt]
+    host = "127.0.0.1"
+    port = 1883
+
+    [uplink]
+    url = "https://leaksense.example.org"
+    token_file = "/etc/leaksense/gateway.token"   # or LEAKSENSE_GATEWAY_TOKEN
+
+    [[esphome]]
+    topic = "ss-school/sensor/flow/state"
+    sensor_id = "ss-school"
+    unit = "L/min"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from leaksense.core.errors import ConfigError
+from leaksense.core.messages import Identifier
+from leaksense.core.topics import FLOW_SUBSCRIPTION
+
+TOKEN_ENV = "LEAKSENSE_GATEWAY_TOKEN"  # noqa: S105 - a variable name, not a secret
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MqttConfig(_Section):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    username: str | None = None
+    password: SecretStr | None = None
+    tls_ca_file: Path | None = None
+    """CA bundle to verify the broker; setting it turns TLS on."""
+    keepalive_s: Annotated[int, Field(ge=5)] = 30
+    subscriptions: list[str] = [FLOW_SUBSCRIPTION]
+
+
+class UplinkConfig(_Section):
+    url: str = "http://127.0.0.1:8000"
+    token: SecretStr | None = None
+    token_file: Path | None = None
+    batch_max_readings: Annotated[int, Field(ge=1, le=10_000)] = 1_000
+    flush_interval_s: Annotated[float, Field(gt=0)] = 2.0
+    timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    retry_max_s: Annotated[float, Field(gt=0)] = 300.0
+
+
+class EsphomeSensor(_Section):
+    """A plain numeric ESPHome state topic mapped to a Leaksense sensor."""
+
+    topic: str
+    sensor_id: Identifier
+    unit: Literal["L/min", "m3/h", "L/h"] = "L/min"
+
+
+class DetectorConfig(_Section):
+    """Placeholder threshold detector: alert when flow exceeds a ceiling."""
+
+    default_max_flow_m3h: Annotated[float, Field(gt=0)] = 1_000.0
+    max_flow_m3h: dict[str, float] = {}
+
+
+class GatewayConfig(_Section):
+    gateway_id: Identifier
+    site: Identifier
+    mqtt: MqttConfig = MqttConfig()
+    uplink: UplinkConfig = UplinkConfig()
+    esphome: list[EsphomeSensor] = []
+    detector: DetectorConfig = DetectorConfig()
+    outbox_max_readings: Annotated[int, Field(ge=1_000)] = 1_000_000
+    dead_letter_dir: Path = Path("leaksense-gateway/rejected")
+
+    def uplink_token(self) -> str:
+        """The bearer token: from the environment, the config, or ``token_file``."""
+        if env := os.environ.get(TOKEN_ENV):
+            return env
+        if self.uplink.token is not None:
+            return self.uplink.token.get_secret_value()
+        if self.uplink.token_file is not None:
+            try:
+                return self.uplink.token_file.read_text("utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"cannot read uplink token file: {exc}") from exc
+        raise ConfigError(f"no uplink token: set {TOKEN_ENV}, uplink.token or uplink.token_file")
+
+
+def parse_config(data: dict[str, Any], source: str = "config") -> GatewayConfig:
+    """Validate a config mapping, naming each faulty key."""
+    try:
+        return GatewayConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"{source}: {problems}") from exc
+
+
+def load_config(path: Path) -> GatewayConfig:
+    """Read and validate a gateway TOML file."""
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read gateway config {path}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    return parse_config(data, str(path))

@@ -1,0 +1,169 @@
+"""The gateway service: intake → detection → outbox → uplink.
+
+``handle_message`` runs on the MQTT thread and never raises: a bad message is
+counted, logged and dropped, the gateway keeps running. ``run_uplink`` runs on its
+own thread and retries with exponential backoff and jitter: delays of 1–2, 2–4,
+4–8 … s, capped at ``uplink.retry_max_s`` (or the server's ``Retry-After``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from leaksense.core.errors import (
+    AuthenticationError,
+    InvalidInput,
+    InvalidMessage,
+    UplinkUnavailable,
+)
+from leaksense.core.messages import Alert, IngestBatch
+from leaksense.core.topics import alert_topic
+from leaksense.edge.config import GatewayConfig
+from leaksense.edge.detector import Detector
+from leaksense.edge.intake import MessageParser
+from leaksense.edge.outbox import Outbox, PendingBatch
+from leaksense.edge.uplink import Uplink
+
+log = logging.getLogger(__name__)
+AlertSink = Callable[[str, str], None]
+"""Publishes ``(topic, json)`` locally so alerts are visible on site while offline."""
+
+
+@dataclass
+class GatewayStats:
+    """Counters a technician or a test can read (exported as metrics later)."""
+
+    messages_received: int = 0
+    messages_rejected: int = 0
+    alerts_raised: int = 0
+    batches_sent: int = 0
+    readings_sent: int = 0
+    alerts_sent: int = 0
+    send_failures: int = 0
+    batches_dead_lettered: int = 0
+
+
+class Gateway:
+    """Wires parser, detector, outbox and uplink for one gateway config."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        detector: Detector,
+        outbox: Outbox,
+        uplink: Uplink,
+        alert_sink: AlertSink | None = None,
+    ) -> None:
+        self.config = config
+        self.parser = MessageParser(config)
+        self.stats = GatewayStats()
+        self._detector = detector
+        self._outbox = outbox
+        self._uplink = uplink
+        self._alert_sink = alert_sink
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+
+    def handle_message(self, topic: str, payload: bytes) -> None:
+        """Validate, detect and enqueue one MQTT message."""
+        with self._lock:
+            self.stats.messages_received += 1
+            try:
+                reading = self.parser.parse(topic, payload, datetime.now(UTC))
+            except InvalidMessage as exc:
+                self.stats.messages_rejected += 1
+                log.warning("rejected message #%d: %s", self.stats.messages_rejected, exc)
+                return
+            alerts = self._detector.observe(reading)
+            self.stats.alerts_raised += len(alerts)
+        self._outbox.add([reading], alerts)
+        for alert in alerts:
+            self._announce(alert)
+        if alerts or self._outbox.depth() >= self.config.uplink.batch_max_readings:
+            self._wake.set()
+
+    def flush_once(self) -> bool:
+        """Send the pending batch, if any; True when the server stored one."""
+        pending = self._outbox.peek_batch(self.config.uplink.batch_max_readings)
+        if pending is None:
+            return False
+        batch = IngestBatch(
+            gateway_id=self.config.gateway_id,
+            batch_seq=pending.batch_seq,
+            sent_at=datetime.now(UTC),
+            readings=list(pending.readings),
+            alerts=list(pending.alerts),
+        )
+        try:
+            self._uplink.send(batch)
+        except InvalidInput as exc:
+            self._dead_letter(pending, batch, exc)
+            return False
+        self._outbox.confirm(pending.batch_seq)
+        self.stats.batches_sent += 1
+        self.stats.readings_sent += len(pending.readings)
+        self.stats.alerts_sent += len(pending.alerts)
+        return True
+
+    def run_uplink(self, stop: threading.Event) -> None:
+        """Flush until ``stop`` is set, backing off while the server is unreachable."""
+        failures = 0
+        while not stop.is_set():
+            try:
+                while self.flush_once() and not stop.is_set():
+                    failures = 0
+                self._wake.wait(self.config.uplink.flush_interval_s)
+                self._wake.clear()
+            except (UplinkUnavailable, AuthenticationError) as exc:
+                failures += 1
+                self.stats.send_failures += 1
+                delay_s = self._backoff_s(failures, exc)
+                log.warning("uplink failed (%s); retrying in %.1f s", exc, delay_s)
+                stop.wait(delay_s)
+
+    def drain(self, timeout_s: float) -> bool:
+        """Flush everything pending now; True if the outbox is empty."""
+        stop = threading.Event()
+        timer = threading.Timer(timeout_s, stop.set)
+        timer.start()
+        try:
+            while self._outbox.depth() and not stop.is_set():
+                try:
+                    self.flush_once()
+                except (UplinkUnavailable, AuthenticationError) as exc:
+                    log.warning("drain: %s", exc)
+                    stop.wait(1.0)
+        finally:
+            timer.cancel()
+        return self._outbox.depth() == 0
+
+    def _backoff_s(self, failures: int, exc: Exception) -> float:
+        cap_s = self.config.uplink.retry_max_s
+        base_s = min(cap_s, 2.0 ** (failures - 1))
+        if isinstance(exc, UplinkUnavailable):
+            base_s = min(cap_s, max(base_s, exc.retry_after_s))
+        return random.uniform(base_s, min(cap_s, 2 * base_s))
+
+    def _announce(self, alert: Alert) -> None:
+        log.warning("ALERT %s %s: %s", alert.sensor_id, alert.kind.value, alert.explanation_en)
+        if self._alert_sink is not None:
+            self._alert_sink(
+                alert_topic(self.config.site, alert.sensor_id), alert.model_dump_json()
+            )
+
+    def _dead_letter(self, pending: PendingBatch, batch: IngestBatch, exc: InvalidInput) -> None:
+        """Keep a batch the server refuses on disk instead of retrying it forever."""
+        folder: Path = self.config.dead_letter_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"batch-{batch.batch_seq}-{int(batch.sent_at.timestamp())}.json"
+        path.write_text(json.dumps({"error": str(exc), "batch": batch.model_dump(mode="json")}))
+        self._outbox.confirm(pending.batch_seq)
+        self.stats.batches_dead_lettered += 1
+        log.error("server refused batch %d, saved to %s: %s", batch.batch_seq, path, exc)

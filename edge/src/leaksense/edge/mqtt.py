@@ -1,0 +1,99 @@
+"""paho-mqtt adapter (2.x, VERSION2 callbacks): subscribe, reconnect, resubscribe.
+
+The session is persistent (fixed client id, ``clean_session=False``) so that QoS 1
+messages published while the gateway is away are queued by the broker and
+delivered on reconnection; subscriptions are renewed in every ``on_connect``.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from leaksense.edge.config import MqttConfig
+
+log = logging.getLogger(__name__)
+MessageHandler = Callable[[str, bytes], None]
+
+
+class MqttIntake:
+    """Delivers every message on ``topics`` to ``handler`` (from paho's network thread)."""
+
+    def __init__(
+        self, config: MqttConfig, client_id: str, topics: Sequence[str], handler: MessageHandler
+    ) -> None:
+        self._config = config
+        self._topics = list(topics)
+        self._handler = handler
+        self.connected = threading.Event()
+        self.connections = 0
+        self._stopping = False
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=False,
+            protocol=mqtt.MQTTv311,
+        )
+        if config.username:
+            password = config.password.get_secret_value() if config.password else None
+            client.username_pw_set(config.username, password)
+        if config.tls_ca_file:
+            client.tls_set(ca_certs=str(config.tls_ca_file), tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.max_queued_messages_set(0)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        self._client = client
+
+    def start(self) -> None:
+        """Connect in the background; paho retries until the broker answers."""
+        self._client.connect_async(self._config.host, self._config.port, self._config.keepalive_s)
+        self._client.loop_start()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def publish(self, topic: str, payload: str) -> None:
+        """Publish at QoS 1 (queued by paho while disconnected)."""
+        self._client.publish(topic, payload, qos=1)
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        _userdata: Any,
+        _flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        _properties: Any,
+    ) -> None:
+        if reason.is_failure:
+            log.error("MQTT broker refused the connection: %s", reason)
+            return
+        self.connections += 1
+        client.subscribe([(topic, 1) for topic in self._topics])
+        log.info("MQTT connected to %s:%d", self._config.host, self._config.port)
+        self.connected.set()
+
+    def _on_disconnect(
+        self,
+        _client: mqtt.Client,
+        _userdata: Any,
+        _flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        _properties: Any,
+    ) -> None:
+        self.connected.clear()
+        if not self._stopping:
+            log.warning("MQTT disconnected (%s); paho reconnects", reason)
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        self._handler(msg.topic, bytes(msg.payload))

@@ -1,0 +1,1 @@
+"""HTTP API (FastAPI): thin routes over :mod:`leaksense.server.services`."""

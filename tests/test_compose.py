@@ -1,0 +1,273 @@
+"""docker-compose.yml, checked statically (no Docker engine runs the tests).
+
+What is checked is what breaks a deployment quietly: a secret with a default, a
+variable nobody documented, a database port open to the network, a volume that was
+never declared, a dependency on a health state nobody reports.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+ENV_EXAMPLE = ROOT / ".env.example"
+MOSQUITTO_CONF = ROOT / "firmware-config" / "mosquitto" / "mosquitto.conf"
+
+EXPECTED_SERVICES = {"mosquitto", "influxdb", "server", "gateway", "simulator"}
+LONG_RUNNING = {"mosquitto", "influxdb", "server", "gateway"}
+LOOPBACK_ONLY = {"influxdb", "server"}
+
+# ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}, ${NAME:+alt}
+REFERENCE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?+])?(?P<arg>[^}]*)\}")
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|_KEY$|USER(NAME)?$|DATABASE_URL")
+ENV_LINE = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.*)")
+
+
+@cache
+def _compose() -> dict[str, Any]:
+    loaded = yaml.safe_load(COMPOSE_FILE.read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def _services() -> dict[str, dict[str, Any]]:
+    services = _compose()["services"]
+    assert isinstance(services, dict)
+    return services
+
+
+def _strings(node: object) -> Iterator[str]:
+    """Every string in the loaded YAML, keys included: where compose interpolates."""
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _strings(key)
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _strings(item)
+
+
+def _references() -> list[re.Match[str]]:
+    """``${...}`` references compose interpolates (``$$`` is a literal dollar sign)."""
+    return [
+        match
+        for text in _strings(_compose())
+        for match in REFERENCE.finditer(text.replace("$$", ""))
+    ]
+
+
+@cache
+def _env_example() -> dict[str, tuple[str, list[str]]]:
+    """Variables of .env.example: name -> (value, comment lines just above it)."""
+    documented: dict[str, tuple[str, list[str]]] = {}
+    comments: list[str] = []
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            comments.append(stripped.lstrip("# "))
+        elif match := ENV_LINE.fullmatch(stripped):
+            assert match["name"] not in documented, f"{match['name']} documented twice"
+            documented[match["name"]] = (match["value"], comments)
+            comments = []
+        else:
+            assert not stripped, f".env.example: cannot parse {line!r}"
+            comments = []
+    return documented
+
+
+def _volume_source(entry: str | dict[str, Any]) -> tuple[str, bool]:
+    """(source, is_named_volume) of a service volume in short or long syntax."""
+    if isinstance(entry, dict):
+        return str(entry.get("source", "")), entry.get("type") == "volume"
+    source = entry.split(":", 1)[0]
+    return source, not source.startswith((".", "/", "~", "$"))
+
+
+def _host_ips(ports: list[str | dict[str, Any]]) -> list[str | None]:
+    """Host IP of each published port; None when it is published on every interface."""
+    ips: list[str | None] = []
+    for entry in ports:
+        if isinstance(entry, dict):
+            ips.append(entry.get("host_ip"))
+        else:
+            parts = str(entry).split(":")
+            ips.append(parts[0] if len(parts) == 3 else None)
+    return ips
+
+
+def test_expected_services_exist() -> None:
+    assert set(_services()) == EXPECTED_SERVICES
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_SERVICES))
+def test_service_uses_a_pinned_image(name: str) -> None:
+    image = _services()[name].get("image")
+    assert isinstance(image, str)
+    assert ":" in image
+    assert not image.endswith(":latest")
+
+
+def test_images_are_the_expected_ones() -> None:
+    images = {name: service["image"] for name, service in _services().items()}
+    assert images["mosquitto"] == "eclipse-mosquitto:2"
+    assert images["influxdb"] == "influxdb:1.8"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_SERVICES))
+def test_long_running_services_have_a_healthcheck(name: str) -> None:
+    service = _services()[name]
+    long_running = service.get("restart", "no") != "no"
+    assert long_running == (name in LONG_RUNNING)
+    if long_running:
+        test = service["healthcheck"]["test"]
+        assert isinstance(test, list)
+        assert test[0] in {"CMD", "CMD-SHELL"}
+        assert len(test) > 1
+
+
+def test_healthy_dependencies_report_health() -> None:
+    for name, service in _services().items():
+        for target, condition in service.get("depends_on", {}).items():
+            assert target in _services(), f"{name} depends on unknown {target}"
+            if condition.get("condition") == "service_healthy":
+                assert "healthcheck" in _services()[target], f"{name} waits on {target}"
+
+
+def test_named_volumes_are_declared_and_used() -> None:
+    declared = set(_compose().get("volumes") or {})
+    used = set()
+    for service in _services().values():
+        for entry in service.get("volumes", []):
+            source, named = _volume_source(entry)
+            if named:
+                used.add(source)
+    assert used == declared
+
+
+def test_bind_mounted_repository_files_exist() -> None:
+    for service in _services().values():
+        for entry in service.get("volumes", []):
+            source, named = _volume_source(entry)
+            if not named and source.startswith("."):
+                assert (ROOT / source).exists(), source
+
+
+def test_only_braced_variables_are_used() -> None:
+    for text in _strings(_compose()):
+        unescaped = REFERENCE.sub("", text.replace("$$", ""))
+        assert "$" not in unescaped, f"unbraced or malformed variable in {text!r}"
+
+
+def test_every_variable_is_documented_in_env_example() -> None:
+    used = {match["name"] for match in _references()}
+    documented = set(_env_example())
+    assert used - documented == set(), "used in docker-compose.yml, not in .env.example"
+    assert documented - used == set(), "in .env.example, not used by docker-compose.yml"
+
+
+def test_every_env_example_variable_has_a_comment() -> None:
+    for name, (_, comments) in _env_example().items():
+        assert comments, f"{name} has no comment in .env.example"
+
+
+def test_secrets_are_required_and_have_no_default() -> None:
+    secrets = [match for match in _references() if SECRET_NAME.search(match["name"])]
+    assert {match["name"] for match in secrets} >= {
+        "LEAKSENSE_MQTT_PASSWORD",
+        "INFLUXDB_ADMIN_PASSWORD",
+        "LEAKSENSE_INFLUX_PASSWORD",
+        "LEAKSENSE_SERVER_DATABASE_URL",
+    }
+    for match in secrets:
+        assert match["op"] == ":?", f"{match[0]} must be ${{{match['name']}:?message}}"
+        assert match["arg"].strip(), f"{match[0]} needs a message saying what to set"
+
+
+def test_secret_settings_come_only_from_the_env_file() -> None:
+    """No service sets a credential to a literal: each is one required reference."""
+    for name, service in _services().items():
+        environment = service.get("environment", {})
+        assert isinstance(environment, dict), f"{name}: use the mapping form"
+        for key, value in environment.items():
+            if SECRET_NAME.search(key):
+                match = REFERENCE.fullmatch(str(value))
+                assert match is not None, f"{name}.{key} is not a ${{VAR:?...}} reference"
+                assert match["op"] == ":?", f"{name}.{key} has a default"
+
+
+def test_env_example_holds_placeholders_not_secrets() -> None:
+    for name, (value, _) in _env_example().items():
+        if re.search("PASSWORD|SECRET|TOKEN", name):
+            assert value == "change-me", name
+
+
+def test_a_variable_has_the_same_default_everywhere() -> None:
+    forms: dict[str, set[tuple[str, str]]] = {}
+    for match in _references():
+        forms.setdefault(match["name"], set()).add((match["op"] or "", match["arg"]))
+    for name, seen in forms.items():
+        defaults = {arg for op, arg in seen if op in {"-", ":-"}}
+        assert len(defaults) <= 1, f"{name} has different defaults: {defaults}"
+
+
+@pytest.mark.parametrize("name", sorted(LOOPBACK_ONLY))
+def test_ports_are_bound_to_loopback(name: str) -> None:
+    ports = _services()[name].get("ports", [])
+    assert ports, f"{name} publishes no port"
+    assert set(_host_ips(ports)) == {"127.0.0.1"}
+
+
+def test_influxdb_requires_authentication() -> None:
+    environment = _services()["influxdb"]["environment"]
+    assert environment["INFLUXDB_HTTP_AUTH_ENABLED"] == "true"
+
+
+def test_server_environment_targets_influxdb() -> None:
+    environment = _services()["server"]["environment"]
+    assert environment["LEAKSENSE_SERVER_MODE"] == "production"
+    assert environment["LEAKSENSE_SERVER_READING_STORE"] == "influxdb"
+    assert environment["LEAKSENSE_SERVER_INFLUX_URL"] == "http://influxdb:8086"
+    # The server logs in as the user and to the database the influxdb service creates.
+    influxdb = _services()["influxdb"]["environment"]
+    assert environment["LEAKSENSE_SERVER_INFLUX_DATABASE"] == influxdb["INFLUXDB_DB"]
+    assert environment["LEAKSENSE_SERVER_INFLUX_USERNAME"] == influxdb["INFLUXDB_USER"]
+    assert environment["LEAKSENSE_SERVER_INFLUX_PASSWORD"] == influxdb["INFLUXDB_USER_PASSWORD"]
+
+
+@pytest.mark.parametrize("name", ["server", "gateway", "simulator"])
+def test_python_services_install_workspace_members(name: str) -> None:
+    service = _services()[name]
+    assert service["working_dir"] == "/app"
+    assert "./:/app:ro" in service["volumes"]
+    script = service["command"][-1]
+    [installed] = re.findall(r"pip install ((?:\./\w+ ?)+)", script)
+    members = installed.split()
+    assert members[0] == "./core"
+    for member in members:
+        assert (ROOT / member / "pyproject.toml").is_file(), member
+    assert "exec leaksense " in script
+
+
+def test_mosquitto_gets_the_repository_config_and_its_password_file() -> None:
+    service = _services()["mosquitto"]
+    mount = "./firmware-config/mosquitto/mosquitto.conf:/mosquitto/config/mosquitto.conf:ro"
+    assert mount in service["volumes"]
+    settings = dict(
+        line.split(maxsplit=1)
+        for line in MOSQUITTO_CONF.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    )
+    assert settings["allow_anonymous"] == "false"
+    assert settings["persistence"] == "true"
+    # The file the compose command writes is the one the broker reads.
+    assert f"mosquitto_passwd -c -b {settings['password_file']}" in service["command"][-1]
