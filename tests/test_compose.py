@@ -129,6 +129,7 @@ def test_long_running_services_have_a_healthcheck(name: str) -> None:
     long_running = service.get("restart", "no") != "no"
     assert long_running == (name in LONG_RUNNING)
     if long_running:
+        assert "healthcheck" in service, f"{name} restarts forever but reports no health"
         test = service["healthcheck"]["test"]
         assert isinstance(test, list)
         assert test[0] in {"CMD", "CMD-SHELL"}

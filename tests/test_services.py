@@ -17,7 +17,10 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from services import (
+    INFLUXD_BINARY,
     LOOPBACK,
+    MOSQUITTO_BINARY,
+    MOSQUITTO_PASSWD_BINARY,
     InfluxDatabase,
     InfluxServer,
     MosquittoServer,
@@ -178,9 +181,10 @@ def test_mosquitto_restart_keeps_the_port_so_clients_reconnect(
 
 @pytest.mark.mqtt
 def test_mosquitto_with_users_refuses_anonymous_clients(tmp_path: Path) -> None:
-    require_binary("mosquitto_passwd", "/usr/bin/mosquitto_passwd")
-    binary = require_binary("mosquitto", "/usr/sbin/mosquitto")
-    with MosquittoServer(tmp_path, binary=binary, users={"gateway": "s3cret"}) as broker:
+    passwd = require_binary("mosquitto_passwd", MOSQUITTO_PASSWD_BINARY)
+    binary = require_binary("mosquitto", MOSQUITTO_BINARY)
+    users = {"gateway": "s3cret"}
+    with MosquittoServer(tmp_path, binary=binary, users=users, passwd_binary=passwd) as broker:
         with _client(broker, auth=("gateway", "s3cret")) as allowed:
             assert allowed.connects.get(timeout=WAIT_S).value == 0
         with _client(broker) as anonymous:
@@ -203,7 +207,7 @@ def test_influx_db_is_fresh_for_each_test(influxd: InfluxServer, influx_db: Infl
 
 @pytest.mark.influx
 def test_influx_server_with_auth_keeps_data_and_port_across_restart(tmp_path: Path) -> None:
-    binary = require_binary("influxd", "/usr/bin/influxd")
+    binary = require_binary("influxd", INFLUXD_BINARY)
     admin = ("admin", "it's-s3cret")
     with InfluxServer(tmp_path, binary=binary, admin=admin) as server:
         server.create_database("meters")

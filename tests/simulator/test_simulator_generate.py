@@ -110,7 +110,9 @@ def test_truth_carries_the_leaks_and_nominal_volumes(sim: Simulation) -> None:
     assert truth.nominal_consumption_m3 == 14 * 600
     # background 50 m³/day all along, each repaired leak until day 7..11 at 10:00
     hours_running = [24 * (7 + i) + 10 for i in range(5)]
-    leakage_m3 = 50 * 14 + sum(h * leak.flow_m3h for h, leak in zip(hours_running, repaired))
+    leakage_m3 = 50 * 14 + sum(
+        h * leak.flow_m3h for h, leak in zip(hours_running, repaired, strict=True)
+    )
     assert truth.nominal_leakage_m3 == pytest.approx(leakage_m3)
     assert truth.nominal_distributed_m3 == pytest.approx(8400 + leakage_m3)
     assert sim.scenario.nominal_yield(START) == pytest.approx(0.75)
@@ -127,7 +129,7 @@ def test_builtin_table_and_short_windows() -> None:
     "change",
     [
         {"interval_s": 7},
-        {"start": datetime(2026, 1, 5)},  # noqa: DTZ001 - naive on purpose
+        {"start": datetime(2026, 1, 5)},  # naive on purpose
         {"sensors": (SensorSpec("a", "customer", 1.0),)},
         {"site": "bad site"},
     ],
@@ -150,3 +152,22 @@ def test_invalid_scenarios_are_refused(change: dict[str, object]) -> None:
 def test_leak_repair_must_follow_start() -> None:
     with pytest.raises(ConfigError, match="repaired_at"):
         LeakSpec("l", 1.0, START, START)
+
+
+def test_outlet_flow_passes_through_the_inlet() -> None:
+    scenario = Scenario(
+        name="through",
+        site="s",
+        dma_id="d",
+        start=START,
+        days=1,
+        interval_s=3600,
+        consumption_m3_per_day=240.0,
+        sensors=(SensorSpec("in", "inlet"), SensorSpec("out", "outlet", 5.0)),
+        leaks=(LeakSpec("l", 2.0, START + timedelta(hours=12)),),
+        noise_fraction=0.0,
+    )
+    sim = simulate(scenario, seed=0)
+    assert volume_m3(sim.readings, "in", START, START + DAY, 3600) == pytest.approx(384, rel=1e-5)
+    assert volume_m3(sim.readings, "out", START, START + DAY, 3600) == pytest.approx(120, rel=1e-5)
+    assert sim.billing[0].volume_m3 == pytest.approx(240)

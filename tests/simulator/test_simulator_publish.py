@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -66,7 +67,7 @@ class Subscriber:
 
     def _on_message(self, _c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
         with self._changed:
-            self.messages.append((message.topic, message.payload))
+            self.messages.append((message.topic, bytes(message.payload)))
             self._changed.notify_all()
 
     def wait_for(self, count: int) -> list[tuple[str, bytes]]:
@@ -187,12 +188,11 @@ def test_stop_ends_the_replay_cleanly(mosquitto: Server, one_day: Simulation) ->
 @pytest.fixture
 def app(monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
     """The ``leaksense`` app with only the simulator's commands (see the CLI tests)."""
-    real = core_cli.entry_points
-    monkeypatch.setattr(
-        core_cli,
-        "entry_points",
-        lambda group: [e for e in real(group=group) if e.name == "simulator"],
-    )
+
+    def simulator_only(group: str) -> list[metadata.EntryPoint]:
+        return [ep for ep in metadata.entry_points(group=group) if ep.name == "simulator"]
+
+    monkeypatch.setattr(core_cli, "entry_points", simulator_only)
     return core_cli.build_app()
 
 

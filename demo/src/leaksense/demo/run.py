@@ -6,6 +6,7 @@ through MQTT, the gateway and the ingest API, not from the scenario's constants.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import time
@@ -27,7 +28,7 @@ from leaksense.edge.runner import GatewayRunner
 from leaksense.server.app import create_app
 from leaksense.server.runtime import Runtime, build_runtime
 from leaksense.server.services import billing, entities
-from leaksense.server.settings import load_settings
+from leaksense.server.settings import ServerSettings, load_settings
 from leaksense.simulator.generate import Simulation, simulate
 from leaksense.simulator.publish import Broker, esphome_mapping, esphome_nodes, publish_readings
 from leaksense.simulator.scenario import saint_savin, saint_savin_periods
@@ -150,50 +151,70 @@ def fetch_yields(server_url: str, token: str, sim: Simulation) -> dict[str, dict
 
 
 def run_demo(workdir: Path, days: int = 14, seed: int = 1, broker: str = "auto") -> DemoResult:
-    """Run the whole path once and return what it measured."""
+    """Run the whole path once on embedded defaults and return what it measured."""
     started = time.monotonic()
     prepare_workdir(workdir)
-    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
-        days=days + 1
-    )
-    sim = simulate(saint_savin(start, days), seed)
+    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    sim = simulate(saint_savin(start - timedelta(days=days + 1), days), seed)
     settings = load_settings(
         data_dir=workdir / "server", reading_store="sqlite", mode="development"
     )
+    mqtt_broker = start_broker(workdir / "broker", broker)
+    try:
+        result = run_path(sim, settings, mqtt_broker.port, workdir)
+    finally:
+        mqtt_broker.stop()
+    return dataclasses.replace(
+        result, broker=mqtt_broker.name, elapsed_s=time.monotonic() - started
+    )
+
+
+def run_path(
+    sim: Simulation,
+    settings: ServerSettings,
+    broker_port: int,
+    workdir: Path,
+    before_publish: Callable[[Broker], int] | None = None,
+) -> DemoResult:
+    """Server, provisioning, gateway and simulated sensors on an already running broker.
+
+    ``before_publish`` may publish extra messages on the broker and returns how many
+    (tests inject bad messages that the gateway must reject).
+    """
     with ExitStack() as stack:
-        mqtt_broker = start_broker(workdir / "broker", broker)
-        stack.callback(mqtt_broker.stop)
         runtime = build_runtime(settings)
         server = ServerThread(create_app(settings, runtime)).start()
         stack.callback(server.stop)
         gateway_token, reader_token = provision(runtime, sim)
-        config = gateway_config(sim, mqtt_broker.port, server.url, workdir)
-        runner = GatewayRunner(config, token=gateway_token)
+        runner = GatewayRunner(
+            gateway_config(sim, broker_port, server.url, workdir), token=gateway_token
+        )
         runner.start()
         stack.callback(runner.stop)
         wait_until(runner.intake.connected.is_set, 10, "the gateway to connect to the broker")
-        readings = demo_readings(sim)
+        broker = Broker(host="127.0.0.1", port=broker_port)
+        extra = before_publish(broker) if before_publish is not None else 0
         result = publish_readings(
-            readings,
-            Broker(host="127.0.0.1", port=mqtt_broker.port),
+            demo_readings(sim),
+            broker,
             site=sim.scenario.site,
             esphome=esphome_nodes(sim.scenario),
         )
         stats = runner.gateway.stats
-        wait_until(lambda: stats.messages_received >= result.acknowledged, 60, "the gateway intake")
+        expected = result.acknowledged + extra
+        wait_until(lambda: stats.messages_received >= expected, 60, "the gateway intake")
         if not runner.gateway.drain(60):
             raise ServiceUnavailable("the gateway could not deliver everything to the server")
         inlet = sim.scenario.inlet.sensor_id
         stored = len(runtime.store.readings(inlet, sim.scenario.start, sim.scenario.end))
-        yields = fetch_yields(server.url, reader_token, sim)
         return DemoResult(
-            broker=mqtt_broker.name,
+            broker=f"127.0.0.1:{broker_port}",
             server_url=server.url,
             workdir=workdir,
             published=result.acknowledged,
             received=stats.messages_received,
             rejected=stats.messages_rejected,
             stored_inlet=stored,
-            yields=yields,
-            elapsed_s=time.monotonic() - started,
+            yields=fetch_yields(server.url, reader_token, sim),
+            elapsed_s=0.0,
         )

@@ -33,6 +33,12 @@ from leaksense.core.messages import Identifier
 from leaksense.core.topics import FLOW_SUBSCRIPTION
 
 TOKEN_ENV = "LEAKSENSE_GATEWAY_TOKEN"  # noqa: S105 - a variable name, not a secret
+ENV_OVERRIDES = {
+    "LEAKSENSE_GATEWAY_MQTT_USERNAME": ("mqtt", "username"),
+    "LEAKSENSE_GATEWAY_MQTT_PASSWORD": ("mqtt", "password"),
+    "LEAKSENSE_GATEWAY_UPLINK_URL": ("uplink", "url"),
+}
+"""Environment variables that override file settings (secrets stay out of the file)."""
 
 
 class _Section(BaseModel):
@@ -118,4 +124,7 @@ def load_config(path: Path) -> GatewayConfig:
         raise ConfigError(f"cannot read gateway config {path}: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    for env, (section, key) in ENV_OVERRIDES.items():
+        if value := os.environ.get(env):
+            data.setdefault(section, {})[key] = value
     return parse_config(data, str(path))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -51,14 +51,14 @@ def simulate_command(
     sim = simulate(spec, seed)
     files = write_simulation(sim, out)
     billed_m3 = sum(b.volume_m3 for b in sim.billing)
-    last_step = spec.end.timestamp() - spec.interval_s
+    last_step = spec.end - timedelta(seconds=spec.interval_s)
     typer.echo(
         f"{spec.name}: {len(sim.readings)} readings from {len(spec.sensors)} sensors, "
         f"{spec.days} days every {spec.interval_s} s from {spec.start.isoformat()}, seed {seed}\n"
         f"billing: {len(sim.billing)} periods, {billed_m3:.1f} m³; "
         f"leaks: {len(spec.leaks)}, {sim.truth.nominal_leakage_m3:.1f} m³ lost (nominal)\n"
         f"nominal yield: before {spec.nominal_yield(spec.start):.2%}, "
-        f"after {spec.nominal_yield(datetime.fromtimestamp(last_step, UTC)):.2%}\n"
+        f"after {spec.nominal_yield(last_step):.2%}\n"
         f"wrote {files.readings}, {files.billing}, {files.truth}"
     )
 

@@ -99,49 +99,58 @@ def _leak_flows_m3h(scenario: Scenario, offsets_s: FloatArray) -> FloatArray:
     return total
 
 
-def simulate(scenario: Scenario, seed: int) -> Simulation:
-    """Generate the scenario; the same ``(scenario, seed)`` gives identical output."""
-    rng = np.random.default_rng(seed)
+def _flows_m3h(
+    scenario: Scenario, rng: np.random.Generator
+) -> tuple[dict[str, FloatArray], FloatArray, FloatArray]:
+    """Per-sensor flows, plus the DMA's true consumption and leak flows behind the inlet."""
     profile = diurnal_profile(scenario)
-    step_h = scenario.interval_s / 3600
 
     def noisy(mean_m3h: float) -> FloatArray:
         factor = 1 + scenario.noise_fraction * rng.standard_normal(profile.size)
         return np.clip(mean_m3h * profile * factor, 0.0, None)
 
     consumption_m3h = noisy(scenario.consumption_m3_per_day / 24)
-    offsets_s = step_offsets_s(scenario)
-    leaks_m3h = _leak_flows_m3h(scenario, offsets_s)
-    flows: dict[str, FloatArray] = {}
+    leaks_m3h = _leak_flows_m3h(scenario, step_offsets_s(scenario))
+    flows = {
+        s.sensor_id: noisy(s.mean_flow_m3h).round(_FLOW_DECIMALS)
+        for s in scenario.sensors
+        if s.mean_flow_m3h is not None
+    }
+    inlet_m3h = consumption_m3h + leaks_m3h
     for sensor in scenario.sensors:
-        if sensor.mean_flow_m3h is not None:
-            flows[sensor.sensor_id] = noisy(sensor.mean_flow_m3h).round(_FLOW_DECIMALS)
-    outlets_m3h = sum(
-        (flows[s.sensor_id] for s in scenario.sensors if s.role == "outlet"),
-        np.zeros_like(profile),
-    )
-    flows[scenario.inlet.sensor_id] = (consumption_m3h + outlets_m3h + leaks_m3h).round(
-        _FLOW_DECIMALS
-    )
+        if sensor.role == "outlet":  # water crossing the DMA passes the inlet too
+            inlet_m3h = inlet_m3h + flows[sensor.sensor_id]
+    flows[scenario.inlet.sensor_id] = inlet_m3h.round(_FLOW_DECIMALS)
+    return flows, consumption_m3h, leaks_m3h
 
+
+def _readings(scenario: Scenario, flows: dict[str, FloatArray]) -> list[Reading]:
+    """Time-ordered readings of every sensor, with indexes integrated from the flows."""
+    step_h = scenario.interval_s / 3600
     start = scenario.start.astimezone(UTC)
-    times = [start + timedelta(seconds=float(s)) for s in offsets_s]
+    times = [start + timedelta(seconds=float(s)) for s in step_offsets_s(scenario)]
     columns = []
     for sensor in scenario.sensors:
         flow = flows[sensor.sensor_id]
         index = sensor.initial_index_m3 + np.concatenate(([0.0], np.cumsum(flow * step_h)[:-1]))
         columns.append((sensor.sensor_id, flow.tolist(), index.round(_INDEX_DECIMALS).tolist()))
-    readings = [
+    return [
         Reading(sensor_id=sensor_id, time=time, flow_m3h=flow[k], index_m3=index[k])
         for k, time in enumerate(times)
         for sensor_id, flow, index in columns
     ]
+
+
+def simulate(scenario: Scenario, seed: int) -> Simulation:
+    """Generate the scenario; the same ``(scenario, seed)`` gives identical output."""
+    flows, consumption_m3h, leaks_m3h = _flows_m3h(scenario, np.random.default_rng(seed))
+    step_h = scenario.interval_s / 3600
     truth = Truth(
         scenario=scenario.name,
         site=scenario.site,
         dma_id=scenario.dma_id,
         seed=seed,
-        start=start,
+        start=scenario.start.astimezone(UTC),
         end=scenario.end.astimezone(UTC),
         interval_s=scenario.interval_s,
         consumption_m3_per_day=scenario.consumption_m3_per_day,
@@ -149,8 +158,12 @@ def simulate(scenario: Scenario, seed: int) -> Simulation:
         nominal_consumption_m3=scenario.consumption_m3_per_day * scenario.days,
         nominal_leakage_m3=float(leaks_m3h.sum() * step_h),
     )
-    billing = _bill(scenario, consumption_m3h * step_h)
-    return Simulation(scenario=scenario, readings=readings, billing=billing, truth=truth)
+    return Simulation(
+        scenario=scenario,
+        readings=_readings(scenario, flows),
+        billing=_bill(scenario, consumption_m3h * step_h),
+        truth=truth,
+    )
 
 
 def _bill(scenario: Scenario, consumed_m3: FloatArray) -> list[BilledPeriod]:

@@ -1,0 +1,146 @@
+"""Gateway logic without I/O: rejection counting, alerts, batching and retries.
+
+The uplink here is an in-memory fake at the Uplink seam; the real HTTP uplink is
+exercised against the real server in tests/test_end_to_end.py.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from leaksense.core.errors import InvalidInput, UplinkUnavailable
+from leaksense.core.messages import AlertKind, IngestBatch, IngestResult, Reading
+from leaksense.edge.config import DetectorConfig, GatewayConfig
+from leaksense.edge.detector import ThresholdDetector
+from leaksense.edge.gateway import Gateway
+from leaksense.edge.outbox import MemoryOutbox
+
+T0 = datetime(2026, 1, 5, tzinfo=UTC)
+
+
+class FakeUplink:
+    """Records batches; fails the next ``fail`` sends with ``error``."""
+
+    def __init__(self) -> None:
+        self.batches: list[IngestBatch] = []
+        self.fail = 0
+        self.error: Exception = UplinkUnavailable("down")
+
+    def send(self, batch: IngestBatch) -> IngestResult:
+        if self.fail:
+            self.fail -= 1
+            raise self.error
+        self.batches.append(batch)
+        return IngestResult(
+            gateway_id=batch.gateway_id,
+            batch_seq=batch.batch_seq,
+            readings_stored=len(batch.readings),
+            alerts_stored=len(batch.alerts),
+        )
+
+
+def make_gateway(tmp_path: Path, batch_max: int = 3) -> tuple[Gateway, FakeUplink]:
+    config = GatewayConfig.model_validate(
+        {
+            "gateway_id": "gw-1",
+            "site": "saint-savin",
+            "uplink": {"batch_max_readings": batch_max},
+            "detector": {"max_flow_m3h": {"ss-inlet": 50.0}},
+            "dead_letter_dir": str(tmp_path / "rejected"),
+        }
+    )
+    uplink = FakeUplink()
+    gateway = Gateway(
+        config, ThresholdDetector("gw-1", config.detector), MemoryOutbox(10_000), uplink
+    )
+    return gateway, uplink
+
+
+def message(minute: int, flow_m3h: float) -> tuple[str, bytes]:
+    time = (T0 + timedelta(minutes=minute)).isoformat()
+    payload = json.dumps({"time": time, "flow_m3h": flow_m3h})
+    return "leaksense/saint-savin/ss-inlet/flow", payload.encode()
+
+
+def test_bad_payloads_are_counted_and_the_gateway_goes_on(tmp_path: Path) -> None:
+    gateway, uplink = make_gateway(tmp_path)
+    gateway.handle_message("leaksense/saint-savin/ss-inlet/flow", b"{broken")
+    gateway.handle_message("leaksense/x", b"1")
+    gateway.handle_message(*message(0, 10.0))
+    assert gateway.stats.messages_received == 3
+    assert gateway.stats.messages_rejected == 2
+    assert gateway.flush_once()
+    assert [r.flow_m3h for b in uplink.batches for r in b.readings] == [10.0]
+
+
+def test_one_alert_per_excess_event() -> None:
+    detector = ThresholdDetector("gw-1", DetectorConfig(max_flow_m3h={"a": 5.0}))
+    flows = [1.0, 6.0, 7.0, 8.0, 2.0, 9.0]
+    alerts = [
+        a
+        for i, f in enumerate(flows)
+        for a in detector.observe(
+            Reading(sensor_id="a", time=T0 + timedelta(minutes=i), flow_m3h=f)
+        )
+    ]
+    assert [a.flow_m3h for a in alerts] == [1.0, 4.0]
+    assert {a.kind for a in alerts} == {AlertKind.HIGH_FLOW}
+    assert len({a.alert_id for a in alerts}) == 2
+    assert "débit" in alerts[0].explanation_fr
+
+
+def test_retry_resends_the_same_batch_and_alerts_go_first(tmp_path: Path) -> None:
+    gateway, uplink = make_gateway(tmp_path, batch_max=3)
+    for minute, flow in enumerate([10.0, 11.0, 60.0, 12.0, 13.0]):
+        gateway.handle_message(*message(minute, flow))
+    uplink.fail = 1
+    with pytest.raises(UplinkUnavailable):
+        gateway.flush_once()
+    assert gateway.flush_once()
+    first = uplink.batches[0]
+    assert first.batch_seq == 0
+    assert len(first.alerts) == 1
+    assert [r.flow_m3h for r in first.readings] == [10.0, 11.0, 60.0]
+    assert gateway.flush_once()
+    assert not gateway.flush_once()
+    assert [b.batch_seq for b in uplink.batches] == [0, 1]
+    assert gateway.stats.readings_sent == 5
+
+
+def test_refused_batch_is_kept_on_disk_not_lost(tmp_path: Path) -> None:
+    gateway, uplink = make_gateway(tmp_path)
+    gateway.handle_message(*message(0, 10.0))
+    uplink.fail, uplink.error = 1, InvalidInput("bad batch")
+    assert not gateway.flush_once()
+    saved = list((tmp_path / "rejected").glob("*.json"))
+    assert len(saved) == 1
+    content = json.loads(saved[0].read_text())
+    assert content["error"] == "bad batch"
+    assert content["batch"]["readings"][0]["flow_m3h"] == 10.0
+    assert gateway.stats.batches_dead_lettered == 1
+
+
+def test_backoff_grows_and_is_capped(tmp_path: Path) -> None:
+    gateway, _ = make_gateway(tmp_path)
+    error = UplinkUnavailable("down", retry_after_s=1.0)
+    delays = [gateway._backoff_s(n, error) for n in range(1, 12)]
+    assert 1.0 <= delays[0] <= 2.0
+    assert 8.0 <= delays[4] <= 32.0
+    assert max(delays) <= gateway.config.uplink.retry_max_s
+
+
+def test_memory_outbox_bound_drops_oldest_and_counts() -> None:
+    outbox = MemoryOutbox(max_readings=1_000)
+    readings = [
+        Reading(sensor_id="a", time=T0 + timedelta(seconds=i), flow_m3h=float(i))
+        for i in range(1_005)
+    ]
+    outbox.add(readings, [])
+    assert outbox.dropped_readings == 5
+    batch = outbox.peek_batch(10)
+    assert batch is not None
+    assert batch.readings[0].flow_m3h == 5.0

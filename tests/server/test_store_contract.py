@@ -1,0 +1,98 @@
+"""One contract, every ReadingStore adapter: SQLite (embedded) and InfluxDB (real influxd)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from leaksense.core.errors import InvalidInput, StoreUnavailable
+from leaksense.core.messages import Reading
+from leaksense.server.stores.base import ReadingStore
+from leaksense.server.stores.influx import InfluxReadingStore
+from leaksense.server.stores.sqlite import SqliteReadingStore
+from services import InfluxDatabase, free_port
+
+T0 = datetime(2026, 1, 5, tzinfo=UTC)
+
+
+def readings(sensor_id: str, count: int, step_s: int = 300, flow: float = 10.0) -> list[Reading]:
+    return [
+        Reading(
+            sensor_id=sensor_id,
+            time=T0 + timedelta(seconds=i * step_s),
+            flow_m3h=flow + i % 12,
+            index_m3=1000.0 + i,
+        )
+        for i in range(count)
+    ]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("influxdb", marks=pytest.mark.influx)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ReadingStore]:
+    adapter: ReadingStore
+    if request.param == "sqlite":
+        adapter = SqliteReadingStore(tmp_path / "readings.db")
+    else:
+        db: InfluxDatabase = request.getfixturevalue("influx_db")
+        adapter = InfluxReadingStore(db.url, db.name)
+    yield adapter
+    adapter.close()
+
+
+def test_written_readings_come_back_in_order(store: ReadingStore) -> None:
+    written = readings("ss-inlet", 50) + readings("other", 5)
+    assert store.write(list(reversed(written))) == 55
+    got = store.readings("ss-inlet", T0, T0 + timedelta(days=1))
+    assert got == written[:50]
+    assert got[0].time.tzinfo is not None
+
+
+def test_writes_are_idempotent(store: ReadingStore) -> None:
+    batch = readings("ss-inlet", 20)
+    store.write(batch)
+    store.write(batch)
+    store.write(batch[5:10])
+    assert len(store.readings("ss-inlet", T0, T0 + timedelta(days=1))) == 20
+
+
+def test_same_time_rewritten_replaces_the_value(store: ReadingStore) -> None:
+    first = Reading(sensor_id="s1", time=T0, flow_m3h=1.0)
+    store.write([first])
+    store.write([first.model_copy(update={"flow_m3h": 2.5})])
+    assert [r.flow_m3h for r in store.readings("s1", T0, T0 + timedelta(hours=1))] == [2.5]
+
+
+def test_range_is_half_open_and_limit_applies(store: ReadingStore) -> None:
+    store.write(readings("s1", 24, step_s=3600))
+    got = store.readings("s1", T0 + timedelta(hours=2), T0 + timedelta(hours=5))
+    assert [r.time.hour for r in got] == [2, 3, 4]
+    assert len(store.readings("s1", T0, T0 + timedelta(days=1), limit=7)) == 7
+
+
+def test_hourly_flow_means_and_counts(store: ReadingStore) -> None:
+    store.write(readings("s1", 36, step_s=300))  # 3 hours of 5-minute readings
+    hourly = store.hourly_flow("s1", T0, T0 + timedelta(hours=6))
+    assert [h.hour_start for h in hourly] == [T0 + timedelta(hours=h) for h in range(3)]
+    assert [h.reading_count for h in hourly] == [12, 12, 12]
+    assert all(h.mean_flow_m3h == pytest.approx(10.0 + 5.5) for h in hourly)
+
+
+def test_unbounded_or_reversed_queries_are_refused(store: ReadingStore) -> None:
+    with pytest.raises(InvalidInput, match="exceeds"):
+        store.hourly_flow("s1", T0, T0 + timedelta(days=401))
+    with pytest.raises(InvalidInput, match="empty"):
+        store.readings("s1", T0, T0)
+    with pytest.raises(InvalidInput, match="timezone-aware"):
+        store.readings("s1", T0.replace(tzinfo=None), T0 + timedelta(hours=1))
+
+
+def test_unreachable_influx_raises_store_unavailable() -> None:
+    dead = InfluxReadingStore(f"http://127.0.0.1:{free_port()}", "nowhere", timeout_s=1.0)
+    with pytest.raises(StoreUnavailable, match="unreachable"):
+        dead.write(readings("s1", 1))
+    with pytest.raises(StoreUnavailable):
+        dead.ping()
+    dead.close()
