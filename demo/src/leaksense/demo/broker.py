@@ -20,7 +20,7 @@ MOSQUITTO_CONF = """\
 listener {port} 127.0.0.1
 allow_anonymous true
 persistence false
-log_dest file {log}
+log_dest stdout
 # Without these limits a burst of QoS 1 messages is dropped (components.md).
 max_queued_messages 100000
 max_inflight_messages 0
@@ -64,10 +64,13 @@ class MosquittoProcess:
 
     def start(self, binary: str) -> MosquittoProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        conf = self.workdir / "mosquitto.conf"
-        log = self.workdir / "mosquitto.log"
-        conf.write_text(MOSQUITTO_CONF.format(port=self.port, log=log))
-        self._process = subprocess.Popen([binary, "-c", str(conf)])
+        conf = self.workdir.resolve() / "mosquitto.conf"
+        conf.write_text(MOSQUITTO_CONF.format(port=self.port))
+        # Logs go through our file handle: run as root, mosquitto drops to its own user.
+        with (self.workdir / "mosquitto.log").open("ab") as log:
+            self._process = subprocess.Popen(
+                [binary, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT
+            )
         wait_for_port(self.port, 5.0)
         return self
 
