@@ -188,34 +188,32 @@ def test_yield_endpoint_from_ingested_flows_and_billing(api: Api) -> None:
     assert report["completeness_pct"] == pytest.approx(100.0)
 
 
-def test_yield_errors_are_clear(api: Api) -> None:
-    headers = bearer(api.reader_token)
-    start, end = T0.isoformat(), (T0 + timedelta(days=1)).isoformat()
-    missing = api.http.get(
-        "/api/v1/dmas/nope/yield", params={"start": start, "end": end}, headers=headers
+@pytest.mark.parametrize(
+    ("dma", "start", "status", "detail"),
+    [
+        ("nope", "2026-01-05T00:00:00Z", 404, "does not exist"),
+        ("ss-dma", "2026-01-05T00:00:00Z", 422, "no inlet readings"),
+        ("ss-dma", "2026-01-05T00:30:00Z", 422, "whole UTC hour"),
+        ("ss-dma", "2026-01-05T00:00:00", 422, "timezone"),
+    ],
+)
+def test_yield_errors_are_clear(api: Api, dma: str, start: str, status: int, detail: str) -> None:
+    params = {"start": start, "end": "2026-01-06T00:00:00Z"}
+    response = api.http.get(
+        f"/api/v1/dmas/{dma}/yield", params=params, headers=bearer(api.reader_token)
     )
-    assert missing.status_code == 404
-    assert "does not exist" in missing.json()["detail"]
-    empty = api.http.get(
-        "/api/v1/dmas/ss-dma/yield", params={"start": start, "end": end}, headers=headers
+    assert response.status_code == status
+    assert detail in response.json()["detail"]
+
+
+def test_yield_needs_a_reader_token(api: Api) -> None:
+    params = {"start": "2026-01-05T00:00:00Z", "end": "2026-01-06T00:00:00Z"}
+    response = api.http.get("/api/v1/dmas/ss-dma/yield", params=params)
+    assert response.status_code == 401
+    response = api.http.get(
+        "/api/v1/dmas/ss-dma/yield", params=params, headers=bearer(api.gateway_token)
     )
-    assert empty.status_code == 422
-    assert "no inlet readings" in empty.json()["detail"]
-    odd = api.http.get(
-        "/api/v1/dmas/ss-dma/yield",
-        params={"start": "2026-01-05T00:30:00Z", "end": end},
-        headers=headers,
-    )
-    assert odd.status_code == 422
-    assert "whole UTC hour" in odd.json()["detail"]
-    naive = api.http.get(
-        "/api/v1/dmas/ss-dma/yield",
-        params={"start": "2026-01-05T00:00:00", "end": end},
-        headers=headers,
-    )
-    assert naive.status_code == 422
-    no_token = api.http.get("/api/v1/dmas/ss-dma/yield", params={"start": start, "end": end})
-    assert no_token.status_code == 401
+    assert response.status_code == 401
 
 
 def test_health_reports_the_store(api: Api) -> None:

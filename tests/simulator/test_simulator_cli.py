@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -16,18 +14,9 @@ from leaksense.simulator.files import read_readings_csv
 
 
 @pytest.fixture
-def app(monkeypatch: pytest.MonkeyPatch) -> Iterator[typer.Typer]:
-    """The real ``leaksense`` app, built from the simulator's own entry point only.
-
-    Other deployables' commands are left out so that this test depends on nothing but
-    the simulator being installed with its ``leaksense.cli`` entry point.
-    """
-
-    def simulator_only(group: str) -> list[metadata.EntryPoint]:
-        return [ep for ep in metadata.entry_points(group=group) if ep.name == "simulator"]
-
-    monkeypatch.setattr(core_cli, "entry_points", simulator_only)
-    yield core_cli.build_app()
+def app() -> typer.Typer:
+    """The real ``leaksense`` app, with every installed package's commands."""
+    return core_cli.build_app()
 
 
 def test_simulate_writes_the_three_files(app: typer.Typer, tmp_path: Path) -> None:

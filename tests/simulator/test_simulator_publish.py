@@ -14,7 +14,6 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -186,13 +185,8 @@ def test_stop_ends_the_replay_cleanly(mosquitto: Server, one_day: Simulation) ->
 
 
 @pytest.fixture
-def app(monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
-    """The ``leaksense`` app with only the simulator's commands (see the CLI tests)."""
-
-    def simulator_only(group: str) -> list[metadata.EntryPoint]:
-        return [ep for ep in metadata.entry_points(group=group) if ep.name == "simulator"]
-
-    monkeypatch.setattr(core_cli, "entry_points", simulator_only)
+def app() -> typer.Typer:
+    """The real ``leaksense`` app."""
     return core_cli.build_app()
 
 
