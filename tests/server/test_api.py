@@ -186,6 +186,22 @@ def test_yield_endpoint_from_ingested_flows_and_billing(api: Api) -> None:
     assert report["billed_prorated_m3"] == pytest.approx(1000.0)
     assert report["yield_pct"] == pytest.approx((1000 + 240) / 1680 * 100)
     assert report["completeness_pct"] == pytest.approx(100.0)
+    assert report["warnings"] == []
+
+
+def test_yield_warns_about_missing_billing_and_data(api: Api) -> None:
+    readings = hourly("in-1", 20.0, 20) + hourly("in-2", 15.0, 24)
+    api.http.post("/api/v1/ingest", json=batch(readings), headers=bearer(api.gateway_token))
+    params = {"start": T0.isoformat(), "end": (T0 + timedelta(days=1)).isoformat()}
+    report = api.http.get(
+        "/api/v1/dmas/ss-dma/yield", params=params, headers=bearer(api.reader_token)
+    ).json()
+    billing_warning, data_warning = report["warnings"]
+    assert "cover only 0 %" in billing_warning
+    assert "in-1 4 h" in data_warning
+    assert "out 24 h" in data_warning
+    # in-1's 4 missing hours are estimated at its measured mean (20 m³/h).
+    assert report["inlet_m3"] == pytest.approx(24 * 35.0)
 
 
 @pytest.mark.parametrize(

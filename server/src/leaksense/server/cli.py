@@ -98,6 +98,7 @@ def format_yield(report: YieldReport) -> str:
             f"  ({report.losses_m3_per_day:.1f} m³/day)",
             f"  yield / rendement P104.3          : {report.yield_pct:12.2f} %",
             f"  data completeness / complétude    : {report.completeness_pct:12.1f} %",
+            *(f"  WARNING / ATTENTION: {w}" for w in report.warnings),
         ]
     )
 

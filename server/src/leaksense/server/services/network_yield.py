@@ -54,6 +54,8 @@ class YieldReport:
     yield_pct: float
     completeness_pct: float
     meters: list[MeterVolume]
+    warnings: list[str]
+    """Bilingual sentences on what makes the figure less certain (empty when none)."""
 
 
 def _meter(store: ReadingStore, sensor_id: str, start: datetime, end: datetime) -> MeteredVolume:
@@ -78,6 +80,7 @@ def compute_yield(
     days = hours / 24
     losses_m3 = inlet_m3 - outlet_m3 - billed.volume_m3
     measured = sum(v.hours_measured for _, _, v in meters)
+    completeness_pct = 100.0 * measured / (hours * len(meters))
     return YieldReport(
         dma_id=dma_id,
         start=start,
@@ -94,9 +97,31 @@ def compute_yield(
         yield_pct=rendement_pct(
             vp_m3=0.0, vimp_m3=inlet_m3, vexp_m3=outlet_m3, vca_m3=billed.volume_m3
         ),
-        completeness_pct=100.0 * measured / (hours * len(meters)),
+        completeness_pct=completeness_pct,
         meters=[
             MeterVolume(s, role, v.volume_m3, v.completeness_pct, v.hours_estimated)
             for s, role, v in meters
         ],
+        warnings=_warnings(billed.coverage_pct, completeness_pct, meters),
     )
+
+
+def _warnings(
+    billing_coverage_pct: float,
+    completeness_pct: float,
+    meters: list[tuple[str, str, MeteredVolume]],
+) -> list[str]:
+    out = []
+    if billing_coverage_pct < 99.99:
+        out.append(
+            f"billed volumes cover only {billing_coverage_pct:.0f} % of the period: the yield is"
+            " understated / les volumes facturés ne couvrent que"
+            f" {billing_coverage_pct:.0f} % de la période : le rendement est sous-estimé"
+        )
+    if completeness_pct < 99.99:
+        gaps = ", ".join(f"{s} {v.hours_estimated} h" for s, _, v in meters if v.hours_estimated)
+        out.append(
+            f"meter data {completeness_pct:.1f} % complete, hours estimated: {gaps} /"
+            f" données de comptage complètes à {completeness_pct:.1f} %, heures estimées : {gaps}"
+        )
+    return out
