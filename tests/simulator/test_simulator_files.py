@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +16,8 @@ from leaksense.simulator.files import (
     write_simulation,
 )
 from leaksense.simulator.generate import Simulation, simulate
-from leaksense.simulator.scenario import saint_savin
+from leaksense.simulator.scenario import Scenario, builtin_scenario, saint_savin
+from leaksense.simulator.spec import MeterModelSpec
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +32,32 @@ def test_round_trip(sim: Simulation, tmp_path: Path) -> None:
     assert read_truth_json(files.truth) == sim.truth
     first_row = files.readings.read_text().splitlines()[1]
     assert first_row.startswith("2026-01-05T00:00:00Z,ss-inlet,")
+    customers = files.customer_billing.read_text().splitlines()
+    assert customers[0] == "customer_id,dma_id,period_start,period_end,volume_m3"
+    assert len(customers) == 1 + len(sim.customer_billing)
+    truth = json.loads(files.truth.read_text())
+    assert truth["format"] == "leaksense.truth/1"
+    assert truth["leaks"][0]["end"] == "2026-01-12T10:00:00Z"  # repaired after the window
+    assert truth["leaks"][0]["volume_m3"] == pytest.approx(2.5 * 48, rel=0.01)
+
+
+def test_meters_without_index_and_drifting_clocks_round_trip(tmp_path: Path) -> None:
+    rural = simulate(builtin_scenario("rural-3dma", days=2), seed=1)
+    files = write_simulation(rural, tmp_path)
+    assert read_readings_csv(files.readings) == rural.readings
+    spec = rural.scenario.spec
+    models = {**spec.meter_models, "blind": MeterModelSpec(base="bulk-em", reports_index=False)}
+    dma = spec.dmas[0].model_copy(
+        update={"inlet": spec.dmas[0].inlet.model_copy(update={"meter": "blind"})}
+    )
+    blind = Scenario(
+        spec.model_copy(update={"meter_models": models, "dmas": (dma, *spec.dmas[1:])}),
+        rural.scenario.start,
+        1,
+    )
+    files = write_simulation(simulate(blind, seed=1), tmp_path / "blind")
+    readings = read_readings_csv(files.readings)
+    assert {r.index_m3 for r in readings if r.sensor_id == "r-in-bourg"} == {None}
 
 
 def test_offset_timestamps_are_read_as_utc(tmp_path: Path) -> None:
@@ -71,4 +99,7 @@ def test_bad_truth_file(tmp_path: Path) -> None:
     path = tmp_path / "truth.json"
     path.write_text("[1, 2]")
     with pytest.raises(InvalidInput, match="not a truth file"):
+        read_truth_json(path)
+    path.write_text('{"format": "leaksense.truth/0"}')
+    with pytest.raises(InvalidInput, match="format must be"):
         read_truth_json(path)

@@ -8,7 +8,11 @@ message missing at the end is a real loss, not a race.
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
 import socket
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -36,6 +40,7 @@ from leaksense.simulator.publish import (
     publish_readings,
 )
 from leaksense.simulator.scenario import saint_savin
+from services import MOSQUITTO_BINARY, MosquittoServer, require_binary
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
 WAIT_S = 20.0
@@ -171,17 +176,84 @@ def test_shift_to_now_and_pacing(mosquitto: Server, subscriber: Subscriber) -> N
 
 @pytest.mark.mqtt
 def test_stop_ends_the_replay_cleanly(mosquitto: Server, one_day: Simulation) -> None:
+    """Progress comes in batches; a stop set from one ends the replay with all sent acked."""
     stop, sent = threading.Event(), []
 
     def progress(n: int) -> None:
         sent.append(n)
-        if len(sent) == 10:
-            stop.set()
+        stop.set()
 
+    day_per_second = 86_400  # progress is reported every 0.1 s: about a tenth in
     result = publish_readings(
-        one_day.readings, broker_of(mosquitto), site="s", on_progress=progress, stop=stop
+        one_day.readings,
+        broker_of(mosquitto),
+        site="s",
+        on_progress=progress,
+        stop=stop,
+        speed=day_per_second,
     )
-    assert (result.published, result.acknowledged, result.interrupted) == (10, 10, True)
+    assert result.interrupted
+    assert 0 < result.published == result.acknowledged == sum(sent) < len(one_day.readings)
+
+
+@pytest.mark.mqtt
+def test_ctrl_c_ends_the_replay_cleanly(mosquitto: Server) -> None:
+    readings = [
+        Reading(sensor_id="a", time=START + timedelta(minutes=k), flow_m3h=1.0) for k in range(5)
+    ]
+    calls = 0
+
+    def progress(_n: int) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise KeyboardInterrupt
+
+    # 1 minute of readings per second: the first is reported before the wait for the second.
+    result = publish_readings(
+        readings, broker_of(mosquitto), site="s", speed=60, on_progress=progress
+    )
+    assert (result.published, result.acknowledged, result.interrupted) == (1, 1, True)
+
+
+@pytest.mark.mqtt
+def test_progress_counts_every_message_and_the_window_holds(
+    mosquitto: Server, subscriber: Subscriber, one_day: Simulation
+) -> None:
+    sent: list[int] = []
+    readings = one_day.readings[:300]
+    result = publish_readings(
+        readings, broker_of(mosquitto), site="s", max_in_flight=1, on_progress=sent.append
+    )
+    assert sum(sent) == result.acknowledged == len(readings)
+    assert len(subscriber.wait_for(len(readings))) == len(readings)
+
+
+@pytest.mark.mqtt
+def test_a_broker_restart_is_survived(mosquitto: MosquittoServer, subscriber: Subscriber) -> None:
+    """The broker goes away between two readings: the replay reconnects and finishes."""
+    readings = [
+        Reading(sensor_id="a", time=START + timedelta(seconds=k), flow_m3h=1.0) for k in range(3)
+    ]
+
+    def restart_after_the_first_message() -> None:
+        subscriber.wait_for(1)
+        mosquitto.restart()
+
+    restarter = threading.Thread(target=restart_after_the_first_message)
+    restarter.start()
+    try:
+        result = publish_readings(readings, Broker.from_url(mosquitto.url), site="s", speed=1)
+    finally:
+        restarter.join()
+    assert (result.published, result.acknowledged, result.interrupted) == (3, 3, False)
+
+
+@pytest.mark.mqtt
+def test_max_in_flight_must_be_positive(mosquitto: Server) -> None:
+    reading = Reading(sensor_id="a", time=START, flow_m3h=1.0)
+    with pytest.raises(ConfigError, match="max_in_flight"):
+        publish_readings([reading], broker_of(mosquitto), site="s", max_in_flight=0)
 
 
 @pytest.fixture
@@ -209,3 +281,151 @@ def test_cli_replays_a_csv_at_max_speed(
     assert topics["farm-node/sensor/flow/state"] == 288
     assert topics["leaksense/test-site/ss-inlet/flow"] == 288
     assert topics["leaksense/test-site/ss-school/flow"] == 288
+
+
+def line_protocol(tmp_path: Path, lines: list[str]) -> Path:
+    path = tmp_path / "export.lp"
+    path.write_text("# DML\n# CONTEXT-DATABASE: leaksense\n" + "\n".join(lines) + "\n")
+    return path
+
+
+FIVE_MINUTES_NS = 300 * 10**9
+START_NS = int(START.timestamp()) * 10**9
+
+
+@pytest.mark.mqtt
+def test_cli_replays_an_influx_export_with_the_broker_from_the_environment(
+    app: typer.Typer, mosquitto: Server, subscriber: Subscriber, tmp_path: Path
+) -> None:
+    path = line_protocol(
+        tmp_path,
+        [
+            f"flow,sensor_id=a flow_m3h=1.5,index_m3=10 {START_NS}",
+            f"flow,sensor_id=b flow_m3h=0.6 {START_NS}",
+            f"flow,sensor_id=a flow_m3h=1.5,index_m3=10.125 {START_NS + FIVE_MINUTES_NS}",
+        ],
+    )
+    env = {"LEAKSENSE_MQTT_URL": f"mqtt://{mosquitto.host}:{mosquitto.port}"}
+    args = ["replay", str(path), "--max-speed", "--site", "t", "--esphome", "b=node-b"]
+    result = CliRunner().invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+    assert "3 published, 3 acknowledged" in result.output
+    assert sorted(subscriber.wait_for(3)) == [
+        ("leaksense/t/a/flow", b'{"time":"2026-01-05T00:00:00Z","flow_m3h":1.5,"index_m3":10.0}'),
+        ("leaksense/t/a/flow", b'{"time":"2026-01-05T00:05:00Z","flow_m3h":1.5,"index_m3":10.125}'),
+        ("node-b/sensor/flow/state", b"10.000"),
+    ]
+
+
+@pytest.mark.mqtt
+def test_cli_refuses_a_bad_file_before_publishing_anything(
+    app: typer.Typer, mosquitto: Server, subscriber: Subscriber, tmp_path: Path
+) -> None:
+    good = f"flow,sensor_id=a flow_m3h=1 {START_NS}"
+    path = line_protocol(tmp_path, [good, f"flow,sensor_id=a flow_m3h=oops {START_NS}", good])
+    broker = f"mqtt://{mosquitto.host}:{mosquitto.port}"
+    result = CliRunner().invoke(app, ["replay", str(path), "--site", "t", "--broker", broker])
+    assert result.exit_code == 2
+    assert "line 4, field flow_m3h" in result.output
+    time.sleep(0.2)
+    assert subscriber.messages == []
+
+
+@pytest.mark.mqtt
+def test_cli_ctrl_c_stops_cleanly_with_counts(
+    app: typer.Typer, mosquitto: Server, subscriber: Subscriber, tmp_path: Path
+) -> None:
+    """Real time: the second reading is 5 minutes away when Ctrl-C arrives."""
+    path = line_protocol(
+        tmp_path,
+        [f"flow,sensor_id=a flow_m3h=1 {START_NS + k * FIVE_MINUTES_NS}" for k in range(3)],
+    )
+
+    def ctrl_c_after_the_first_message() -> None:
+        # The CLI's handler is in place: it was installed before the first publish.
+        if subscriber.wait_for(1):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    sender = threading.Thread(target=ctrl_c_after_the_first_message)
+    sender.start()
+    broker = f"mqtt://{mosquitto.host}:{mosquitto.port}"
+    began = time.monotonic()
+    result = CliRunner().invoke(
+        app, ["replay", str(path), "--site", "t", "--speed", "1", "--broker", broker]
+    )
+    sender.join()
+    assert result.exit_code == 130, result.output
+    assert "stopped: 1 published, 1 acknowledged" in result.output
+    assert time.monotonic() - began < 10
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_cli_usage_and_broker_errors_exit_2(app: typer.Typer, tmp_path: Path) -> None:
+    path = line_protocol(tmp_path, [f"flow,sensor_id=a flow_m3h=1 {START_NS}"])
+    runner = CliRunner()
+    both = runner.invoke(app, ["replay", str(path), "--site", "t", "--speed", "2", "--max-speed"])
+    assert both.exit_code == 2
+    assert "not both" in both.output
+    no_site = runner.invoke(app, ["replay", str(path)])
+    assert no_site.exit_code == 2
+    assert "site is required" in no_site.output
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        nobody = f"mqtt://127.0.0.1:{sock.getsockname()[1]}"
+    down = runner.invoke(app, ["replay", str(path), "--site", "t", "--broker", nobody])
+    assert down.exit_code == 2
+    assert "cannot reach" in down.output
+
+
+class TlsMosquitto(MosquittoServer):
+    """The test broker with its one listener on TLS (certificate for IP 127.0.0.1)."""
+
+    def __init__(self, workdir: Path, binary: str) -> None:
+        super().__init__(workdir, binary=binary)
+        self.ca_file = workdir / "ca.crt"
+
+    def _prepare(self) -> None:
+        super()._prepare()
+        self._make_certificates()
+        files = {"cafile": "ca.crt", "certfile": "srv.crt", "keyfile": "srv.key"}
+        with self.config_path.open("a") as conf:
+            conf.writelines(f"{option} {self.workdir / name}\n" for option, name in files.items())
+
+    def _make_certificates(self) -> None:
+        commands = [
+            "req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 -subj /CN=ca",
+            "req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1",
+            "x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.crt "
+            "-days 1 -extfile san.cnf",
+        ]
+        (self.workdir / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+        for command in commands:
+            subprocess.run(
+                ["openssl", *command.split()],
+                cwd=self.workdir,
+                check=True,
+                capture_output=True,
+                stdin=subprocess.DEVNULL,
+            )
+
+
+@pytest.fixture(scope="module")
+def tls_mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsMosquitto]:
+    binary = require_binary("mosquitto", MOSQUITTO_BINARY)
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    with TlsMosquitto(tmp_path_factory.mktemp("mosquitto-tls"), binary) as server:
+        yield server
+
+
+@pytest.mark.mqtt
+def test_replay_over_tls(tls_mosquitto: TlsMosquitto, one_day: Simulation) -> None:
+    """TLS sockets buffer decrypted bytes that select() cannot see: every PUBACK must count."""
+    url = f"mqtts://127.0.0.1:{tls_mosquitto.port}"
+    readings = one_day.readings[:500]
+    result = publish_readings(
+        readings, Broker.from_url(url, tls_mosquitto.ca_file), site="s", max_in_flight=50
+    )
+    assert (result.published, result.acknowledged) == (len(readings), len(readings))
+    with pytest.raises(ServiceUnavailable, match="cannot reach"):  # not signed by a system CA
+        publish_readings(readings[:1], Broker.from_url(url), site="s")

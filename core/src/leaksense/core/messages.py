@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 SCHEMA_VERSION = 1
 MAX_FLOW_M3H = 100_000.0
@@ -71,17 +71,44 @@ class AlertKind(StrEnum):
     SENSOR_FAULT = "sensor_fault"
 
 
-class Alert(WireModel):
-    """A detection event raised by a gateway; ``alert_id`` makes re-sends idempotent."""
+class FaultKind(StrEnum):
+    """What is wrong with a sensor (alerts of kind ``sensor_fault``)."""
 
-    alert_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
-    sensor_id: Identifier
+    IMPOSSIBLE_VALUE = "impossible_value"
+    SPIKE = "spike"
+    FLATLINE = "flatline"
+    DROPOUT = "dropout"
+    COUNTER_RESET = "counter_reset"
+    CLOCK = "clock"
+
+
+class Alert(WireModel):
+    """A detection event raised by a gateway about a sensor or a DMA.
+
+    One event keeps one ``alert_id``: the gateway re-sends it with fresher figures
+    while it lasts and with ``ended_at`` when it is over, and the server upserts it.
+    """
+
+    alert_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,160}$")]
+    sensor_id: Identifier | None = None
+    dma_id: Identifier | None = None
     kind: AlertKind
-    started_at: UtcDatetime
+    fault: FaultKind | None = None
+    started_at: UtcDatetime = Field(description="Estimated start of the event.")
     detected_at: UtcDatetime
+    updated_at: UtcDatetime | None = None
+    ended_at: UtcDatetime | None = None
     flow_m3h: FlowM3h = Field(description="Estimated leak (excess) flow.")
+    lost_volume_m3: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    confidence: Annotated[float, Field(ge=0, le=1)] = 0.5
     explanation_en: Annotated[str, Field(max_length=500)]
     explanation_fr: Annotated[str, Field(max_length=500)]
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> Alert:
+        if (self.sensor_id is None) == (self.dma_id is None):
+            raise ValueError("an alert names exactly one of sensor_id or dma_id")
+        return self
 
 
 class IngestBatch(WireModel):

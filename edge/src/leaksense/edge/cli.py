@@ -10,8 +10,11 @@ from types import FrameType
 from typing import Annotated
 
 import typer
+from rich.progress import Progress
 
-from leaksense.edge.config import load_config
+from leaksense.edge.config import load_config, parse_dma
+from leaksense.edge.detection import offline
+from leaksense.edge.detection.engine import DetectionEngine, EngineSettings
 from leaksense.edge.runner import GatewayRunner
 
 gateway_app = typer.Typer(help="Run the edge gateway.", no_args_is_help=True)
@@ -46,6 +49,43 @@ def check_config(path: Path) -> None:
     )
 
 
+def detect_command(  # noqa: PLR0917 - one parameter per CLI option
+    readings_csv: Path,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Alerts, one JSON object per line.")],
+    warmup_days: Annotated[float, typer.Option(min=1, help="Days learned before detecting.")] = 14,
+    timezone: Annotated[str, typer.Option(help="Local time zone of the network.")] = "Europe/Paris",
+    customer: Annotated[
+        list[str] | None,
+        typer.Option(help="Customer meter id (continuous-flow check); repeatable."),
+    ] = None,
+    dma: Annotated[
+        list[str] | None, typer.Option(help="DMA as ID=IN1+IN2-OUT1; repeatable.")
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option(help="Stop at the first bad row instead of skipping it.")
+    ] = False,
+) -> None:
+    """Replay a readings CSV (time,sensor_id,flow_m3h) through the gateway's detection."""
+    readings = offline.read_csv(readings_csv, strict=strict)
+    for message in readings.rejected[:5]:
+        typer.echo(f"skipped: {message}", err=True)
+    if readings.rejected:
+        typer.echo(f"skipped {len(readings.rejected)} bad row(s) in total", err=True)
+    settings = EngineSettings(
+        timezone=timezone,
+        warmup_days=warmup_days,
+        customer_meters=frozenset(customer or ()),
+        dmas=tuple(parse_dma(d) for d in dma or ()),
+    )
+    engine = DetectionEngine("offline", settings)
+    with out.open("w", encoding="utf-8") as sink, Progress() as bar:
+        task = bar.add_task("detect", total=len(readings.epoch_s))
+        count = offline.detect(engine, readings, sink, lambda n: bar.advance(task, n))
+        bar.update(task, completed=len(readings.epoch_s))
+    typer.echo(f"{count} alert event(s) written to {out}")
+
+
 def register(app: typer.Typer) -> None:
     """Entry point of the ``leaksense.cli`` group."""
     app.add_typer(gateway_app, name="gateway")
+    app.command("detect")(detect_command)

@@ -22,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -31,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from leaksense.core.errors import ConfigError
 from leaksense.core.messages import Identifier
 from leaksense.core.topics import FLOW_SUBSCRIPTION
+from leaksense.edge.detection.engine import DmaMeters
 
 TOKEN_ENV = "LEAKSENSE_GATEWAY_TOKEN"  # noqa: S105 - a variable name, not a secret
 ENV_OVERRIDES = {
@@ -128,3 +130,19 @@ def load_config(path: Path) -> GatewayConfig:
         if value := os.environ.get(env):
             data.setdefault(section, {})[key] = value
     return parse_config(data, str(path))
+
+
+def parse_dma(text: str) -> DmaMeters:
+    """``ID=IN1+IN2-OUT1`` (command-line form of a DMA's meters)."""
+    dma_id, sep, members = text.partition("=")
+    if not sep or not dma_id or not members:
+        raise ConfigError(f"DMA {text!r}: expected ID=IN1+IN2-OUT1")
+    inlets: list[str] = []
+    outlets: list[str] = []
+    sign = "+"
+    for part in re.split(r"([+-])", members):
+        if part in {"+", "-"}:
+            sign = part
+        elif part:
+            (inlets if sign == "+" else outlets).append(part)
+    return DmaMeters(dma_id, tuple(inlets), tuple(outlets))

@@ -155,7 +155,8 @@ class Gateway:
         log.warning("ALERT %s %s: %s", alert.sensor_id, alert.kind.value, alert.explanation_en)
         if self._alert_sink is not None:
             self._alert_sink(
-                alert_topic(self.config.site, alert.sensor_id), alert.model_dump_json()
+                alert_topic(self.config.site, alert.sensor_id or f"dma-{alert.dma_id}"),
+                alert.model_dump_json(),
             )
 
     def _dead_letter(self, pending: PendingBatch, batch: IngestBatch, exc: InvalidInput) -> None:

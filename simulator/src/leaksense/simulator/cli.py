@@ -2,27 +2,36 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import re
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from leaksense.core.messages import Reading
-from leaksense.simulator.files import read_readings_csv, write_simulation
-from leaksense.simulator.generate import simulate
-from leaksense.simulator.publish import Broker, esphome_nodes, publish_readings
-from leaksense.simulator.scenario import BUILTIN, Scenario
+from leaksense.core.errors import InvalidInput, LeaksenseError
+from leaksense.core.messages import ID_PATTERN
+from leaksense.simulator.files import SimulationFiles, write_simulation
+from leaksense.simulator.generate import Simulation, simulate
+from leaksense.simulator.publish import Broker, publish_readings
+from leaksense.simulator.scenario import (
+    BUILTIN_NAMES,
+    Scenario,
+    builtin_scenario,
+    load_scenario,
+)
+from leaksense.simulator.sources import load_source
 
-DEFAULT_START = "2026-01-05"
 _EXIT_INTERRUPTED = 130
+_ID = re.compile(ID_PATTERN)
 
-Days = Annotated[int, typer.Option(min=1, help="Length of the simulated window, in days.")]
 Seed = Annotated[int, typer.Option(help="Random seed: same seed, same readings.")]
-Start = Annotated[
-    str, typer.Option(help="First instant, ISO 8601 (a date is midnight; UTC if no offset).")
-]
 
 
 def _start(text: str) -> datetime:
@@ -33,63 +42,108 @@ def _start(text: str) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _scenario(name: str, start: str, days: int) -> Scenario:
-    if name not in BUILTIN:
-        raise typer.BadParameter(f"unknown scenario {name!r}; built in: {', '.join(BUILTIN)}")
-    return BUILTIN[name](_start(start), days)
+def _simulate_scenario(name: str, start: str | None, days: int | None) -> Scenario:
+    """A built-in scenario by name, or a scenario YAML file by path."""
+    when = None if start is None else _start(start)
+    if name in BUILTIN_NAMES:
+        return builtin_scenario(name, when, days)
+    path = Path(name)
+    if path.suffix not in {".yaml", ".yml"} or not path.is_file():
+        raise typer.BadParameter(
+            f"unknown scenario {name!r}: give a built-in ({', '.join(BUILTIN_NAMES)}) "
+            "or a .yaml scenario file"
+        )
+    return load_scenario(path, when, days)
+
+
+def _summary(sim: Simulation, files: SimulationFiles) -> str:
+    spec = sim.scenario
+    intervals = "/".join(str(s) for s in sorted({s.interval_s for s in spec.sensors}))
+    lines = [
+        f"{spec.name}: {sim.reading_count} readings from {len(spec.sensors)} sensors, "
+        f"{spec.days} days every {intervals} s from {spec.start.isoformat()}, seed {sim.seed}",
+        f"billing: {len(sim.billing)} periods, {sum(b.volume_m3 for b in sim.billing):.1f} m³; "
+        f"leaks: {len(sim.truth.leaks)}, {sim.truth.real_losses_m3:.1f} m³ lost; "
+        f"faults: {len(sim.truth.faults)}",
+    ]
+    lines += [
+        f"{dma.dma_id}: in {dma.system_input_m3:.1f} m³, billed {dma.billed_m3:.1f}, "
+        f"unbilled {dma.unbilled_authorised_m3:.1f}, real losses {dma.real_losses_m3:.1f}; "
+        f"yield {dma.yield_pct:.2f}% (first day {dma.days[0].yield_pct:.2f}%, "
+        f"last day {dma.days[-1].yield_pct:.2f}%)"
+        for dma in sim.truth.dmas
+    ]
+    lines.append(
+        f"wrote {files.readings}, {files.billing}, {files.customer_billing}, {files.truth}"
+    )
+    return "\n".join(lines)
 
 
 def simulate_command(
-    scenario: Annotated[str, typer.Argument(help=f"Built-in scenario: {', '.join(BUILTIN)}.")],
-    out: Annotated[Path, typer.Option(help="Directory for readings.csv, billing.csv, truth.json.")],
-    days: Days = 14,
+    scenario: Annotated[
+        str,
+        typer.Argument(help=f"Built-in scenario ({', '.join(BUILTIN_NAMES)}) or a YAML file."),
+    ],
+    out: Annotated[Path, typer.Option(help="Directory for readings, billing and truth files.")],
+    days: Annotated[
+        int | None, typer.Option(min=1, help="Days to simulate (default: the scenario's, 14).")
+    ] = None,
     seed: Seed = 0,
-    start: Start = DEFAULT_START,
+    start: Annotated[
+        str | None,
+        typer.Option(help="First instant, ISO 8601, UTC if no offset (default: the scenario's)."),
+    ] = None,
 ) -> None:
     """Simulate a scenario into readings, billing and ground-truth files."""
-    spec = _scenario(scenario, start, days)
-    sim = simulate(spec, seed)
-    files = write_simulation(sim, out)
-    billed_m3 = sum(b.volume_m3 for b in sim.billing)
-    last_step = spec.end - timedelta(seconds=spec.interval_s)
-    typer.echo(
-        f"{spec.name}: {len(sim.readings)} readings from {len(spec.sensors)} sensors, "
-        f"{spec.days} days every {spec.interval_s} s from {spec.start.isoformat()}, seed {seed}\n"
-        f"billing: {len(sim.billing)} periods, {billed_m3:.1f} m³; "
-        f"leaks: {len(spec.leaks)}, {sim.truth.nominal_leakage_m3:.1f} m³ lost (nominal)\n"
-        f"nominal yield: before {spec.nominal_yield(spec.start):.2%}, "
-        f"after {spec.nominal_yield(last_step):.2%}\n"
-        f"wrote {files.readings}, {files.billing}, {files.truth}"
-    )
-
-
-def _readings(
-    source: str, start: str, days: int, seed: int, site: str | None
-) -> tuple[list[Reading], str, dict[str, str]]:
-    """Readings, site and ESPHome nodes from a built-in scenario or a readings CSV."""
-    if source in BUILTIN:
-        spec = _scenario(source, start, days)
-        return simulate(spec, seed).readings, site or spec.site, esphome_nodes(spec)
-    path = Path(source)
-    if not path.is_file():
-        raise typer.BadParameter(f"{source!r} is neither a built-in scenario nor a file")
-    if site is None:
-        raise typer.BadParameter("--site is required to replay a CSV", param_hint="--site")
-    return read_readings_csv(path), site, {}
+    try:
+        spec = _simulate_scenario(scenario, start, days)
+        sim = simulate(spec, seed)
+        files = write_simulation(sim, out)
+    except LeaksenseError as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(2) from exc
+    typer.echo(_summary(sim, files))
 
 
 def _esphome_option(pairs: list[str]) -> dict[str, str]:
     nodes = {}
     for pair in pairs:
         sensor_id, _, node = pair.partition("=")
-        if not sensor_id or not node:
+        if not _ID.match(sensor_id) or not _ID.match(node):
             raise typer.BadParameter(f"{pair!r} is not SENSOR_ID=NODE", param_hint="--esphome")
         nodes[sensor_id] = node
     return nodes
 
 
+@contextmanager
+def _ctrl_c_sets(stop: threading.Event) -> Iterator[None]:
+    """First Ctrl-C asks the replay to stop (it then drains the PUBACKs), a second one
+    interrupts at once. A flag rather than KeyboardInterrupt, so that the signal never
+    lands inside paho's socket handling."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(_signum: int, _frame: object) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def replay_command(
-    source: Annotated[str, typer.Argument(help="Built-in scenario name or readings CSV path.")],
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="Built-in scenario, scenario .yaml, readings CSV, or InfluxDB export "
+            "(line protocol .lp/.txt, or `influx -format csv` output)."
+        ),
+    ],
     *,
     broker: Annotated[
         str,
@@ -102,37 +156,66 @@ def replay_command(
     ] = None,
     max_speed: Annotated[bool, typer.Option(help="As fast as the broker acknowledges.")] = False,
     seed: Seed = 0,
-    days: Days = 14,
-    start: Start = DEFAULT_START,
+    days: Annotated[
+        int | None, typer.Option(min=1, help="Scenarios: days to simulate (default: its own).")
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option(help="Scenarios: first instant, ISO 8601 (default: its own).")
+    ] = None,
     shift_to_now: Annotated[
         bool, typer.Option(help="Move timestamps so the first is now.")
     ] = False,
-    site: Annotated[str | None, typer.Option(help="Site in topics (default: scenario's).")] = None,
+    site: Annotated[
+        str | None, typer.Option(help="Site in topics (default: scenario's; files: required).")
+    ] = None,
     esphome: Annotated[
-        list[str] | None, typer.Option(help="SENSOR_ID=NODE: publish ESPHome-style (CSV).")
+        list[str] | None, typer.Option(help="SENSOR_ID=NODE: publish that sensor ESPHome-style.")
     ] = None,
     ca_file: Annotated[Path | None, typer.Option(help="CA certificate; turns TLS on.")] = None,
 ) -> None:
-    """Publish a scenario or a readings CSV over MQTT, paced like the real meters."""
+    """Publish a scenario or a file of readings over MQTT (QoS 1), as the meters would.
+
+    Everything is read and validated before the first message goes out. Ctrl-C stops
+    cleanly: what was sent is acknowledged, counted, and the exit code is 130.
+    """
     if speed is not None and max_speed:
         raise typer.BadParameter("give --speed or --max-speed, not both", param_hint="--speed")
-    readings, site, nodes = _readings(source, start, days, seed, site)
-    nodes |= _esphome_option(esphome or [])
+    target = Broker.from_url(broker, ca_file)
+    nodes = _esphome_option(esphome or [])
+    when = None if start is None else _start(start)
+    try:
+        loaded = load_source(source, days=days, seed=seed, start=when, site=site)
+    except InvalidInput as exc:
+        raise typer.BadParameter(str(exc), param_hint="SOURCE") from exc
     pace = None if max_speed else (1.0 if speed is None else speed)
+    typer.echo(
+        f"replaying {len(loaded.readings)} readings from {loaded.description} to "
+        f"{target.host}:{target.port}, " + (f"x{pace:g}" if pace else "max speed")
+    )
+    stop, began = threading.Event(), time.monotonic()
     columns = (TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns) as progress:
-        task = progress.add_task("replay", total=len(readings))
-        result = publish_readings(
-            readings,
-            Broker.from_url(broker, ca_file),
-            site=site,
-            esphome=nodes,
-            speed=pace,
-            shift_to_now=shift_to_now,
-            on_progress=lambda n: progress.advance(task, n),
-        )
+    with Progress(*columns) as progress, _ctrl_c_sets(stop):
+        task = progress.add_task("replay", total=len(loaded.readings))
+        try:
+            result = publish_readings(
+                loaded.readings,
+                target,
+                site=loaded.site,
+                esphome={**loaded.esphome, **nodes},
+                speed=pace,
+                shift_to_now=shift_to_now,
+                on_progress=lambda n: progress.advance(task, n),
+                stop=stop,
+            )
+        except LeaksenseError as exc:  # broker unreachable, refused, or silent
+            typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+            raise typer.Exit(2) from exc
+    elapsed_s = time.monotonic() - began
     state = "stopped" if result.interrupted else "done"
-    typer.echo(f"{state}: {result.published} published, {result.acknowledged} acknowledged")
+    typer.echo(
+        f"{state}: {result.published} published, {result.acknowledged} acknowledged "
+        f"in {elapsed_s:.1f} s ({result.acknowledged / max(elapsed_s, 1e-9):,.0f} msg/s)"
+    )
     if result.interrupted:
         raise typer.Exit(_EXIT_INTERRUPTED)
 

@@ -1,191 +1,201 @@
 """Turn a :class:`Scenario` into readings, billing and ground truth, deterministically.
 
+The pipeline: true flows of every DMA (:mod:`network`) → what each meter registers
+and reports (:mod:`meters`) → what a faulty sensor sends instead (:mod:`faults`),
+plus bills (:mod:`billing`) and the truth (:mod:`balance`). Everything stays in
+numpy columns (:class:`MeterSeries`); :attr:`Simulation.readings` builds the
+validated :class:`Reading` objects only when asked, and files are written straight
+from the columns (:mod:`files`).
+
 Convention: the reading at ``t`` carries the mean flow over ``[t, t + interval_s)``
-and the meter index *at* ``t``, so ``index[k + 1] = index[k] + flow[k] * interval``
-and a day's volume is the sum of its readings' flows times the interval.
+and the meter index *at* ``t``.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
+from functools import cached_property
 
 import numpy as np
-import numpy.typing as npt
 
 from leaksense.core.messages import Reading
-from leaksense.simulator.scenario import SECONDS_PER_DAY, LeakSpec, Scenario
+from leaksense.simulator.balance import build_truth
+from leaksense.simulator.billing import BilledPeriod, CustomerBill, bill
+from leaksense.simulator.checks import grid_step_s
+from leaksense.simulator.faults import Fault, apply_faults
+from leaksense.simulator.meters import read, registered_m3h
+from leaksense.simulator.network import DmaFlows, component_rng, dma_flows
+from leaksense.simulator.scenario import Scenario, SensorSpec
+from leaksense.simulator.timegrid import (
+    FloatArray,
+    IntArray,
+    TimeGrid,
+    from_unix_s,
+    make_grid,
+    unix_s,
+)
+from leaksense.simulator.truth import Truth
 
-FloatArray = npt.NDArray[np.float64]
-
-# Hourly domestic demand shape (multiplier at hh:00), low at night, morning and
-# evening peaks; interpolated between hours and normalised to a daily mean of 1.
-_PROFILE_BY_HOUR = np.array(
-    [0.45, 0.40, 0.37, 0.36, 0.38, 0.50, 0.85, 1.35, 1.50, 1.30, 1.15, 1.10,
-     1.20, 1.15, 1.00, 0.95, 1.00, 1.15, 1.35, 1.45, 1.30, 1.05, 0.80, 0.60],
-)  # fmt: skip
-_FLOW_DECIMALS = 4  # 0.1 L/h: a meter's resolution, and short CSV lines
-_INDEX_DECIMALS = 4
-
-
-@dataclass(frozen=True, slots=True)
-class BilledPeriod:
-    """Volume billed to the DMA's customers over ``[period_start, period_end)``."""
-
-    dma_id: str
-    period_start: datetime
-    period_end: datetime
-    volume_m3: float
+__all__ = ["BilledPeriod", "CustomerBill", "MeterSeries", "Simulation", "simulate", "volume_m3"]
 
 
-@dataclass(frozen=True, slots=True)
-class Truth:
-    """What really happened, for scoring detectors and checking reports."""
+@dataclass(frozen=True, eq=False)
+class MeterSeries:
+    """Readings of one sensor as columns (``times_s``: Unix seconds, as sent)."""
 
-    scenario: str
-    site: str
-    dma_id: str
-    seed: int
-    start: datetime
-    end: datetime
-    interval_s: int
-    consumption_m3_per_day: float
-    leaks: tuple[LeakSpec, ...]
-    nominal_consumption_m3: float
-    nominal_leakage_m3: float
+    sensor_id: str
+    times_s: IntArray
+    flow_m3h: FloatArray
+    index_m3: FloatArray | None
 
-    @property
-    def nominal_distributed_m3(self) -> float:
-        """Volume put into distribution without noise: consumption plus leaks."""
-        return self.nominal_consumption_m3 + self.nominal_leakage_m3
+    def __len__(self) -> int:
+        return int(self.times_s.size)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MeterSeries):
+            return NotImplemented
+        same_index = (self.index_m3 is None and other.index_m3 is None) or (
+            self.index_m3 is not None
+            and other.index_m3 is not None
+            and np.array_equal(self.index_m3, other.index_m3)
+        )
+        return (
+            self.sensor_id == other.sensor_id
+            and np.array_equal(self.times_s, other.times_s)
+            and np.array_equal(self.flow_m3h, other.flow_m3h)
+            and same_index
+        )
+
+    __hash__ = None  # type: ignore[assignment]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Simulation:
-    """Readings of every sensor (time-ordered), billing and truth for one seed."""
+    """Readings of every sensor, billing and truth for one seed."""
 
     scenario: Scenario
-    readings: list[Reading]
+    seed: int
+    series: tuple[MeterSeries, ...]
     billing: list[BilledPeriod]
+    """Per DMA and billing period: the file ``leaksense server import-billing`` takes."""
+    customer_billing: list[CustomerBill]
     truth: Truth
 
+    @property
+    def reading_count(self) -> int:
+        return sum(len(s) for s in self.series)
 
-def step_offsets_s(scenario: Scenario) -> FloatArray:
-    """Seconds from the scenario start to each reading."""
-    steps = scenario.days * (SECONDS_PER_DAY // scenario.interval_s)
-    return np.arange(steps, dtype=np.float64) * scenario.interval_s
+    @cached_property
+    def readings(self) -> list[Reading]:
+        """Every reading, validated, in time order (sensors in scenario order at a tie)."""
+        times, sensor, position = merged_order(self.series)
+        moments = {int(t): from_unix_s(int(t)) for t in np.unique(times)}
+        out = []
+        for t, s, k in zip(times.tolist(), sensor.tolist(), position.tolist(), strict=True):
+            column = self.series[s]
+            index = None if column.index_m3 is None else float(column.index_m3[k])
+            out.append(
+                Reading(
+                    sensor_id=column.sensor_id,
+                    time=moments[t],
+                    flow_m3h=float(column.flow_m3h[k]),
+                    index_m3=index,
+                )
+            )
+        return out
 
-
-def diurnal_profile(scenario: Scenario) -> FloatArray:
-    """Demand multiplier per step; every 24 h window averages exactly 1."""
-    start = scenario.start.astimezone(UTC)
-    start_of_day_s = start.hour * 3600 + start.minute * 60 + start.second
-    hours = ((start_of_day_s + step_offsets_s(scenario)) % SECONDS_PER_DAY) / 3600
-    profile: FloatArray = np.interp(hours, np.arange(24.0), _PROFILE_BY_HOUR, period=24)
-    return profile / float(profile[: SECONDS_PER_DAY // scenario.interval_s].mean())
-
-
-def _leak_flows_m3h(scenario: Scenario, offsets_s: FloatArray) -> FloatArray:
-    total = np.zeros_like(offsets_s)
-    for leak in scenario.leaks:
-        begin_s = (leak.start - scenario.start).total_seconds()
-        end_s = (
-            math.inf
-            if leak.repaired_at is None
-            else (leak.repaired_at - scenario.start).total_seconds()
-        )
-        total += np.where((offsets_s >= begin_s) & (offsets_s < end_s), leak.flow_m3h, 0.0)
-    return total
+    def series_of(self, sensor_id: str) -> MeterSeries:
+        return next(s for s in self.series if s.sensor_id == sensor_id)
 
 
-def _flows_m3h(
-    scenario: Scenario, rng: np.random.Generator
-) -> tuple[dict[str, FloatArray], FloatArray, FloatArray]:
-    """Per-sensor flows, plus the DMA's true consumption and leak flows behind the inlet."""
-    profile = diurnal_profile(scenario)
-
-    def noisy(mean_m3h: float) -> FloatArray:
-        factor = 1 + scenario.noise_fraction * rng.standard_normal(profile.size)
-        return np.clip(mean_m3h * profile * factor, 0.0, None)
-
-    consumption_m3h = noisy(scenario.consumption_m3_per_day / 24)
-    leaks_m3h = _leak_flows_m3h(scenario, step_offsets_s(scenario))
-    flows = {
-        s.sensor_id: noisy(s.mean_flow_m3h).round(_FLOW_DECIMALS)
-        for s in scenario.sensors
-        if s.mean_flow_m3h is not None
-    }
-    inlet_m3h = consumption_m3h + leaks_m3h
-    for sensor in scenario.sensors:
-        if sensor.role == "outlet":  # water crossing the DMA passes the inlet too
-            inlet_m3h = inlet_m3h + flows[sensor.sensor_id]
-    flows[scenario.inlet.sensor_id] = inlet_m3h.round(_FLOW_DECIMALS)
-    return flows, consumption_m3h, leaks_m3h
+def merged_order(series: tuple[MeterSeries, ...]) -> tuple[IntArray, IntArray, IntArray]:
+    """``(time, sensor number, position in its series)`` of every reading, time-ordered."""
+    times = np.concatenate([s.times_s for s in series])
+    sensor = np.concatenate([np.full(len(s), i, dtype=np.int64) for i, s in enumerate(series)])
+    position = np.concatenate([np.arange(len(s), dtype=np.int64) for s in series])
+    order = np.lexsort((sensor, times))
+    return times[order], sensor[order], position[order]
 
 
-def _readings(scenario: Scenario, flows: dict[str, FloatArray]) -> list[Reading]:
-    """Time-ordered readings of every sensor, with indexes integrated from the flows."""
-    step_h = scenario.interval_s / 3600
-    start = scenario.start.astimezone(UTC)
-    times = [start + timedelta(seconds=float(s)) for s in step_offsets_s(scenario)]
-    columns = []
-    for sensor in scenario.sensors:
-        flow = flows[sensor.sensor_id]
-        index = sensor.initial_index_m3 + np.concatenate(([0.0], np.cumsum(flow * step_h)[:-1]))
-        columns.append((sensor.sensor_id, flow.tolist(), index.round(_INDEX_DECIMALS).tolist()))
+def make_scenario_grid(scenario: Scenario) -> TimeGrid:
+    school = [(r.start, r.end) for r in scenario.spec.school_holidays]
+    return make_grid(
+        scenario.start,
+        scenario.days,
+        grid_step_s(scenario.spec),
+        scenario.zone,
+        holidays=scenario.holidays(),
+        school_holidays=school,
+    )
+
+
+def _faults(scenario: Scenario) -> list[tuple[str, Fault]]:
     return [
-        Reading(sensor_id=sensor_id, time=time, flow_m3h=flow[k], index_m3=index[k])
-        for k, time in enumerate(times)
-        for sensor_id, flow, index in columns
+        (
+            spec.sensor_id,
+            Fault(
+                kind=spec.kind,
+                start_s=unix_s(scenario.at(spec.start)),
+                end_s=None if spec.end is None else unix_s(scenario.at(spec.end)),
+                count=spec.count,
+                spike_flow_m3h=spec.spike_flow_m3h,
+                drift_s_per_day=spec.drift_s_per_day,
+            ),
+        )
+        for spec in scenario.spec.faults
     ]
+
+
+def _true_flow(sensor: SensorSpec, flows: dict[str, DmaFlows]) -> FloatArray:
+    dma = flows[sensor.dma_id]
+    return dma.inlet_m3h if sensor.role == "inlet" else dma.customers_m3h[sensor.sensor_id]
+
+
+def _meter_series(
+    sensor: SensorSpec,
+    true_m3h: FloatArray,
+    grid: TimeGrid,
+    faults: list[Fault],
+    seed: int,
+) -> MeterSeries:
+    rng = component_rng(seed, "meter", sensor.sensor_id)
+    output = read(
+        sensor.meter,
+        registered_m3h(sensor.meter, true_m3h),
+        grid_step_s=grid.step_s,
+        start_s=grid.start_s,
+        interval_s=sensor.interval_s,
+        initial_index_m3=sensor.initial_index_m3,
+        rng=rng,
+    )
+    output = apply_faults(output, faults, component_rng(seed, "faults", sensor.sensor_id))
+    return MeterSeries(sensor.sensor_id, output.times_s, output.flow_m3h, output.index_m3)
 
 
 def simulate(scenario: Scenario, seed: int) -> Simulation:
     """Generate the scenario; the same ``(scenario, seed)`` gives identical output."""
-    flows, consumption_m3h, leaks_m3h = _flows_m3h(scenario, np.random.default_rng(seed))
-    step_h = scenario.interval_s / 3600
-    truth = Truth(
-        scenario=scenario.name,
-        site=scenario.site,
-        dma_id=scenario.dma_id,
-        seed=seed,
-        start=scenario.start.astimezone(UTC),
-        end=scenario.end.astimezone(UTC),
-        interval_s=scenario.interval_s,
-        consumption_m3_per_day=scenario.consumption_m3_per_day,
-        leaks=scenario.leaks,
-        nominal_consumption_m3=scenario.consumption_m3_per_day * scenario.days,
-        nominal_leakage_m3=float(leaks_m3h.sum() * step_h),
-    )
-    return Simulation(
-        scenario=scenario,
-        readings=_readings(scenario, flows),
-        billing=_bill(scenario, consumption_m3h * step_h),
-        truth=truth,
-    )
-
-
-def _bill(scenario: Scenario, consumed_m3: FloatArray) -> list[BilledPeriod]:
-    """Integrate true consumption (what the customers' meters saw) per billing period."""
-    steps = scenario.billing_period_days * SECONDS_PER_DAY // scenario.interval_s
-    start = scenario.start.astimezone(UTC)
-    period = timedelta(days=scenario.billing_period_days)
-    return [
-        BilledPeriod(
-            dma_id=scenario.dma_id,
-            period_start=start + i * period,
-            period_end=min(start + (i + 1) * period, scenario.end.astimezone(UTC)),
-            volume_m3=round(float(consumed_m3[first : first + steps].sum()), 3),
+    grid = make_scenario_grid(scenario)
+    flows = dma_flows(scenario, grid, seed)
+    faults = _faults(scenario)
+    series = tuple(
+        _meter_series(
+            sensor,
+            _true_flow(sensor, flows),
+            grid,
+            [f for s, f in faults if s == sensor.sensor_id],
+            seed,
         )
-        for i, first in enumerate(range(0, consumed_m3.size, steps))
-    ]
+        for sensor in scenario.sensors
+    )
+    billing, customer_billing = bill(
+        scenario, grid, [a for f in flows.values() for a in f.accounts]
+    )
+    truth = build_truth(scenario, seed, grid, flows=flows, billing=billing, faults=faults)
+    return Simulation(scenario, seed, series, billing, customer_billing, truth)
 
 
-def volume_m3(
-    readings: list[Reading], sensor_id: str, start: datetime, end: datetime, interval_s: int
-) -> float:
-    """Volume through ``sensor_id`` over ``[start, end)``, integrated from flows."""
-    return sum(
-        r.flow_m3h for r in readings if r.sensor_id == sensor_id and start <= r.time < end
-    ) * (interval_s / 3600)
+def volume_m3(series: MeterSeries, start: datetime, end: datetime, interval_s: int) -> float:
+    """Volume through a meter over ``[start, end)``, integrated from its reported flows."""
+    inside = (series.times_s >= unix_s(start)) & (series.times_s < unix_s(end))
+    return float(series.flow_m3h[inside].sum() * interval_s / 3600)

@@ -1,119 +1,86 @@
-"""Scenarios as data: a DMA, its meters and its leaks, declared rather than coded.
+"""Scenarios: a validated scenario file placed in time, and the built-in ones.
 
-A scenario says *what* happens (who consumes how much, which leak runs when);
-:mod:`leaksense.simulator.generate` turns it into readings. Built-in scenarios are
-plain functions of the start date listed in :data:`BUILTIN`.
+A scenario file (:mod:`~leaksense.simulator.spec`, documented in
+``docs/scenario-format.md``) says *what* the network is and what happens to it; a
+:class:`Scenario` is that file with a start and a length, so that relative times
+(``+7d10h``) and local times become UTC instants. Built-in scenarios are YAML files
+shipped in ``leaksense/simulator/scenarios/``: they are also the format's examples.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from functools import cached_property, partial
+from importlib import resources
+from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from leaksense.core.errors import ConfigError
-from leaksense.core.messages import ID_PATTERN
+from leaksense.simulator.demand import ConsumerType, consumer_types
+from leaksense.simulator.meters import MeterModel, meter_models
+from leaksense.simulator.spec import DmaSpec, ScenarioSpec, When
+from leaksense.simulator.timegrid import french_public_holidays
+from leaksense.simulator.yamlfile import parse_scenario
 
 SensorRole = Literal["inlet", "outlet", "customer"]
-SECONDS_PER_DAY = 86_400
-_ID = re.compile(ID_PATTERN)
-
-
-def _check_id(what: str, value: str) -> None:
-    if not _ID.match(value):
-        raise ConfigError(f"{what} {value!r} does not match {ID_PATTERN}")
-
-
-def _check_aware(what: str, value: datetime) -> None:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ConfigError(f"{what} {value.isoformat()} must be timezone-aware (UTC)")
+DEFAULT_START = datetime(2026, 1, 5, tzinfo=UTC)
+BUILTIN_NAMES = ("saint-savin", "rural-3dma", "stress")
 
 
 @dataclass(frozen=True, slots=True)
 class SensorSpec:
-    """One flow meter of the DMA.
+    """One meter that reports readings: a DMA inlet or a customer meter.
 
-    The inlet's flow is derived (consumption + outlets + leaks), so only customers
-    and outlets carry their own ``mean_flow_m3h``. Sensors with an ``esphome_node``
-    are published the way ESPHome firmware does, the others as Leaksense JSON.
+    A DMA fed by another DMA (``outlet_of``) has as inlet the meter that is also the
+    upstream DMA's outlet: one physical meter, one series of readings.
     """
 
     sensor_id: str
     role: SensorRole
-    mean_flow_m3h: float | None = None
-    esphome_node: str | None = None
-    initial_index_m3: float = 0.0
-
-    def __post_init__(self) -> None:
-        _check_id("sensor_id", self.sensor_id)
-        if self.esphome_node is not None:
-            _check_id("esphome_node", self.esphome_node)
-        if (self.role == "inlet") != (self.mean_flow_m3h is None):
-            raise ConfigError(
-                f"sensor {self.sensor_id}: mean_flow_m3h is derived for the inlet "
-                "and required for customers and outlets"
-            )
-        if self.mean_flow_m3h is not None and self.mean_flow_m3h < 0:
-            raise ConfigError(f"sensor {self.sensor_id}: mean_flow_m3h must be >= 0")
-
-
-@dataclass(frozen=True, slots=True)
-class LeakSpec:
-    """A leak on the DMA's mains, running at a constant flow until repaired."""
-
-    leak_id: str
-    flow_m3h: float
-    start: datetime
-    repaired_at: datetime | None = None
-    description: str = ""
-
-    def __post_init__(self) -> None:
-        _check_aware(f"leak {self.leak_id} start", self.start)
-        if self.repaired_at is not None:
-            _check_aware(f"leak {self.leak_id} repaired_at", self.repaired_at)
-            if self.repaired_at <= self.start:
-                raise ConfigError(f"leak {self.leak_id}: repaired_at must follow start")
-        if self.flow_m3h <= 0:
-            raise ConfigError(f"leak {self.leak_id}: flow_m3h must be > 0")
-
-    def active_at(self, time: datetime) -> bool:
-        """Whether the leak is running at ``time`` (start inclusive, repair exclusive)."""
-        return self.start <= time and (self.repaired_at is None or time < self.repaired_at)
-
-
-@dataclass(frozen=True, slots=True)
-class Scenario:
-    """A DMA over a time window: one inlet meter, consumption, billing and leaks."""
-
-    name: str
-    site: str
     dma_id: str
+    meter: MeterModel
+    interval_s: int
+    initial_index_m3: float = 0.0
+    esphome_node: str | None = None
+    outlet_of: str | None = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A scenario file from ``start`` (UTC) for ``days`` days."""
+
+    spec: ScenarioSpec
     start: datetime
     days: int
-    interval_s: int
-    consumption_m3_per_day: float
-    sensors: tuple[SensorSpec, ...]
-    leaks: tuple[LeakSpec, ...] = ()
-    billing_period_days: int = 7
-    noise_fraction: float = 0.03
 
-    def __post_init__(self) -> None:
-        _check_id("site", self.site)
-        _check_id("dma_id", self.dma_id)
-        _check_aware("scenario start", self.start)
-        if self.days < 1 or self.billing_period_days < 1:
-            raise ConfigError("days and billing_period_days must be >= 1")
-        if self.interval_s < 1 or SECONDS_PER_DAY % self.interval_s:
-            raise ConfigError(f"interval_s {self.interval_s} must divide a day (86400 s)")
-        if [s.role for s in self.sensors].count("inlet") != 1:
-            raise ConfigError(f"scenario {self.name}: exactly one inlet sensor is required")
-        ids = [s.sensor_id for s in self.sensors]
-        if len(set(ids)) != len(ids):
-            raise ConfigError(f"scenario {self.name}: duplicate sensor ids")
-        if not 0 <= self.noise_fraction < 0.3:
-            raise ConfigError("noise_fraction must be in [0, 0.3)")
+    @classmethod
+    def from_spec(
+        cls, spec: ScenarioSpec, start: datetime | None = None, days: int | None = None
+    ) -> Scenario:
+        """Place ``spec`` in time: ``start``/``days`` override the file's own."""
+        if start is None:
+            start = DEFAULT_START if spec.start is None else _absolute(spec, spec.start)
+        if start.tzinfo is None or start.utcoffset() is None:
+            raise ConfigError(f"scenario start {start.isoformat()} must be timezone-aware")
+        days = spec.days if days is None else days
+        if days < 1:
+            raise ConfigError("days must be >= 1")
+        return cls(spec, start.astimezone(UTC), days)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def site(self) -> str:
+        return self.spec.site
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.spec.timezone)
 
     @property
     def end(self) -> datetime:
@@ -121,35 +88,130 @@ class Scenario:
         return self.start + timedelta(days=self.days)
 
     @property
+    def interval_s(self) -> int:
+        """Default reporting interval of the scenario's meters."""
+        return self.spec.interval_s
+
+    @property
+    def dmas(self) -> tuple[DmaSpec, ...]:
+        return self.spec.dmas
+
+    @property
+    def dma_id(self) -> str:
+        """The first DMA (the only one of single-DMA scenarios such as Saint-Savin)."""
+        return self.spec.dmas[0].dma_id
+
+    @property
     def inlet(self) -> SensorSpec:
-        """The DMA's inlet meter (validated to be unique)."""
+        """Inlet meter of the first DMA."""
         return next(s for s in self.sensors if s.role == "inlet")
 
-    def leak_flow_m3h(self, time: datetime) -> float:
-        """Total flow of the leaks running at ``time``."""
-        return sum(leak.flow_m3h for leak in self.leaks if leak.active_at(time))
+    @cached_property
+    def consumer_types(self) -> dict[str, ConsumerType]:
+        return consumer_types(self.spec)
 
-    def nominal_yield(self, time: datetime) -> float:
-        """Rendement (billed / distributed) implied by the leaks running at ``time``."""
-        consumption_m3h = self.consumption_m3_per_day / 24
-        return consumption_m3h / (consumption_m3h + self.leak_flow_m3h(time))
+    @cached_property
+    def meter_models(self) -> dict[str, MeterModel]:
+        return meter_models(self.spec)
+
+    @cached_property
+    def sensors(self) -> tuple[SensorSpec, ...]:
+        """Every reporting meter, DMA by DMA: inlet first, then customer meters."""
+        out = []
+        for dma in self.dmas:
+            inlet = dma.inlet
+            out.append(
+                SensorSpec(
+                    inlet.sensor_id,
+                    "inlet",
+                    dma.dma_id,
+                    self.meter_models[inlet.meter],
+                    inlet.interval_s or self.interval_s,
+                    inlet.initial_index_m3,
+                    inlet.esphome_node,
+                    inlet.from_dma,
+                )
+            )
+            for group in dma.customer_meters:
+                model = self.meter_models[group.meter]
+                interval_s = group.interval_s or self.interval_s
+                out += [
+                    SensorSpec(
+                        sensor_id,
+                        "customer",
+                        dma.dma_id,
+                        model,
+                        interval_s,
+                        group.initial_index_m3,
+                        group.esphome_node,
+                    )
+                    for sensor_id in group.sensor_ids()
+                ]
+        return tuple(out)
+
+    def network_roles(self) -> list[tuple[str, str, SensorRole]]:
+        """``(sensor_id, dma_id, role)``: link meters appear as inlet and as outlet."""
+        roles: list[tuple[str, str, SensorRole]] = [
+            (s.sensor_id, s.dma_id, s.role) for s in self.sensors
+        ]
+        roles += [(s.sensor_id, s.outlet_of, "outlet") for s in self.sensors if s.outlet_of]
+        return roles
+
+    def downstream(self, dma_id: str) -> list[DmaSpec]:
+        """DMAs fed through an outlet of ``dma_id``."""
+        return [dma for dma in self.dmas if dma.inlet.from_dma == dma_id]
+
+    def at(self, when: When) -> datetime:
+        """A moment of the file as a UTC instant."""
+        if when.offset_s is not None:
+            return self.start + timedelta(seconds=when.offset_s)
+        return _absolute(self.spec, when)
+
+    def holidays(self) -> set[date]:
+        """Public holidays (local dates) around the window, plus the file's own."""
+        years = range(self.start.year - 1, self.end.year + 2)
+        public = french_public_holidays(years) if self.spec.public_holidays == "FR" else set()
+        return public | set(self.spec.holidays)
 
 
-# Saint-Savin (water-loss-indicators.md §6): 800 m³/day in, 600 billed, five leaks
-# worth 150 m³/day found and repaired within a week, so 650 m³/day in afterwards;
-# the other 50 m³/day of losses are diffuse background leakage that nobody finds.
-_SS_LEAKS_M3H = (
-    ("ss-leak-1", 2.5, "service pipe, rue de l'Abbaye"),
-    ("ss-leak-2", 1.5, "main joint under the bridge"),
-    ("ss-leak-3", 1.0, "hydrant valve, place de la Libération"),
-    ("ss-leak-4", 0.75, "service connection, route de Poitiers"),
-    ("ss-leak-5", 0.5, "air valve, chemin des Vignes"),
-)
-_SS_BACKGROUND_M3_PER_DAY = 50.0
-_SS_CUSTOMERS_M3_PER_DAY = (("ss-school", 8.0), ("ss-farm", 25.0), ("ss-townhall", 3.0))
-_SS_FIRST_REPAIR_DAY = 7
-_SS_REPAIR_HOUR = 10
-_SS_AFTER_DAY = 12
+def _absolute(spec: ScenarioSpec, when: When) -> datetime:
+    if when.absolute is None:
+        raise ConfigError("start: a scenario's own start must be a date or datetime")
+    moment = when.absolute
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(spec.timezone))
+    return moment.astimezone(UTC)
+
+
+def load_scenario(path: Path, start: datetime | None = None, days: int | None = None) -> Scenario:
+    """Read, validate and place a scenario file (errors name the file, line and field)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read scenario file {path}: {exc}") from exc
+    return Scenario.from_spec(parse_scenario(text, str(path)), start, days)
+
+
+def builtin_scenario(name: str, start: datetime | None = None, days: int | None = None) -> Scenario:
+    """A built-in scenario (``saint-savin``, ``rural-3dma``, ``stress``)."""
+    if name not in BUILTIN_NAMES:
+        raise ConfigError(f"unknown scenario {name!r}; built in: {', '.join(BUILTIN_NAMES)}")
+    text = (
+        resources.files("leaksense.simulator")
+        .joinpath(f"scenarios/{name}.yaml")
+        .read_text(encoding="utf-8")
+    )
+    return Scenario.from_spec(parse_scenario(text, f"{name}.yaml"), start, days)
+
+
+def _builtin(name: str, start: datetime, days: int = 14) -> Scenario:
+    return builtin_scenario(name, start, days)
+
+
+BUILTIN: dict[str, Callable[[datetime, int], Scenario]] = {
+    name: partial(_builtin, name) for name in BUILTIN_NAMES
+}
+"""Built-in scenarios by name, each a function of ``(start, days)``."""
 
 
 def saint_savin(start: datetime, days: int = 14) -> Scenario:
@@ -157,49 +219,26 @@ def saint_savin(start: datetime, days: int = 14) -> Scenario:
 
     ``start`` should be a UTC midnight so that "day N" is a calendar day.
     """
-    _check_aware("start", start)
-    customers = tuple(
-        SensorSpec(sensor_id, "customer", m3_per_day / 24, esphome_node=sensor_id)
-        for sensor_id, m3_per_day in _SS_CUSTOMERS_M3_PER_DAY
-    )
-    leaks = tuple(
-        LeakSpec(
-            leak_id,
-            flow_m3h,
-            start,
-            start + timedelta(days=_SS_FIRST_REPAIR_DAY + i, hours=_SS_REPAIR_HOUR),
-            description,
-        )
-        for i, (leak_id, flow_m3h, description) in enumerate(_SS_LEAKS_M3H)
-    )
-    background = LeakSpec(
-        "ss-background", _SS_BACKGROUND_M3_PER_DAY / 24, start, None, "diffuse, not located"
-    )
-    return Scenario(
-        name="saint-savin",
-        site="saint-savin",
-        dma_id="ss-dma",
-        start=start,
-        days=days,
-        interval_s=300,
-        consumption_m3_per_day=600.0,
-        sensors=(SensorSpec("ss-inlet", "inlet", initial_index_m3=125_000.0), *customers),
-        leaks=(*leaks, background),
-    )
+    return builtin_scenario("saint-savin", start, days)
 
 
 def saint_savin_periods(scenario: Scenario) -> tuple[datetime, datetime, datetime, datetime]:
-    """``(before_start, before_end, after_start, after_end)``: whole days without repairs."""
-    if scenario.days <= _SS_AFTER_DAY:
-        raise ConfigError(f"Saint-Savin needs more than {_SS_AFTER_DAY} days for an after period")
-    start = scenario.start
-    return (
-        start,
-        start + timedelta(days=_SS_FIRST_REPAIR_DAY),
-        start + timedelta(days=_SS_AFTER_DAY),
-        scenario.end,
+    """``(before_start, before_end, after_start, after_end)``: whole days without repairs.
+
+    Before ends on the day of the first repair; after starts the day following the
+    last repair. Works for any scenario whose leaks are repaired inside the window.
+    """
+    repairs = sorted(
+        scenario.at(leak.repaired_at) for leak in scenario.spec.leaks if leak.repaired_at
     )
-
-
-BUILTIN: dict[str, Callable[[datetime, int], Scenario]] = {"saint-savin": saint_savin}
-"""Built-in scenarios by name, each a function of ``(start, days)``."""
+    if not repairs:
+        raise ConfigError(f"scenario {scenario.name} repairs no leak: no before/after periods")
+    day = timedelta(days=1)
+    before_end = scenario.start + (repairs[0] - scenario.start) // day * day
+    after_start = scenario.start + ((repairs[-1] - scenario.start) // day + 1) * day
+    if after_start >= scenario.end:
+        raise ConfigError(
+            f"{scenario.name} needs more than {(after_start - scenario.start).days} days "
+            "for an after period"
+        )
+    return scenario.start, before_end, after_start, scenario.end

@@ -17,6 +17,8 @@ from leaksense.core.messages import Alert, IngestBatch, IngestResult
 from leaksense.server.db import AlertRecord, ApiToken, Gateway, Sensor
 from leaksense.server.stores.base import ReadingStore
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 def ingest_batch(
     session: Session, store: ReadingStore, token: ApiToken, batch: IngestBatch
@@ -49,9 +51,12 @@ def _upsert_alert(session: Session, gateway_id: str, alert: Alert, now: datetime
     record = session.get(AlertRecord, alert.alert_id) or AlertRecord(
         alert_id=alert.alert_id, gateway_id=gateway_id, received_at=now, state="open"
     )
-    record.sensor_id, record.kind = alert.sensor_id, alert.kind.value
+    record.sensor_id, record.dma_id = alert.sensor_id, alert.dma_id
+    record.kind, record.fault = alert.kind.value, alert.fault.value if alert.fault else None
     record.started_at, record.detected_at = alert.started_at, alert.detected_at
-    record.flow_m3h = alert.flow_m3h
+    record.updated_at, record.ended_at = alert.updated_at, alert.ended_at
+    record.flow_m3h, record.lost_volume_m3 = alert.flow_m3h, alert.lost_volume_m3
+    record.confidence = alert.confidence
     record.explanation_en, record.explanation_fr = alert.explanation_en, alert.explanation_fr
     session.add(record)
 
@@ -60,7 +65,7 @@ def _touch_sensors(session: Session, gateway: Gateway, batch: IngestBatch) -> No
     """Record when each sensor was last heard of; unknown sensors are registered."""
     latest: dict[str, datetime] = {}
     for reading in batch.readings:
-        if reading.time > latest.get(reading.sensor_id, reading.time.min.replace(tzinfo=UTC)):
+        if reading.time > latest.get(reading.sensor_id, _EPOCH):
             latest[reading.sensor_id] = reading.time
     if not latest:
         return

@@ -1,0 +1,168 @@
+"""Model artifacts: what a gateway needs to detect on one sensor or DMA, as signed JSON.
+
+An artifact is data, never code: a demand profile, noise levels, the night-flow
+baseline and the detection thresholds. The server signs the canonical JSON with
+Ed25519; the gateway checks the checksum and the signature against the server's
+public key before using it. No pickle crosses a machine.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from typing import Annotated, Any, Literal
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from leaksense.core.errors import InvalidInput
+from leaksense.core.messages import UtcDatetime
+
+FORMAT = "leaksense.model/1"
+MAX_ARTIFACT_BYTES = 16_384
+Floats = list[Annotated[float, Field(allow_inf_nan=False)]]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DetectionParams(_Frozen):
+    """Thresholds, chosen by the evaluation (docs/detection.md) and overridable per sensor."""
+
+    burst_k: float = 1.5
+    """CUSUM allowance on standardised residuals (in σ)."""
+    burst_h: float = 7.0
+    """CUSUM decision threshold (in σ)."""
+    burst_min_fraction: float = 0.1
+    """A burst must add at least this share of the series' mean flow."""
+    burst_z_clip: float = 4.0
+    """Cap on one residual's contribution, so a lone spike cannot open a burst."""
+    level_half_life_h: float = 3.0
+    """How fast the expected level follows normal change."""
+    level_freeze_z: float = 2.0
+    """Readings this far above expectation do not move the level (a burst is not learned)."""
+    night_k: float = 0.5
+    night_h: float = 3.0
+    night_start_hour: int = 1
+    night_end_hour: int = 5
+    night_baseline_nights: int = 14
+    night_min_coverage: float = 0.6
+    flatline_s: float = 4 * 3600.0
+    gap_s: float = 3600.0
+    spike_z: float = 12.0
+    continuous_flow_h: float = 24.0
+    zero_flow_m3h: float = 1e-3
+    max_flow_m3h: float = 100_000.0
+    min_flow_m3h: float = -0.01
+    """Below this a reading is impossible (a DMA's net inflow may dip slightly negative)."""
+
+
+class ModelArtifact(_Frozen):
+    """Expected behaviour of one flow series (a meter or a DMA's net inflow)."""
+
+    format: Literal["leaksense.model/1"] = "leaksense.model/1"
+    series_id: str
+    kind: Literal["sensor", "dma"] = "sensor"
+    trainer: str
+    created_at: UtcDatetime
+    trained_from: UtcDatetime
+    trained_to: UtcDatetime
+    timezone: str = "Europe/Paris"
+    interval_s: Annotated[float, Field(gt=0)]
+    profile_m3h: list[Floats]
+    """Expected flow by day type (weekday, Saturday, Sunday/holiday) and quarter-hour."""
+    sigma_m3h: Floats
+    """Residual noise (robust σ) by local hour."""
+    night_baseline_m3h: float
+    night_sigma_m3h: float
+    mean_flow_m3h: float = 0.0
+    zero_fraction: Annotated[float, Field(ge=0, le=1)] = 0.0
+    """Share of readings at rest: an intermittent series (a customer's meter) gets no
+    burst CUSUM, only the night and continuous-flow checks."""
+    params: DetectionParams = DetectionParams()
+
+    @model_validator(mode="after")
+    def _shapes(self) -> ModelArtifact:
+        if len(self.profile_m3h) != 3 or any(len(p) != 96 for p in self.profile_m3h):
+            raise ValueError("profile_m3h must be 3 day types × 96 quarter-hours")
+        if len(self.sigma_m3h) != 24 or min(self.sigma_m3h) <= 0:
+            raise ValueError("sigma_m3h must be 24 positive values")
+        if self.night_sigma_m3h <= 0:
+            raise ValueError("night_sigma_m3h must be positive")
+        return self
+
+
+class SignedArtifact(_Frozen):
+    """An artifact with its checksum and the server's signature."""
+
+    artifact: ModelArtifact
+    sha256: str
+    signature: str | None = None
+    key_id: str | None = None
+
+
+def canonical_bytes(artifact: ModelArtifact) -> bytes:
+    """The exact bytes that are hashed and signed."""
+    data = artifact.model_dump(mode="json")
+    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+
+def checksum(artifact: ModelArtifact) -> str:
+    return hashlib.sha256(canonical_bytes(artifact)).hexdigest()
+
+
+def key_id(public_key: Ed25519PublicKey) -> str:
+    """Short fingerprint naming a signing key."""
+    raw = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def load_public_key(text: str) -> Ed25519PublicKey:
+    """A public key from its base64 raw form (as ``leaksense models keygen`` prints it)."""
+    try:
+        return Ed25519PublicKey.from_public_bytes(base64.b64decode(text.strip(), validate=True))
+    except ValueError as exc:
+        raise InvalidInput(f"not an Ed25519 public key (base64 of 32 bytes): {exc}") from exc
+
+
+def parse_signed(data: bytes | str, public_key: Ed25519PublicKey | None) -> ModelArtifact:
+    """Validate, check the checksum and (when a key is given) the signature."""
+    if len(data) > MAX_ARTIFACT_BYTES:
+        raise InvalidInput(f"model artifact of {len(data)} bytes exceeds {MAX_ARTIFACT_BYTES}")
+    try:
+        signed = SignedArtifact.model_validate_json(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidInput(f"invalid model artifact: {where}: {first['msg']}") from exc
+    payload = canonical_bytes(signed.artifact)
+    if hashlib.sha256(payload).hexdigest() != signed.sha256:
+        raise InvalidInput(f"model artifact {signed.artifact.series_id}: checksum mismatch")
+    if public_key is not None:
+        if signed.signature is None:
+            raise InvalidInput(f"model artifact {signed.artifact.series_id} is not signed")
+        try:
+            public_key.verify(base64.b64decode(signed.signature), payload)
+        except (InvalidSignature, ValueError) as exc:
+            raise InvalidInput(
+                f"model artifact {signed.artifact.series_id}: bad signature"
+            ) from exc
+    return signed.artifact
+
+
+def unsigned(artifact: ModelArtifact) -> SignedArtifact:
+    """Wrap a locally fitted artifact (gateway warm-up): checksummed, not signed."""
+    return SignedArtifact(artifact=artifact, sha256=checksum(artifact))
+
+
+def round_floats(values: Any, digits: int = 5) -> Any:
+    """Round nested float lists to keep artifacts small (5 significant digits)."""
+    if isinstance(values, list):
+        return [round_floats(v, digits) for v in values]
+    if isinstance(values, float) and values != 0.0:
+        return float(f"{values:.{digits}g}")
+    return values

@@ -1,0 +1,102 @@
+"""The gateway's detector: one :class:`SeriesDetector` per sensor and per DMA.
+
+Implements the edge :class:`~leaksense.edge.detector.Detector` Protocol, so the
+gateway, ``leaksense detect`` and the evaluation run exactly the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+from leaksense.core.messages import Alert, Reading
+from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact
+from leaksense.edge.detection.clock import LocalClock
+from leaksense.edge.detection.dma import DmaAggregator
+from leaksense.edge.detection.series import SeriesDetector
+
+
+@dataclass(frozen=True, slots=True)
+class DmaMeters:
+    dma_id: str
+    inlets: tuple[str, ...]
+    outlets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """What detection needs to know about the network and the calendar."""
+
+    timezone: str = "Europe/Paris"
+    holidays: tuple[date, ...] = ()
+    warmup_days: float = 14.0
+    interval_s: float = 300.0
+    customer_meters: frozenset[str] = frozenset()
+    dmas: tuple[DmaMeters, ...] = ()
+    params: DetectionParams = field(default_factory=DetectionParams)
+
+
+class DetectionEngine:
+    """Routes readings to their series (and to their DMA's series)."""
+
+    def __init__(self, gateway_id: str, settings: EngineSettings) -> None:
+        self.gateway_id = gateway_id
+        self.settings = settings
+        self.clock = LocalClock(settings.timezone, settings.holidays)
+        self.series: dict[str, SeriesDetector] = {}
+        self.dma_series: dict[str, SeriesDetector] = {}
+        self._member_of: dict[str, list[DmaAggregator]] = {}
+        for dma in settings.dmas:
+            aggregator = DmaAggregator(dma.dma_id, dma.inlets, dma.outlets, settings.interval_s)
+            self.dma_series[dma.dma_id] = self._new_series(dma.dma_id, is_dma=True)
+            for sensor_id in (*dma.inlets, *dma.outlets):
+                self._member_of.setdefault(sensor_id, []).append(aggregator)
+
+    def observe(self, reading: Reading) -> list[Alert]:
+        return self.observe_values(
+            reading.sensor_id, reading.time.timestamp(), reading.flow_m3h, reading.index_m3
+        )
+
+    def observe_values(
+        self, sensor_id: str, epoch_s: float, flow_m3h: float, index_m3: float | None = None
+    ) -> list[Alert]:
+        """The hot path, without building a Reading (used by ``leaksense detect``)."""
+        series = self.series.get(sensor_id)
+        if series is None:
+            series = self.series[sensor_id] = self._new_series(sensor_id)
+        alerts = series.observe(epoch_s, flow_m3h, index_m3)
+        for aggregator in self._member_of.get(sensor_id, ()):
+            for bucket_s, net in aggregator.add(sensor_id, epoch_s, flow_m3h):
+                alerts += self.dma_series[aggregator.dma_id].observe(bucket_s, net)
+        return alerts
+
+    def install(self, artifacts: Iterable[ModelArtifact]) -> int:
+        """Use verified artifacts for the series they name; returns how many were used."""
+        used = 0
+        for artifact in artifacts:
+            pool = self.dma_series if artifact.kind == "dma" else self.series
+            series = pool.get(artifact.series_id)
+            if series is None and artifact.kind == "sensor":
+                series = self.series[artifact.series_id] = self._new_series(artifact.series_id)
+            if series is not None:
+                series.install(artifact)
+                used += 1
+        return used
+
+    def warming_up(self) -> Sequence[str]:
+        """Series still learning their normal behaviour."""
+        every = {**self.series, **self.dma_series}
+        return sorted(k for k, s in every.items() if s.artifact is None)
+
+    def _new_series(self, series_id: str, *, is_dma: bool = False) -> SeriesDetector:
+        s = self.settings
+        return SeriesDetector(
+            series_id,
+            gateway_id=self.gateway_id,
+            clock=self.clock,
+            is_dma=is_dma,
+            customer=series_id in s.customer_meters,
+            warmup_s=s.warmup_days * 86_400,
+            params=s.params,
+        )

@@ -1,0 +1,176 @@
+"""Fit a model artifact from a flow history with numpy alone.
+
+Used by a gateway warming up on its own data and by ``leaksense detect``. The
+server's trainer (leaksense.models) fits the same artifact with scikit-learn.
+
+- profile: median flow per (day type, quarter-hour), smoothed over ±30 min; day types
+  with too little history borrow the weekday shape;
+- noise: robust σ (1.4826·MAD) of the residuals per local hour;
+- night: mean flow of each night window; baseline = median, σ = robust spread.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from leaksense.core.errors import InvalidInput
+from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact, round_floats
+from leaksense.edge.detection.clock import DAY_TYPES, SLOTS_PER_DAY, WEEKDAY, LocalClock
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+MAD_TO_SIGMA = 1.4826
+MIN_DAYS = 3
+
+
+def calendar(
+    clock: LocalClock, epoch_s: FloatArray
+) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    """Day ordinal, day type, slot and local hour of every instant."""
+    located = [clock.locate(float(t)) for t in epoch_s]
+    day = np.fromiter((d.toordinal() for d, _, _, _ in located), np.int64, len(located))
+    day_type = np.fromiter((k for _, k, _, _ in located), np.int64, len(located))
+    slot = np.fromiter((s for _, _, s, _ in located), np.int64, len(located))
+    hour = np.fromiter((h for _, _, _, h in located), np.int64, len(located))
+    return day, day_type, slot, hour
+
+
+def _quantum(flow: FloatArray) -> float:
+    """Smallest step between distinct readings: a pulse meter's resolution in m³/h.
+
+    Noise below one step cannot be seen, so σ is never taken smaller than it.
+    """
+    steps = np.diff(np.unique(np.round(flow, 9)))
+    steps = steps[steps > 1e-9]
+    return float(np.percentile(steps, 5)) if steps.size else 0.0
+
+
+def spread_sigma(values: FloatArray) -> float:
+    """σ that also sees two-mode hours (irrigation on some nights, not others).
+
+    The MAD ignores a minority mode; the 5–95 % spread does not. The larger wins.
+    """
+    if values.size < 4:
+        return robust_sigma(values)
+    p5, p95 = np.percentile(values, [5, 95])
+    return max(robust_sigma(values), float(p95 - p5) / 3.29)
+
+
+def robust_sigma(values: FloatArray) -> float:
+    if values.size == 0:
+        return 0.0
+    return float(MAD_TO_SIGMA * np.median(np.abs(values - np.median(values))))
+
+
+def _profile(day: IntArray, day_type: IntArray, slot: IntArray, flow: FloatArray) -> FloatArray:
+    profile = np.full((DAY_TYPES, SLOTS_PER_DAY), np.nan)
+    for k in range(DAY_TYPES):
+        if np.unique(day[day_type == k]).size < 1:
+            continue
+        for s in range(SLOTS_PER_DAY):
+            cell = flow[(day_type == k) & (slot == s)]
+            if cell.size:
+                profile[k, s] = np.median(cell)
+    weekday = profile[WEEKDAY]
+    if np.isnan(weekday).all():
+        raise InvalidInput("no weekday history to learn a demand profile from")
+    weekday = np.where(np.isnan(weekday), np.nanmedian(weekday), weekday)
+    for k in range(DAY_TYPES):
+        row = profile[k]
+        days_k = np.unique(day[day_type == k]).size
+        if days_k < 2 or np.isnan(row).mean() > 0.2:
+            level = (
+                np.nanmedian(row) / np.median(weekday)
+                if days_k and not np.isnan(row).all()
+                else 1.0
+            )
+            row = weekday * level
+        profile[k] = np.where(np.isnan(row), weekday, row)
+    kernel = np.ones(5) / 5  # ±30 min circular smoothing
+    padded = np.concatenate([profile[:, -2:], profile, profile[:, :2]], axis=1)
+    return np.stack([np.convolve(r, kernel, mode="valid") for r in padded])
+
+
+def _night_means(
+    day: IntArray, hour: IntArray, flow: FloatArray, params: DetectionParams, per_day: int
+) -> FloatArray:
+    night = (hour >= params.night_start_hour) & (hour < params.night_end_hour)
+    means = []
+    expected = per_day * (params.night_end_hour - params.night_start_hour) / 24
+    for d in np.unique(day[night]):
+        values = flow[night & (day == d)]
+        if values.size >= params.night_min_coverage * expected:
+            means.append(float(values.mean()))
+    return np.asarray(means)
+
+
+def _causal_level(
+    epoch_s: FloatArray, flow: FloatArray, shape: FloatArray, params: DetectionParams
+) -> FloatArray:
+    """The recent-level factor the runtime detector would have had at each reading.
+
+    Residual noise is learned against this level, not against the bare profile, so
+    σ describes what the burst CUSUM really sees (day-to-day swings are absorbed).
+    """
+    level = np.ones_like(flow)
+    ey, ep = float(flow[0]), float(shape[0])
+    rate = np.log(2) / (3600 * params.level_half_life_h)
+    dts = np.diff(epoch_s, prepend=epoch_s[0])
+    for i in range(flow.size):
+        level[i] = ey / ep if ep > 0 else 1.0
+        a = 1.0 - float(np.exp(-rate * dts[i]))
+        ey += a * (float(flow[i]) - ey)
+        ep += a * (float(shape[i]) - ep)
+    return level
+
+
+def fit_artifact(
+    series_id: str,
+    epoch_s: FloatArray,
+    flow_m3h: FloatArray,
+    clock: LocalClock,
+    *,
+    kind: str = "sensor",
+    params: DetectionParams | None = None,
+    trainer: str = "numpy-medians",
+) -> ModelArtifact:
+    """Learn a series' normal behaviour from at least three days of readings."""
+    params = params or DetectionParams()
+    if epoch_s.size < 2 or float(epoch_s[-1] - epoch_s[0]) < MIN_DAYS * 86_400:
+        raise InvalidInput(f"{series_id}: need at least {MIN_DAYS} days of history to fit")
+    day, day_type, slot, hour = calendar(clock, epoch_s)
+    profile = _profile(day, day_type, slot, flow_m3h)
+    shape = profile[day_type, slot]
+    residual = flow_m3h - shape * _causal_level(epoch_s, flow_m3h, shape, params)
+    mean_flow = float(np.mean(np.abs(flow_m3h))) or 1e-3
+    floor = max(0.01 * mean_flow, _quantum(flow_m3h), 1e-4)
+    sigma = [max(spread_sigma(residual[hour == h]), floor) for h in range(24)]
+    interval_s = float(np.median(np.diff(epoch_s)))
+    nights = _night_means(day, hour, flow_m3h, params, int(86_400 / max(interval_s, 1.0)))
+    baseline = float(np.median(nights)) if nights.size else float(np.min(profile))
+    night_sigma = max(robust_sigma(nights), 0.02 * abs(baseline), floor)
+    return ModelArtifact(
+        series_id=series_id,
+        kind="dma" if kind == "dma" else "sensor",
+        trainer=trainer,
+        created_at=datetime.now(UTC),
+        trained_from=datetime.fromtimestamp(float(epoch_s[0]), UTC),
+        trained_to=datetime.fromtimestamp(float(epoch_s[-1]), UTC),
+        timezone=str(clock.zone.key),
+        interval_s=interval_s,
+        profile_m3h=round_floats(profile.tolist()),
+        sigma_m3h=round_floats(sigma),
+        night_baseline_m3h=round_floats(baseline),
+        night_sigma_m3h=round_floats(night_sigma),
+        mean_flow_m3h=round_floats(mean_flow),
+        zero_fraction=round(float(np.mean(np.abs(flow_m3h) <= params.zero_flow_m3h)), 4),
+        params=params.model_copy(
+            update={
+                "max_flow_m3h": max(10 * float(np.percentile(flow_m3h, 99.5)), 1.0),
+                "min_flow_m3h": min(params.min_flow_m3h, 2 * float(np.percentile(flow_m3h, 0.5))),
+            }
+        ),
+    )

@@ -1,0 +1,96 @@
+"""Night-flow watch: the classic signal of background and incipient leaks.
+
+Each night's mean flow over the night window is compared with the series' recent
+night level (median of the last accepted nights); a one-sided CUSUM on the
+standardised excess accumulates evidence over nights, so a small leak is caught in
+a couple of nights and a large one on the first. Nights are not accepted into the
+baseline while evidence accumulates or a leak is open, so a leak is never learned.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from statistics import median
+
+from leaksense.edge.detection.artifact import ModelArtifact
+
+
+@dataclass(frozen=True, slots=True)
+class NightVerdict:
+    """The result of one completed night."""
+
+    night_start_s: float
+    mean_m3h: float
+    baseline_m3h: float
+    excess_m3h: float
+    cusum: float
+    alarm: bool
+    normal: bool
+    evidence_start_s: float
+
+
+class NightWatch:
+    """Accumulates one night at a time and judges it when the window ends."""
+
+    def __init__(self, artifact: ModelArtifact, expected_per_night: float) -> None:
+        p = artifact.params
+        self._start_h, self._end_h = p.night_start_hour, p.night_end_hour
+        self._k, self._h = p.night_k, p.night_h
+        self._min_count = p.night_min_coverage * expected_per_night
+        self._sigma = artifact.night_sigma_m3h
+        self._nights: deque[float] = deque(
+            [artifact.night_baseline_m3h] * 3, maxlen=p.night_baseline_nights
+        )
+        self.baseline_m3h = artifact.night_baseline_m3h
+        self.cusum = 0.0
+        self._evidence_start_s = 0.0
+        self._day: object = None
+        self._sum = 0.0
+        self._count = 0
+        self._first_s = 0.0
+
+    def observe(
+        self, epoch_s: float, day: object, hour: int, flow_m3h: float
+    ) -> NightVerdict | None:
+        """Feed one reading; returns a verdict when a night window has just closed."""
+        in_window = self._start_h <= hour < self._end_h
+        verdict = None
+        if self._count and (day != self._day or hour >= self._end_h):
+            verdict = self._judge()
+        if in_window:
+            if self._count == 0:
+                self._day, self._first_s = day, epoch_s
+            self._sum += flow_m3h
+            self._count += 1
+        return verdict
+
+    def reset(self) -> None:
+        """Forget the current night and the evidence (after a sensor fault)."""
+        self._count, self._sum, self.cusum = 0, 0.0, 0.0
+
+    def accept(self, mean_m3h: float) -> None:
+        """Let a normal night into the baseline."""
+        self._nights.append(mean_m3h)
+        self.baseline_m3h = median(self._nights)
+
+    def _judge(self) -> NightVerdict | None:
+        count, total, first_s = self._count, self._sum, self._first_s
+        self._count, self._sum = 0, 0.0
+        if count < self._min_count:
+            return None
+        mean = total / count
+        z = (mean - self.baseline_m3h) / self._sigma
+        if self.cusum == 0.0:
+            self._evidence_start_s = first_s
+        self.cusum = max(0.0, self.cusum + z - self._k)
+        return NightVerdict(
+            night_start_s=first_s,
+            mean_m3h=mean,
+            baseline_m3h=self.baseline_m3h,
+            excess_m3h=mean - self.baseline_m3h,
+            cusum=self.cusum,
+            alarm=self.cusum > self._h,
+            normal=self.cusum == 0.0 and abs(z) < 2.0,
+            evidence_start_s=self._evidence_start_s,
+        )

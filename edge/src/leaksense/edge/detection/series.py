@@ -1,0 +1,391 @@
+"""Detection on one flow series (a meter, or a DMA's net inflow), causal and cheap.
+
+Per reading, in this order: sensor health (gaps, impossible values, flatline,
+counter resets, isolated spikes) — a faulty reading never feeds leak detection and
+a fault pauses it; then a CUSUM on residuals against the learned time-of-week
+profile scaled by the recent level (bursts); then the night-flow watch (background
+and incipient leaks); then continuous flow for customer meters. Everything in the
+hot path is plain float arithmetic (a few µs per reading on a Raspberry Pi).
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+
+import numpy as np
+
+from leaksense.core.errors import InvalidInput
+from leaksense.core.messages import Alert, AlertKind
+from leaksense.edge.detection import texts
+from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact
+from leaksense.edge.detection.clock import LocalClock
+from leaksense.edge.detection.events import EventBook
+from leaksense.edge.detection.fit import fit_artifact
+from leaksense.edge.detection.night import NightVerdict, NightWatch
+
+LN2 = math.log(2)
+GUARD_S = 3600.0
+"""Leak detection stays paused this long after a sensor fault ends."""
+INTERMITTENT = 0.2
+LEAK = "leak"
+CONTINUOUS = "continuous"
+
+
+class SeriesDetector:
+    """All detectors of one series, warming up on its own data until it has a model."""
+
+    def __init__(
+        self,
+        series_id: str,
+        *,
+        gateway_id: str,
+        clock: LocalClock,
+        is_dma: bool = False,
+        customer: bool = False,
+        warmup_s: float = 14 * 86_400.0,
+        params: DetectionParams | None = None,
+    ) -> None:
+        self.series_id = series_id
+        self.book = EventBook(gateway_id, series_id, is_dma)
+        self.clock = clock
+        self.is_dma, self.customer = is_dma, customer
+        self.warmup_s = warmup_s
+        self.params = params or DetectionParams()
+        self.artifact: ModelArtifact | None = None
+        self.out_of_order = 0
+        self._warm_t = array("d")
+        self._warm_y = array("d")
+        self._last_s: float | None = None
+        self._last_index: float | None = None
+        self._flat_value = math.nan
+        self._flat_start_s = 0.0
+        self._pause_until_s = 0.0
+        self._suspects = 0
+        self._last_spike_s = -math.inf
+        self._run_start_s: float | None = None
+        self._run_min = math.inf
+        self._leak_source = ""
+        self._normal_nights = 0
+        self._held: list[tuple[float, float, float, float]] = []
+        self._reset_burst()
+
+    # -- model ---------------------------------------------------------------------
+    def install(self, artifact: ModelArtifact) -> None:
+        """Use a (verified) artifact from now on."""
+        self.artifact = artifact
+        self.params = artifact.params
+        self._profile = [list(row) for row in artifact.profile_m3h]
+        self._sigma = list(artifact.sigma_m3h)
+        self._min_burst_m3h = artifact.params.burst_min_fraction * artifact.mean_flow_m3h
+        self._intermittent = self.customer or artifact.zero_fraction > INTERMITTENT
+        self._absurd_m3h = 3.0 * max(max(row) for row in self._profile) + 3.0 * max(self._sigma)
+        night_h = self.params.night_end_hour - self.params.night_start_hour
+        self._night = NightWatch(artifact, 3600 * night_h / artifact.interval_s)
+        self._ey = self._ep = 0.0
+        self._warm_t, self._warm_y = array("d"), array("d")
+
+    def _warm_up(self, epoch_s: float, flow_m3h: float) -> None:
+        self._warm_t.append(epoch_s)
+        self._warm_y.append(flow_m3h)
+        if epoch_s - self._warm_t[0] < self.warmup_s:
+            return
+        t = np.frombuffer(self._warm_t, dtype=np.float64)
+        y = np.frombuffer(self._warm_y, dtype=np.float64)
+        try:
+            artifact = fit_artifact(
+                self.series_id,
+                t,
+                y,
+                self.clock,
+                kind="dma" if self.is_dma else "sensor",
+                params=self.params,
+            )
+        except InvalidInput:
+            return
+        self.install(artifact)
+
+    # -- per reading ---------------------------------------------------------------
+    def observe(
+        self, epoch_s: float, flow_m3h: float, index_m3: float | None = None
+    ) -> list[Alert]:
+        """Feed one reading (in time order); returns new or updated alerts."""
+        if self._last_s is not None and epoch_s <= self._last_s:
+            self.out_of_order += 1
+            return []
+        alerts: list[Alert] = []
+        healthy = self._health(epoch_s, flow_m3h, index_m3, alerts)
+        previous_s = self._last_s if self._last_s is not None else epoch_s
+        self._last_s = epoch_s
+        if not healthy:
+            return alerts
+        if self.artifact is None:
+            self._warm_up(epoch_s, flow_m3h)
+            return alerts
+        self._model_step(epoch_s, epoch_s - previous_s, flow_m3h, alerts)
+        if self.customer:
+            self._continuous(epoch_s, flow_m3h, alerts)
+        return alerts
+
+    def _health(
+        self, epoch_s: float, flow: float, index: float | None, alerts: list[Alert]
+    ) -> bool:
+        p, book = self.params, self.book
+        if self._last_s is not None and epoch_s - self._last_s > p.gap_s:
+            hours = (epoch_s - self._last_s) / 3600
+            alerts.append(
+                book.one_shot(
+                    "dropout",
+                    AlertKind.SENSOR_FAULT,
+                    started_s=self._last_s,
+                    now_s=epoch_s,
+                    texts=texts.fault("dropout", hours=hours),
+                    fault="dropout",
+                )
+            )
+            self._pause(epoch_s)
+        if index is not None:
+            if self._last_index is not None and index < self._last_index - 1e-6:
+                alerts.append(
+                    book.one_shot(
+                        "counter",
+                        AlertKind.SENSOR_FAULT,
+                        started_s=epoch_s,
+                        now_s=epoch_s,
+                        texts=texts.fault("counter_reset", index),
+                        fault="counter_reset",
+                    )
+                )
+            self._last_index = index
+        if flow < p.min_flow_m3h or flow > p.max_flow_m3h:
+            if book.get("impossible") is None:
+                alerts.append(
+                    book.open(
+                        "impossible",
+                        AlertKind.SENSOR_FAULT,
+                        started_s=epoch_s,
+                        now_s=epoch_s,
+                        flow_m3h=0.0,
+                        confidence=1.0,
+                        texts=texts.fault("impossible_value", flow),
+                        fault="impossible_value",
+                    )
+                )
+            self._pause(epoch_s)
+            return False
+        if (closed := book.close("impossible", epoch_s)) is not None:
+            alerts.append(closed)
+        return self._flatline(epoch_s, flow, alerts)
+
+    def _flatline(self, epoch_s: float, flow: float, alerts: list[Alert]) -> bool:
+        book = self.book
+        if flow != self._flat_value:
+            self._flat_value, self._flat_start_s = flow, epoch_s
+            if (closed := book.close("flatline", epoch_s)) is not None:
+                alerts.append(closed)
+                self._pause(epoch_s)
+            return True
+        stuck_s = epoch_s - self._flat_start_s
+        if stuck_s < self.params.flatline_s or not self._stuck_is_abnormal(flow):
+            return True
+        if book.get("flatline") is None:
+            alerts.append(
+                book.open(
+                    "flatline",
+                    AlertKind.SENSOR_FAULT,
+                    started_s=self._flat_start_s,
+                    now_s=epoch_s,
+                    flow_m3h=0.0,
+                    confidence=1.0,
+                    texts=texts.fault("flatline", flow, stuck_s / 3600),
+                    fault="flatline",
+                )
+            )
+        self._pause(epoch_s)
+        return False
+
+    def _stuck_is_abnormal(self, flow: float) -> bool:
+        """A constant non-zero flow is a stuck sensor; a constant zero only where the
+        series is never at rest (a DMA inlet), not at a customer's meter at night."""
+        if abs(flow) > self.params.zero_flow_m3h:
+            return True
+        return self.artifact is not None and self.artifact.night_baseline_m3h > (
+            10 * self.params.zero_flow_m3h
+        )
+
+    def _pause(self, epoch_s: float) -> None:
+        self._pause_until_s = epoch_s + GUARD_S
+        self._reset_burst()
+        if self.artifact is not None:
+            self._night.reset()
+
+    def _reset_burst(self) -> None:
+        self._cusum = 0.0
+        self._cusum_down = 0.0
+        self._burst_start_s = 0.0
+        self._excess_sum = 0.0
+        self._excess_n = 0
+
+    # -- model-based detection -----------------------------------------------------
+    def _model_step(self, epoch_s: float, dt_s: float, flow: float, alerts: list[Alert]) -> None:
+        p = self.params
+        day, day_type, slot, hour = self.clock.locate(epoch_s)
+        shape = self._profile[day_type][slot]
+        if self._ep <= 0.0:
+            self._ey, self._ep = flow, shape
+        level = self._ey / self._ep if self._ep > 0 else 1.0
+        expected = shape * level
+        z = (flow - expected) / self._sigma[hour]
+        held = self._spike(epoch_s, flow, expected, z, alerts)
+        if held is None:
+            return
+        self.book.accrue(LEAK, dt_s)
+        if epoch_s < self._pause_until_s:
+            return
+        if not self._intermittent:
+            for t_s, y, e, zz in held:
+                self._burst(t_s, y, e, zz, alerts)
+        if self.book.get(LEAK) is None and z < p.level_freeze_z:
+            a = 1.0 - math.exp(-LN2 * dt_s / (3600 * p.level_half_life_h))
+            self._ey += a * (flow - self._ey)
+            self._ep += a * (shape - self._ep)
+        verdict = self._night.observe(epoch_s, day, hour, flow)
+        if verdict is not None:
+            self._night_verdict(epoch_s, verdict, alerts)
+
+    def _spike(
+        self, epoch_s: float, flow: float, expected: float, z: float, alerts: list[Alert]
+    ) -> list[tuple[float, float, float, float]] | None:
+        """Hold back readings far out of line: a lone one is a spike, not a burst.
+
+        Returns the readings to process now (held ones first), or None to wait.
+        """
+        p = self.params
+        absurd = z > p.spike_z and flow > self._absurd_m3h
+        held = self._held
+        if absurd and len(held) < 2:
+            held.append((epoch_s, flow, expected, z))
+            return None
+        self._held = []
+        if held and z < 3.0:
+            if epoch_s - self._last_spike_s > 86_400:
+                self._last_spike_s = epoch_s
+                alerts.append(
+                    self.book.one_shot(
+                        "spike",
+                        AlertKind.SENSOR_FAULT,
+                        started_s=held[0][0],
+                        now_s=epoch_s,
+                        texts=texts.fault("spike", max(h[1] for h in held)),
+                        fault="spike",
+                    )
+                )
+            return [(epoch_s, flow, expected, z)]
+        return [*held, (epoch_s, flow, expected, z)]
+
+    def _burst(
+        self, epoch_s: float, flow: float, expected: float, z: float, alerts: list[Alert]
+    ) -> None:
+        p, book = self.params, self.book
+        if self._cusum == 0.0:
+            self._burst_start_s, self._excess_sum, self._excess_n = epoch_s, 0.0, 0
+        self._cusum = max(0.0, self._cusum + min(z, p.burst_z_clip) - p.burst_k)
+        if self._cusum > 0.0:
+            self._excess_sum += flow - expected
+            self._excess_n += 1
+        leak = book.get(LEAK)
+        if leak is None:
+            excess = self._excess_sum / max(self._excess_n, 1)
+            if self._cusum > p.burst_h and z > 0.0 and excess >= self._min_burst_m3h:
+                self._leak_source = "burst"
+                alerts.append(
+                    book.open(
+                        LEAK,
+                        AlertKind.BURST,
+                        started_s=self._burst_start_s,
+                        now_s=epoch_s,
+                        flow_m3h=excess,
+                        confidence=min(1.0, self._cusum / (2 * p.burst_h)),
+                        texts=texts.burst(flow, excess, expected, self._burst_start_s),
+                    )
+                )
+            return
+        if self._leak_source != "burst":
+            return
+        self._cusum_down = max(0.0, self._cusum_down + 0.5 - z)
+        if self._cusum_down > p.burst_h:
+            alerts.extend(a for a in [book.close(LEAK, epoch_s)] if a is not None)
+            self._reset_burst()
+            self._ey, self._ep = 0.0, 0.0
+            return
+        excess = 0.98 * leak.flow_m3h + 0.02 * (flow - expected)
+        update = book.update(
+            LEAK,
+            epoch_s,
+            excess,
+            leak.confidence,
+            texts.burst(flow, excess, expected, leak.started_s),
+        )
+        alerts.extend(a for a in [update] if a is not None)
+
+    def _night_verdict(self, epoch_s: float, verdict: NightVerdict, alerts: list[Alert]) -> None:
+        p, book = self.params, self.book
+        leak = book.get(LEAK)
+        nights = p.night_baseline_nights
+        msg = texts.night(verdict.excess_m3h, verdict.baseline_m3h, nights)
+        confidence = min(1.0, verdict.cusum / (2 * p.night_h))
+        if leak is None:
+            if verdict.alarm and verdict.excess_m3h > 0:
+                self._leak_source = "night"
+                self._normal_nights = 0
+                alerts.append(
+                    book.open(
+                        LEAK,
+                        AlertKind.BACKGROUND_LEAK,
+                        started_s=verdict.evidence_start_s,
+                        now_s=epoch_s,
+                        flow_m3h=verdict.excess_m3h,
+                        confidence=confidence,
+                        texts=msg,
+                    )
+                )
+            elif verdict.normal:
+                self._night.accept(verdict.mean_m3h)
+            return
+        if self._leak_source != "night":
+            return
+        self._normal_nights = self._normal_nights + 1 if verdict.normal else 0
+        if self._normal_nights >= 2:
+            alerts.extend(a for a in [book.close(LEAK, epoch_s)] if a is not None)
+            return
+        update = book.update(LEAK, epoch_s, max(verdict.excess_m3h, 0.0), confidence, msg)
+        alerts.extend(a for a in [update] if a is not None)
+
+    def _continuous(self, epoch_s: float, flow: float, alerts: list[Alert]) -> None:
+        p, book = self.params, self.book
+        if flow <= p.zero_flow_m3h:
+            self._run_start_s, self._run_min = None, math.inf
+            alerts.extend(a for a in [book.close(CONTINUOUS, epoch_s)] if a is not None)
+            return
+        if self._run_start_s is None:
+            self._run_start_s = epoch_s
+        self._run_min = min(self._run_min, flow)
+        hours = (epoch_s - self._run_start_s) / 3600
+        if hours < p.continuous_flow_h:
+            return
+        msg = texts.continuous(self._run_min, hours)
+        if book.get(CONTINUOUS) is None:
+            alerts.append(
+                book.open(
+                    CONTINUOUS,
+                    AlertKind.CONTINUOUS_FLOW,
+                    started_s=self._run_start_s,
+                    now_s=epoch_s,
+                    flow_m3h=self._run_min,
+                    confidence=0.8,
+                    texts=msg,
+                )
+            )
+        else:
+            update = book.update(CONTINUOUS, epoch_s, self._run_min, 0.8, msg)
+            alerts.extend(a for a in [update] if a is not None)
