@@ -55,7 +55,7 @@ from leaksense.core.topics import FLOW_SUBSCRIPTION, flow_topic
 from leaksense.demo.broker import MosquittoProcess, free_port
 from leaksense.demo.server_thread import ServerThread
 from leaksense.edge.config import GatewayConfig, MqttConfig, UplinkConfig
-from leaksense.edge.detector import ThresholdDetector
+from leaksense.edge.detection.engine import DetectionEngine
 from leaksense.edge.gateway import Gateway
 from leaksense.edge.mqtt import MqttIntake
 from leaksense.edge.outbox import MemoryOutbox
@@ -344,7 +344,7 @@ def make_gateway(workdir: Path, port: int) -> Gateway:
     )
     return Gateway(
         config,
-        ThresholdDetector(config.gateway_id, config.detector),
+        DetectionEngine(config.gateway_id, config.engine_settings()),
         MemoryOutbox(config.outbox_max_readings),
         NoopUplink(),
     )

@@ -24,15 +24,18 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from leaksense.core.errors import ConfigError
 from leaksense.core.messages import Identifier
 from leaksense.core.topics import FLOW_SUBSCRIPTION
-from leaksense.edge.detection.engine import DmaMeters
+from leaksense.edge.detection.artifact import DetectionParams
+from leaksense.edge.detection.engine import DmaMeters, EngineSettings
 
 TOKEN_ENV = "LEAKSENSE_GATEWAY_TOKEN"  # noqa: S105 - a variable name, not a secret
 ENV_OVERRIDES = {
@@ -76,11 +79,44 @@ class EsphomeSensor(_Section):
     unit: Literal["L/min", "m3/h", "L/h"] = "L/min"
 
 
-class DetectorConfig(_Section):
-    """Placeholder threshold detector: alert when flow exceeds a ceiling."""
+class DmaConfig(_Section):
+    """A DMA watched as a whole: its net inflow is Σ inlets − Σ outlets."""
 
-    default_max_flow_m3h: Annotated[float, Field(gt=0)] = 1_000.0
-    max_flow_m3h: dict[str, float] = {}
+    dma_id: Identifier
+    inlets: Annotated[list[Identifier], Field(min_length=1)]
+    outlets: list[Identifier] = []
+
+
+class DetectionConfig(_Section):
+    """Local detection (docs/detection.md): calendar, warm-up, roles, thresholds."""
+
+    timezone: str = "Europe/Paris"
+    holidays: list[date] = []
+    """Public holidays (behave like Sundays)."""
+    warmup_days: Annotated[float, Field(ge=1)] = 14.0
+    interval_s: Annotated[float, Field(gt=0)] = 300.0
+    """Reporting interval of the DMA meters: the time bucket of a DMA's net inflow."""
+    customer_meters: list[Identifier] = []
+    """Meters at customers: continuous-flow check, no burst CUSUM."""
+    params: dict[str, float] = {}
+    """Overrides of DetectionParams defaults (e.g. ``burst_h = 8``)."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone_exists(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("params")
+    @classmethod
+    def _known_params(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(DetectionParams.model_fields))
+        if unknown:
+            raise ValueError(f"unknown detection parameter(s): {', '.join(unknown)}")
+        return value
 
 
 class GatewayConfig(_Section):
@@ -89,9 +125,23 @@ class GatewayConfig(_Section):
     mqtt: MqttConfig = MqttConfig()
     uplink: UplinkConfig = UplinkConfig()
     esphome: list[EsphomeSensor] = []
-    detector: DetectorConfig = DetectorConfig()
+    detection: DetectionConfig = DetectionConfig()
+    dmas: list[DmaConfig] = []
     outbox_max_readings: Annotated[int, Field(ge=1_000)] = 1_000_000
     dead_letter_dir: Path = Path("leaksense-gateway/rejected")
+
+    def engine_settings(self) -> EngineSettings:
+        """What the detection engine needs from this config."""
+        d = self.detection
+        return EngineSettings(
+            timezone=d.timezone,
+            holidays=tuple(d.holidays),
+            warmup_days=d.warmup_days,
+            interval_s=d.interval_s,
+            customer_meters=frozenset(d.customer_meters),
+            dmas=tuple(DmaMeters(m.dma_id, tuple(m.inlets), tuple(m.outlets)) for m in self.dmas),
+            params=DetectionParams(**d.params),
+        )
 
     def uplink_token(self) -> str:
         """The bearer token: from the environment, the config, or ``token_file``."""

@@ -6,7 +6,7 @@ import logging
 import threading
 
 from leaksense.edge.config import GatewayConfig
-from leaksense.edge.detector import ThresholdDetector
+from leaksense.edge.detection.engine import DetectionEngine
 from leaksense.edge.gateway import Gateway
 from leaksense.edge.mqtt import MqttIntake
 from leaksense.edge.outbox import MemoryOutbox
@@ -24,9 +24,10 @@ class GatewayRunner:
         )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.engine = DetectionEngine(config.gateway_id, config.engine_settings())
         self.gateway = Gateway(
             config,
-            ThresholdDetector(config.gateway_id, config.detector),
+            self.engine,
             MemoryOutbox(config.outbox_max_readings),
             self._uplink,
             alert_sink=self._publish_alert,

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from leaksense.server.api import errors
-from leaksense.server.api.routes import ingest, network
+from leaksense.server.api.routes import ingest, models, network
 from leaksense.server.runtime import Runtime, build_runtime
 from leaksense.server.settings import ServerSettings, load_settings
 
@@ -27,4 +27,5 @@ def create_app(settings: ServerSettings | None = None, runtime: Runtime | None =
     errors.install(app)
     app.include_router(ingest.router)
     app.include_router(network.router)
+    app.include_router(models.router)
     return app

@@ -1,7 +1,8 @@
 """Relational store of entities (SQLAlchemy 2.0): SQLite by default, PostgreSQL by URL.
 
-Sites, DMAs, sensors, gateways, API tokens (hashed), billed volumes and received
-alerts live here, so several server instances can share one database.
+Sites, DMAs, sensors, gateways, API tokens (hashed), billed volumes, received
+alerts and signed model artifacts live here, so several server instances can share
+one database.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     String,
+    Text,
     TypeDecorator,
     UniqueConstraint,
     create_engine,
@@ -129,6 +131,28 @@ class AlertRecord(Base):
     confidence: Mapped[float] = mapped_column(Float, default=0.5)
     explanation_en: Mapped[str] = mapped_column(String(500))
     explanation_fr: Mapped[str] = mapped_column(String(500))
+
+
+class ModelArtifactRecord(Base):
+    """A signed detection model artifact for one sensor or DMA, as the exact JSON served.
+
+    Rows are appended, never updated: the latest ``stored_at`` per ``(kind,
+    series_id)`` is the one gateways get, older rows are kept a while for rollback.
+    The server never parses or signs the JSON: it stores what the trainer signed.
+    """
+
+    __tablename__ = "model_artifacts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    series_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    """``sensor`` or ``dma``."""
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    """When the trainer fitted it (from the artifact)."""
+    stored_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    """When this server stored it: the cursor of ``GET /api/v1/models?since=``."""
+    key_id: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))
+    json: Mapped[str] = mapped_column(Text)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

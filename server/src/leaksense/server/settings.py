@@ -33,6 +33,13 @@ class ServerSettings(BaseSettings):
     influx_username: str | None = None
     influx_password: SecretStr | None = None
     influx_token: SecretStr | None = None
+    model_signing_key_file: Path | None = None
+    """Ed25519 private key (PEM) that ``leaksense models train`` signs artifacts with.
+
+    Only the training command reads it: serving artifacts needs no key. In
+    ``production`` training refuses to run without it; in ``development`` it
+    defaults to a key created in ``data_dir``.
+    """
 
     @property
     def entity_database_url(self) -> str:

@@ -79,6 +79,8 @@ class ModelArtifact(_Frozen):
     """Residual noise (robust σ) by local hour."""
     night_baseline_m3h: float
     night_sigma_m3h: float
+    night_day_factors: Floats = [1.0, 1.0, 1.0]
+    """Night level by day type relative to the baseline (weekday, Saturday, Sunday)."""
     mean_flow_m3h: float = 0.0
     zero_fraction: Annotated[float, Field(ge=0, le=1)] = 0.0
     """Share of readings at rest: an intermittent series (a customer's meter) gets no
@@ -91,6 +93,8 @@ class ModelArtifact(_Frozen):
             raise ValueError("profile_m3h must be 3 day types × 96 quarter-hours")
         if len(self.sigma_m3h) != 24 or min(self.sigma_m3h) <= 0:
             raise ValueError("sigma_m3h must be 24 positive values")
+        if len(self.night_day_factors) != 3 or min(self.night_day_factors) <= 0:
+            raise ValueError("night_day_factors must be 3 positive values")
         if self.night_sigma_m3h <= 0:
             raise ValueError("night_sigma_m3h must be positive")
         return self

@@ -95,16 +95,32 @@ def _profile(day: IntArray, day_type: IntArray, slot: IntArray, flow: FloatArray
 
 
 def _night_means(
-    day: IntArray, hour: IntArray, flow: FloatArray, params: DetectionParams, per_day: int
-) -> FloatArray:
+    calendar_columns: tuple[IntArray, IntArray, IntArray],
+    flow: FloatArray,
+    params: DetectionParams,
+    per_day: int,
+) -> tuple[FloatArray, IntArray]:
+    """Mean flow of every well-covered night window, and the day type of its date."""
+    day, day_type, hour = calendar_columns
     night = (hour >= params.night_start_hour) & (hour < params.night_end_hour)
-    means = []
+    means, types = [], []
     expected = per_day * (params.night_end_hour - params.night_start_hour) / 24
     for d in np.unique(day[night]):
-        values = flow[night & (day == d)]
-        if values.size >= params.night_min_coverage * expected:
-            means.append(float(values.mean()))
-    return np.asarray(means)
+        selected = night & (day == d)
+        if selected.sum() >= params.night_min_coverage * expected:
+            means.append(float(flow[selected].mean()))
+            types.append(int(day_type[selected][0]))
+    return np.asarray(means), np.asarray(types, dtype=np.int64)
+
+
+def _night_factors(means: FloatArray, types: IntArray, baseline: float) -> list[float]:
+    """Night level of each day type relative to all nights (Sunday mornings differ)."""
+    factors = []
+    for k in range(DAY_TYPES):
+        of_type = means[types == k]
+        usable = of_type.size >= 2 and baseline > 0
+        factors.append(float(np.median(of_type)) / baseline if usable else 1.0)
+    return factors
 
 
 def _causal_level(
@@ -136,22 +152,34 @@ def fit_artifact(
     kind: str = "sensor",
     params: DetectionParams | None = None,
     trainer: str = "numpy-medians",
+    profile: FloatArray | None = None,
 ) -> ModelArtifact:
-    """Learn a series' normal behaviour from at least three days of readings."""
+    """Learn a series' normal behaviour from at least three days of readings.
+
+    ``profile`` (3 × 96, m³/h) replaces the median profile when a trainer has a
+    better one (the server's scikit-learn trainer); noise and night figures are
+    always learned here, against whichever profile is used.
+    """
     params = params or DetectionParams()
     if epoch_s.size < 2 or float(epoch_s[-1] - epoch_s[0]) < MIN_DAYS * 86_400:
         raise InvalidInput(f"{series_id}: need at least {MIN_DAYS} days of history to fit")
     day, day_type, slot, hour = calendar(clock, epoch_s)
-    profile = _profile(day, day_type, slot, flow_m3h)
+    if profile is None:
+        profile = _profile(day, day_type, slot, flow_m3h)
+    elif profile.shape != (DAY_TYPES, SLOTS_PER_DAY):
+        raise InvalidInput(f"{series_id}: a profile must be {DAY_TYPES} × {SLOTS_PER_DAY}")
     shape = profile[day_type, slot]
     residual = flow_m3h - shape * _causal_level(epoch_s, flow_m3h, shape, params)
     mean_flow = float(np.mean(np.abs(flow_m3h))) or 1e-3
     floor = max(0.01 * mean_flow, _quantum(flow_m3h), 1e-4)
     sigma = [max(spread_sigma(residual[hour == h]), floor) for h in range(24)]
     interval_s = float(np.median(np.diff(epoch_s)))
-    nights = _night_means(day, hour, flow_m3h, params, int(86_400 / max(interval_s, 1.0)))
+    per_day = int(86_400 / max(interval_s, 1.0))
+    nights, types = _night_means((day, day_type, hour), flow_m3h, params, per_day)
     baseline = float(np.median(nights)) if nights.size else float(np.min(profile))
-    night_sigma = max(robust_sigma(nights), 0.02 * abs(baseline), floor)
+    factors = _night_factors(nights, types, baseline)
+    relative = nights / np.asarray(factors)[types] if nights.size else nights
+    night_sigma = max(robust_sigma(relative), 0.02 * abs(baseline), floor)
     return ModelArtifact(
         series_id=series_id,
         kind="dma" if kind == "dma" else "sensor",
@@ -165,6 +193,7 @@ def fit_artifact(
         sigma_m3h=round_floats(sigma),
         night_baseline_m3h=round_floats(baseline),
         night_sigma_m3h=round_floats(night_sigma),
+        night_day_factors=round_floats(factors),
         mean_flow_m3h=round_floats(mean_flow),
         zero_fraction=round(float(np.mean(np.abs(flow_m3h) <= params.zero_flow_m3h)), 4),
         params=params.model_copy(

@@ -24,6 +24,7 @@ class NightVerdict:
     mean_m3h: float
     baseline_m3h: float
     excess_m3h: float
+    day_factor: float
     cusum: float
     alarm: bool
     normal: bool
@@ -39,6 +40,7 @@ class NightWatch:
         self._k, self._h = p.night_k, p.night_h
         self._min_count = p.night_min_coverage * expected_per_night
         self._sigma = artifact.night_sigma_m3h
+        self._factors = list(artifact.night_day_factors)
         self._nights: deque[float] = deque(
             [artifact.night_baseline_m3h] * 3, maxlen=p.night_baseline_nights
         )
@@ -46,12 +48,13 @@ class NightWatch:
         self.cusum = 0.0
         self._evidence_start_s = 0.0
         self._day: object = None
+        self._day_type = 0
         self._sum = 0.0
         self._count = 0
         self._first_s = 0.0
 
     def observe(
-        self, epoch_s: float, day: object, hour: int, flow_m3h: float
+        self, epoch_s: float, day: object, day_type: int, hour: int, flow_m3h: float
     ) -> NightVerdict | None:
         """Feed one reading; returns a verdict when a night window has just closed."""
         in_window = self._start_h <= hour < self._end_h
@@ -60,7 +63,7 @@ class NightWatch:
             verdict = self._judge()
         if in_window:
             if self._count == 0:
-                self._day, self._first_s = day, epoch_s
+                self._day, self._day_type, self._first_s = day, day_type, epoch_s
             self._sum += flow_m3h
             self._count += 1
         return verdict
@@ -69,9 +72,9 @@ class NightWatch:
         """Forget the current night and the evidence (after a sensor fault)."""
         self._count, self._sum, self.cusum = 0, 0.0, 0.0
 
-    def accept(self, mean_m3h: float) -> None:
-        """Let a normal night into the baseline."""
-        self._nights.append(mean_m3h)
+    def accept(self, verdict: NightVerdict) -> None:
+        """Let a normal night into the baseline (as its weekday-equivalent level)."""
+        self._nights.append(verdict.mean_m3h / verdict.day_factor)
         self.baseline_m3h = median(self._nights)
 
     def _judge(self) -> NightVerdict | None:
@@ -80,15 +83,18 @@ class NightWatch:
         if count < self._min_count:
             return None
         mean = total / count
-        z = (mean - self.baseline_m3h) / self._sigma
+        factor = self._factors[self._day_type]
+        expected = self.baseline_m3h * factor
+        z = (mean - expected) / self._sigma
         if self.cusum == 0.0:
             self._evidence_start_s = first_s
         self.cusum = max(0.0, self.cusum + z - self._k)
         return NightVerdict(
             night_start_s=first_s,
             mean_m3h=mean,
-            baseline_m3h=self.baseline_m3h,
-            excess_m3h=mean - self.baseline_m3h,
+            baseline_m3h=expected,
+            excess_m3h=mean - expected,
+            day_factor=factor,
             cusum=self.cusum,
             alarm=self.cusum > self._h,
             normal=self.cusum == 0.0 and abs(z) < 2.0,

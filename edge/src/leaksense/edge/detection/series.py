@@ -249,7 +249,7 @@ class SeriesDetector:
             a = 1.0 - math.exp(-LN2 * dt_s / (3600 * p.level_half_life_h))
             self._ey += a * (flow - self._ey)
             self._ep += a * (shape - self._ep)
-        verdict = self._night.observe(epoch_s, day, hour, flow)
+        verdict = self._night.observe(epoch_s, day, day_type, hour, flow)
         if verdict is not None:
             self._night_verdict(epoch_s, verdict, alerts)
 
@@ -296,7 +296,8 @@ class SeriesDetector:
         leak = book.get(LEAK)
         if leak is None:
             excess = self._excess_sum / max(self._excess_n, 1)
-            if self._cusum > p.burst_h and z > 0.0 and excess >= self._min_burst_m3h:
+            varied = self._flat_start_s > self._burst_start_s  # a frozen value is no burst
+            if self._cusum > p.burst_h and z > 0.0 and excess >= self._min_burst_m3h and varied:
                 self._leak_source = "burst"
                 alerts.append(
                     book.open(
@@ -350,7 +351,7 @@ class SeriesDetector:
                     )
                 )
             elif verdict.normal:
-                self._night.accept(verdict.mean_m3h)
+                self._night.accept(verdict)
             return
         if self._leak_source != "night":
             return

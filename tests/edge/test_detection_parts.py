@@ -1,0 +1,118 @@
+"""Detection parts: local calendar, DMA net inflow, artifacts, config, `leaksense detect`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flows import series
+from leaksense.core.cli import build_app
+from leaksense.core.errors import ConfigError, InvalidInput
+from leaksense.edge.config import parse_config, parse_dma
+from leaksense.edge.detection.artifact import MAX_ARTIFACT_BYTES, parse_signed, unsigned
+from leaksense.edge.detection.clock import SATURDAY, SUNDAY, WEEKDAY, LocalClock
+from leaksense.edge.detection.dma import DmaAggregator
+from leaksense.edge.detection.fit import fit_artifact
+
+
+def test_local_calendar_follows_dst_and_holidays() -> None:
+    clock = LocalClock("Europe/Paris", holidays=[date(2026, 4, 6)])
+    winter = datetime(2026, 3, 28, 1, 30, tzinfo=UTC).timestamp()  # 02:30 CET, Saturday
+    summer = datetime(2026, 3, 30, 1, 30, tzinfo=UTC).timestamp()  # 03:30 CEST, Monday
+    assert clock.locate(winter) == (date(2026, 3, 28), SATURDAY, 10, 2)
+    assert clock.locate(summer) == (date(2026, 3, 30), WEEKDAY, 14, 3)
+    assert clock.day_type(date(2026, 4, 6)) == SUNDAY  # Easter Monday
+    late = datetime(2026, 3, 28, 23, 30, tzinfo=UTC).timestamp()  # 00:30 local, Sunday
+    assert clock.locate(late)[:2] == (date(2026, 3, 29), SUNDAY)
+
+
+def test_dma_net_inflow_waits_for_every_meter() -> None:
+    dma = DmaAggregator("d", inlets=["in-a", "in-b"], outlets=["out"], interval_s=300)
+    assert dma.add("in-a", 1000.0, 10.0) == []
+    assert dma.add("out", 1010.0, 3.0) == []
+    assert dma.add("in-b", 1050.0, 5.0) == [(900.0, 12.0)]
+    for t in (1300.0, 1600.0, 1900.0, 2200.0, 2500.0):
+        dma.add("in-a", t, 1.0)
+    assert dma.dropped_buckets >= 1
+
+
+def test_dma_spec_on_the_command_line() -> None:
+    meters = parse_dma("north=in1+in2-out1")
+    assert (meters.dma_id, meters.inlets, meters.outlets) == ("north", ("in1", "in2"), ("out1",))
+    with pytest.raises(ConfigError, match="ID=IN1"):
+        parse_dma("north")
+
+
+def test_artifact_is_small_checksummed_and_tamper_evident() -> None:
+    epoch, flow = series(14)
+    artifact = fit_artifact("s1", epoch, flow, LocalClock())
+    text = unsigned(artifact).model_dump_json()
+    assert len(text) <= MAX_ARTIFACT_BYTES
+    assert parse_signed(text, None) == artifact
+    assert artifact.night_day_factors[SUNDAY] > artifact.night_day_factors[WEEKDAY]
+    data = json.loads(text)
+    data["artifact"]["night_baseline_m3h"] *= 2
+    with pytest.raises(InvalidInput, match="checksum"):
+        parse_signed(json.dumps(data), None)
+    with pytest.raises(InvalidInput, match="at least 3 days"):
+        fit_artifact("s1", epoch[:100], flow[:100], LocalClock())
+
+
+def test_detection_config_is_validated() -> None:
+    base = {"gateway_id": "gw", "site": "s"}
+    with pytest.raises(ConfigError, match="unknown time zone"):
+        parse_config(base | {"detection": {"timezone": "Mars/Olympus"}})
+    with pytest.raises(ConfigError, match="unknown detection parameter"):
+        parse_config(base | {"detection": {"params": {"burst_hh": 3}}})
+    config = parse_config(
+        base
+        | {
+            "detection": {"params": {"burst_h": 9}, "customer_meters": ["c1"]},
+            "dmas": [{"dma_id": "d", "inlets": ["i"], "outlets": ["o"]}],
+        }
+    )
+    settings = config.engine_settings()
+    assert settings.params.burst_h == 9
+    assert settings.customer_meters == frozenset({"c1"})
+    assert settings.dmas[0].outlets == ("o",)
+
+
+def test_detect_command_replays_a_csv_causally(tmp_path: Path) -> None:
+    epoch, flow = series(24)
+    start = int(20.5 * 86_400 / 300)
+    flow[start:] += 0.3 * flow.mean()
+    csv_path = tmp_path / "readings.csv"
+    rows = ["time,sensor_id,flow_m3h"]
+    rows += [
+        f"{datetime.fromtimestamp(float(t), UTC).isoformat()},ss-inlet,{f:.4f}"
+        for t, f in zip(epoch, flow, strict=True)
+    ]
+    rows.insert(5, "2026-03-02T00:20:00,ss-inlet,1.0")  # no time zone
+    rows.insert(6, "2026-03-02T00:25:00Z,ss-inlet,lots")
+    csv_path.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "alerts.jsonl"
+    result = CliRunner().invoke(build_app(), ["detect", str(csv_path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "skipped 2 bad row(s)" in result.output
+    assert "line 6: time has no timezone" in result.output
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [a["kind"] for a in lines] == ["burst"]
+    alert = lines[0]
+    for field in (
+        "sensor_id",
+        "kind",
+        "started_at",
+        "detected_at",
+        "flow_m3h",
+        "lost_volume_m3",
+        "confidence",
+        "explanation_en",
+        "explanation_fr",
+    ):
+        assert field in alert
+    detected = datetime.fromisoformat(alert["detected_at"]).timestamp()
+    assert epoch[start] <= detected <= epoch[start] + 15 * 60

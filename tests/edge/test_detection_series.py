@@ -1,0 +1,152 @@
+"""Detection on one series: quiet on normal life, fast on bursts and leaks, and
+sensor faults reported as faults, never as leaks."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from flows import night_mean, series
+from leaksense.core.messages import Alert, AlertKind
+from leaksense.edge.detection.clock import LocalClock
+from leaksense.edge.detection.series import SeriesDetector
+
+DAY = 86_400
+WARMUP_DAYS = 14
+LEAK_KINDS = {AlertKind.BURST, AlertKind.BACKGROUND_LEAK, AlertKind.CONTINUOUS_FLOW}
+
+
+def run(
+    epoch: npt.NDArray[np.float64],
+    flow: npt.NDArray[np.float64],
+    *,
+    customer: bool = False,
+    index: npt.NDArray[np.float64] | None = None,
+) -> tuple[SeriesDetector, list[Alert]]:
+    detector = SeriesDetector(
+        "s1",
+        gateway_id="gw",
+        clock=LocalClock(holidays=[date(2026, 4, 6)]),
+        customer=customer,
+        warmup_s=WARMUP_DAYS * DAY,
+    )
+    alerts: list[Alert] = []
+    for i in range(epoch.size):
+        value = None if index is None else float(index[i])
+        alerts += detector.observe(float(epoch[i]), float(flow[i]), value)
+    return detector, alerts
+
+
+def first(alerts: list[Alert], kinds: set[AlertKind]) -> list[Alert]:
+    """Each event once, at its first appearance."""
+    seen: dict[str, Alert] = {}
+    for alert in alerts:
+        if alert.kind in kinds:
+            seen.setdefault(alert.alert_id, alert)
+    return list(seen.values())
+
+
+def test_normal_life_across_dst_and_a_holiday_is_quiet() -> None:
+    epoch, flow = series(42, holidays=[date(2026, 4, 6)])  # DST on 29 March, Easter Monday
+    detector, alerts = run(epoch, flow)
+    assert detector.artifact is not None
+    assert first(alerts, LEAK_KINDS | {AlertKind.SENSOR_FAULT}) == []
+
+
+def test_burst_of_20_percent_of_mean_flow_is_alerted_within_15_minutes() -> None:
+    epoch, flow = series(24)
+    start = int(20.5 * DAY / 300)  # 20 days 12 h: midday, high flow
+    flow[start:] += 0.2 * flow.mean()
+    _, alerts = run(epoch, flow)
+    bursts = first(alerts, {AlertKind.BURST})
+    assert len(bursts) == 1
+    delay_s = bursts[0].detected_at.timestamp() - epoch[start]
+    assert 0 <= delay_s <= 15 * 60
+    assert bursts[0].flow_m3h == pytest.approx(0.2 * flow[:start].mean(), rel=0.35)
+    assert "above the expected" in bursts[0].explanation_en
+    assert "attendus" in bursts[0].explanation_fr
+
+
+def test_night_leak_of_10_percent_is_alerted_within_48_hours_once() -> None:
+    epoch, flow = series(30)
+    leak_m3h = 0.10 * night_mean(epoch, flow)
+    start = 20 * DAY // 300 + 12 * 12  # day 20, noon
+    flow[start:] += leak_m3h
+    _, alerts = run(epoch, flow)
+    leaks = first(alerts, LEAK_KINDS)
+    assert len(leaks) == 1, [a.explanation_en for a in leaks]
+    leak = leaks[0]
+    assert leak.kind is AlertKind.BACKGROUND_LEAK
+    assert 0 <= leak.detected_at.timestamp() - epoch[start] <= 48 * 3600
+    assert leak.flow_m3h == pytest.approx(leak_m3h, rel=0.5)
+    assert "night flow" in leak.explanation_en
+    updates = [a for a in alerts if a.alert_id == leak.alert_id]
+    assert updates[-1].lost_volume_m3 > updates[0].lost_volume_m3
+
+
+def test_a_lone_spike_is_a_sensor_fault_not_a_burst() -> None:
+    epoch, flow = series(20)
+    flow[17 * DAY // 300] = 200.0  # 6× the daily peak, below the impossible-value bound
+    _, alerts = run(epoch, flow)
+    assert first(alerts, LEAK_KINDS) == []
+    faults = first(alerts, {AlertKind.SENSOR_FAULT})
+    assert [a.fault for a in faults] == ["spike"]
+
+
+def test_flatline_is_reported_and_silences_leak_detection() -> None:
+    epoch, flow = series(20)
+    stuck = slice(16 * DAY // 300, 16 * DAY // 300 + 6 * 12)  # 6 hours
+    flow[stuck] = flow[stuck.start] * 1.5
+    _, alerts = run(epoch, flow)
+    assert first(alerts, LEAK_KINDS) == []
+    flat = [a for a in alerts if a.fault == "flatline"]
+    assert flat[0].ended_at is None
+    assert flat[-1].ended_at is not None
+
+
+@pytest.mark.parametrize(
+    ("fault", "damage"),
+    [
+        ("dropout", "gap"),
+        ("impossible_value", "negative"),
+        ("counter_reset", "index"),
+    ],
+)
+def test_other_faults_are_reported(fault: str, damage: str) -> None:
+    epoch, flow = series(17)
+    index = np.cumsum(flow) * 300 / 3600
+    at = 15 * DAY // 300
+    if damage == "gap":
+        keep = np.r_[0:at, at + 30 : epoch.size]
+        epoch, flow, index = epoch[keep], flow[keep], index[keep]
+    elif damage == "negative":
+        flow[at] = -5.0
+    else:
+        index[at:] -= index[at]
+    _, alerts = run(epoch, flow, index=index)
+    assert {a.fault for a in first(alerts, {AlertKind.SENSOR_FAULT})} == {fault}
+    assert first(alerts, LEAK_KINDS) == []
+
+
+def test_continuous_flow_at_a_customer_meter() -> None:
+    epoch, flow = series(20, base_m3h=0.05, noise=0.0)
+    hours = np.array([datetime.fromtimestamp(float(t), UTC).hour for t in epoch])
+    flow[(hours >= 0) & (hours < 5)] = 0.0  # a household at rest every night
+    start = 16 * DAY // 300
+    flow[start:] += 0.02  # a running toilet from day 16
+    _, alerts = run(epoch, flow, customer=True)
+    continuous = first(alerts, {AlertKind.CONTINUOUS_FLOW})
+    assert len(continuous) == 1
+    assert continuous[0].flow_m3h == pytest.approx(0.02, rel=0.2)
+    assert first(alerts, {AlertKind.BURST}) == []
+
+
+def test_readings_out_of_order_are_ignored_and_counted() -> None:
+    epoch, _ = series(2)
+    detector = SeriesDetector("s1", gateway_id="gw", clock=LocalClock())
+    detector.observe(float(epoch[10]), 1.0)
+    assert detector.observe(float(epoch[5]), 1.0) == []
+    assert detector.out_of_order == 1
