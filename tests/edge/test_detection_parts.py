@@ -13,10 +13,16 @@ from flows import series
 from leaksense.core.cli import build_app
 from leaksense.core.errors import ConfigError, InvalidInput
 from leaksense.edge.config import parse_config, parse_dma
-from leaksense.edge.detection.artifact import MAX_ARTIFACT_BYTES, parse_signed, unsigned
+from leaksense.edge.detection.artifact import (
+    MAX_ARTIFACT_BYTES,
+    DetectionParams,
+    parse_signed,
+    unsigned,
+)
 from leaksense.edge.detection.clock import SATURDAY, SUNDAY, WEEKDAY, LocalClock
 from leaksense.edge.detection.dma import DmaAggregator
 from leaksense.edge.detection.fit import fit_artifact
+from leaksense.edge.detection.series import SeriesDetector
 
 
 def test_local_calendar_follows_dst_and_holidays() -> None:
@@ -116,3 +122,14 @@ def test_detect_command_replays_a_csv_causally(tmp_path: Path) -> None:
         assert field in alert
     detected = datetime.fromisoformat(alert["detected_at"]).timestamp()
     assert epoch[start] <= detected <= epoch[start] + 15 * 60
+
+
+def test_gateway_overrides_win_over_an_installed_artifact() -> None:
+    epoch, flow = series(14)
+    artifact = fit_artifact("s1", epoch, flow, LocalClock())
+    detector = SeriesDetector(
+        "s1", gateway_id="gw", clock=LocalClock(), params=DetectionParams(burst_h=11.0)
+    )
+    detector.install(artifact)
+    assert detector.params.burst_h == 11.0
+    assert detector.params.max_flow_m3h == artifact.params.max_flow_m3h

@@ -31,10 +31,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from leaksense.core.errors import ConfigError
+from leaksense.core.errors import ConfigError, InvalidInput
 from leaksense.core.messages import Identifier
 from leaksense.core.topics import FLOW_SUBSCRIPTION
-from leaksense.edge.detection.artifact import DetectionParams
+from leaksense.edge.detection.artifact import DetectionParams, load_public_key
 from leaksense.edge.detection.engine import DmaMeters, EngineSettings
 
 TOKEN_ENV = "LEAKSENSE_GATEWAY_TOKEN"  # noqa: S105 - a variable name, not a secret
@@ -119,6 +119,30 @@ class DetectionConfig(_Section):
         return value
 
 
+class ModelsConfig(_Section):
+    """Signed models from the server (``GET /api/v1/models``), see edge/models.py.
+
+    Without ``public_key`` no server model is accepted: every series keeps learning
+    from the gateway's own data (``detection.warmup_days``).
+    """
+
+    public_key: str | None = None
+    """The server's Ed25519 public key, base64 (printed by ``leaksense models keygen``)."""
+    refresh_s: Annotated[float, Field(ge=10)] = 6 * 3600.0
+    dir: Path = Path("leaksense-gateway/models")
+    """Where verified artifacts are kept, so a restarted gateway detects at once."""
+
+    @field_validator("public_key")
+    @classmethod
+    def _is_ed25519(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                load_public_key(value)
+            except InvalidInput as exc:
+                raise ValueError(str(exc)) from exc
+        return value
+
+
 class GatewayConfig(_Section):
     gateway_id: Identifier
     site: Identifier
@@ -127,6 +151,7 @@ class GatewayConfig(_Section):
     esphome: list[EsphomeSensor] = []
     detection: DetectionConfig = DetectionConfig()
     dmas: list[DmaConfig] = []
+    models: ModelsConfig = ModelsConfig()
     outbox_max_readings: Annotated[int, Field(ge=1_000)] = 1_000_000
     dead_letter_dir: Path = Path("leaksense-gateway/rejected")
 

@@ -71,6 +71,12 @@ class Gateway:
         self._lock = threading.Lock()
         self._wake = threading.Event()
 
+    @property
+    def detection_lock(self) -> threading.Lock:
+        """Held while a reading goes through the detector: hold it to change the
+        detector from another thread (installing models fetched from the server)."""
+        return self._lock
+
     def handle_message(self, topic: str, payload: bytes) -> None:
         """Validate, detect and enqueue one MQTT message."""
         with self._lock:

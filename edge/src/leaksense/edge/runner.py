@@ -1,13 +1,17 @@
-"""Assemble a running gateway from its config: MQTT intake, detector, outbox, uplink."""
+"""Assemble a running gateway from its config: MQTT intake, detector, outbox, uplink,
+and the sync of signed models from the server."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 
 from leaksense.edge.config import GatewayConfig
+from leaksense.edge.detection.artifact import ModelArtifact
 from leaksense.edge.detection.engine import DetectionEngine
 from leaksense.edge.gateway import Gateway
+from leaksense.edge.models import ModelSync
 from leaksense.edge.mqtt import MqttIntake
 from leaksense.edge.outbox import MemoryOutbox
 from leaksense.edge.uplink import HttpUplink
@@ -19,9 +23,8 @@ class GatewayRunner:
     """Owns the gateway's threads: paho's network loop and the uplink loop."""
 
     def __init__(self, config: GatewayConfig, token: str | None = None) -> None:
-        self._uplink = HttpUplink(
-            config.uplink.url, token or config.uplink_token(), config.uplink.timeout_s
-        )
+        token = token or config.uplink_token()
+        self._uplink = HttpUplink(config.uplink.url, token, config.uplink.timeout_s)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.engine = DetectionEngine(config.gateway_id, config.engine_settings())
@@ -38,11 +41,17 @@ class GatewayRunner:
             topics=config.mqtt.subscriptions + self.gateway.parser.esphome_topics,
             handler=self.gateway.handle_message,
         )
+        self.models = ModelSync(config, token, install=self._install_models)
+
+    def _install_models(self, artifacts: Sequence[ModelArtifact]) -> int:
+        with self.gateway.detection_lock:
+            return self.engine.install(artifacts)
 
     def _publish_alert(self, topic: str, payload: str) -> None:
         self.intake.publish(topic, payload)
 
     def start(self) -> None:
+        self.models.start()  # saved models first: the first readings already use them
         self.intake.start()
         self._thread = threading.Thread(
             target=self.gateway.run_uplink, args=(self._stop,), name="uplink", daemon=True
@@ -52,6 +61,7 @@ class GatewayRunner:
     def stop(self, drain_timeout_s: float = 10.0) -> None:
         """Stop intake, try to send what is pending, then stop the uplink."""
         self.intake.stop()
+        self.models.stop()
         self._stop.set()
         if self._thread is not None:
             self._thread.join()

@@ -1,6 +1,7 @@
-"""Detection model training, server side (numpy, scikit-learn).
+"""Detection model training, server side (numpy, scikit-learn), and artifact signing.
 
-Gateways never import this package: they run the exported JSON artifacts with the
-shared core and numpy only. This first version fits the placeholder threshold
-detector's per-sensor ceilings; the learned models come with the detection issue.
+Gateways never import this package: they verify and run the signed JSON artifacts
+with numpy alone. ``train`` fits a series' demand profile with a robust regression,
+``signing`` signs artifacts with the server's Ed25519 key, ``history`` reads what to
+learn from the server's stores and ``pipeline`` runs ``leaksense models train``.
 """

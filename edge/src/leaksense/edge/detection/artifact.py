@@ -45,6 +45,8 @@ class DetectionParams(_Frozen):
     """How fast the expected level follows normal change."""
     level_freeze_z: float = 2.0
     """Readings this far above expectation do not move the level (a burst is not learned)."""
+    refit_every_days: float = 7.0
+    """A gateway refits each series on its recent normal history this often."""
     night_k: float = 0.5
     night_h: float = 3.0
     night_start_hour: int = 1

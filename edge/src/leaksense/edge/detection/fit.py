@@ -11,31 +11,41 @@ server's trainer (leaksense.models) fits the same artifact with scikit-learn.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import numpy as np
 import numpy.typing as npt
 
 from leaksense.core.errors import InvalidInput
 from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact, round_floats
-from leaksense.edge.detection.clock import DAY_TYPES, SLOTS_PER_DAY, WEEKDAY, LocalClock
+from leaksense.edge.detection.clock import DAY_TYPES, SLOT_S, SLOTS_PER_DAY, WEEKDAY, LocalClock
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 MAD_TO_SIGMA = 1.4826
 MIN_DAYS = 3
+_UNIX_DAY_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 def calendar(
     clock: LocalClock, epoch_s: FloatArray
 ) -> tuple[IntArray, IntArray, IntArray, IntArray]:
-    """Day ordinal, day type, slot and local hour of every instant."""
-    located = [clock.locate(float(t)) for t in epoch_s]
-    day = np.fromiter((d.toordinal() for d, _, _, _ in located), np.int64, len(located))
-    day_type = np.fromiter((k for _, k, _, _ in located), np.int64, len(located))
-    slot = np.fromiter((s for _, _, s, _ in located), np.int64, len(located))
-    hour = np.fromiter((h for _, _, _, h in located), np.int64, len(located))
-    return day, day_type, slot, hour
+    """Day ordinal, day type, slot and local hour of every instant (vectorised: the
+    UTC offset is looked up once per UTC hour, the day type once per local day)."""
+    utc_hour = (epoch_s // 3600).astype(np.int64)
+    hours, inverse = np.unique(utc_hour, return_inverse=True)
+    offsets = np.array([_offset_s(clock, int(h) * 3600) for h in hours], dtype=np.int64)
+    local_s = epoch_s.astype(np.int64) + offsets[inverse]
+    day = local_s // 86_400 + _UNIX_DAY_ORDINAL
+    second = local_s % 86_400
+    days, day_inverse = np.unique(day, return_inverse=True)
+    types = np.array([clock.day_type(date.fromordinal(int(d))) for d in days], dtype=np.int64)
+    return day, types[day_inverse], second // SLOT_S, second // 3600
+
+
+def _offset_s(clock: LocalClock, epoch_s: int) -> int:
+    offset = datetime.fromtimestamp(epoch_s, UTC).astimezone(clock.zone).utcoffset()
+    return int(offset.total_seconds()) if offset else 0
 
 
 def _quantum(flow: FloatArray) -> float:
@@ -65,15 +75,25 @@ def robust_sigma(values: FloatArray) -> float:
     return float(MAD_TO_SIGMA * np.median(np.abs(values - np.median(values))))
 
 
+def _cell_medians(cell: IntArray, flow: FloatArray, cells: int) -> FloatArray:
+    """Median flow of each cell (NaN where empty), by one sort instead of a mask per cell."""
+    order = np.lexsort((flow, cell))
+    sorted_cell, sorted_flow = cell[order], flow[order]
+    starts = np.searchsorted(sorted_cell, np.arange(cells), side="left")
+    ends = np.searchsorted(sorted_cell, np.arange(cells), side="right")
+    out = np.full(cells, np.nan)
+    filled = ends > starts
+    lo = (starts + ends - 1) // 2
+    hi = (starts + ends) // 2
+    out[filled] = (sorted_flow[lo[filled]] + sorted_flow[hi[filled]]) / 2
+    return out
+
+
 def _profile(day: IntArray, day_type: IntArray, slot: IntArray, flow: FloatArray) -> FloatArray:
-    profile = np.full((DAY_TYPES, SLOTS_PER_DAY), np.nan)
-    for k in range(DAY_TYPES):
-        if np.unique(day[day_type == k]).size < 1:
-            continue
-        for s in range(SLOTS_PER_DAY):
-            cell = flow[(day_type == k) & (slot == s)]
-            if cell.size:
-                profile[k, s] = np.median(cell)
+    cells = DAY_TYPES * SLOTS_PER_DAY
+    profile = _cell_medians(day_type * SLOTS_PER_DAY + slot, flow, cells).reshape(
+        DAY_TYPES, SLOTS_PER_DAY
+    )
     weekday = profile[WEEKDAY]
     if np.isnan(weekday).all():
         raise InvalidInput("no weekday history to learn a demand profile from")
@@ -82,11 +102,8 @@ def _profile(day: IntArray, day_type: IntArray, slot: IntArray, flow: FloatArray
         row = profile[k]
         days_k = np.unique(day[day_type == k]).size
         if days_k < 2 or np.isnan(row).mean() > 0.2:
-            level = (
-                np.nanmedian(row) / np.median(weekday)
-                if days_k and not np.isnan(row).all()
-                else 1.0
-            )
+            known = days_k and not np.isnan(row).all()
+            level = np.nanmedian(row) / np.median(weekday) if known else 1.0
             row = weekday * level
         profile[k] = np.where(np.isnan(row), weekday, row)
     kernel = np.ones(5) / 5  # ±30 min circular smoothing
@@ -131,16 +148,20 @@ def _causal_level(
     Residual noise is learned against this level, not against the bare profile, so
     σ describes what the burst CUSUM really sees (day-to-day swings are absorbed).
     """
-    level = np.ones_like(flow)
-    ey, ep = float(flow[0]), float(shape[0])
-    rate = np.log(2) / (3600 * params.level_half_life_h)
-    dts = np.diff(epoch_s, prepend=epoch_s[0])
-    for i in range(flow.size):
+    ys, ps = flow.tolist(), shape.tolist()
+    alphas = (
+        1.0
+        - np.exp(
+            -np.log(2) * np.diff(epoch_s, prepend=epoch_s[0]) / (3600 * params.level_half_life_h)
+        )
+    ).tolist()
+    level = [1.0] * len(ys)
+    ey, ep = ys[0], ps[0]
+    for i, (y, p, a) in enumerate(zip(ys, ps, alphas, strict=True)):
         level[i] = ey / ep if ep > 0 else 1.0
-        a = 1.0 - float(np.exp(-rate * dts[i]))
-        ey += a * (float(flow[i]) - ey)
-        ep += a * (float(shape[i]) - ep)
-    return level
+        ey += a * (y - ey)
+        ep += a * (p - ep)
+    return np.asarray(level)
 
 
 def fit_artifact(

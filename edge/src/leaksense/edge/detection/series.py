@@ -52,10 +52,12 @@ class SeriesDetector:
         self.is_dma, self.customer = is_dma, customer
         self.warmup_s = warmup_s
         self.params = params or DetectionParams()
+        self._overrides = self.params
         self.artifact: ModelArtifact | None = None
         self.out_of_order = 0
-        self._warm_t = array("d")
-        self._warm_y = array("d")
+        self._hist_t = array("d")
+        self._hist_y = array("d")
+        self._next_refit_s = math.inf
         self._last_s: float | None = None
         self._last_index: float | None = None
         self._flat_value = math.nan
@@ -74,24 +76,41 @@ class SeriesDetector:
     def install(self, artifact: ModelArtifact) -> None:
         """Use a (verified) artifact from now on."""
         self.artifact = artifact
-        self.params = artifact.params
+        # Thresholds the gateway's config sets explicitly win over the artifact's.
+        overrides = {k: getattr(self._overrides, k) for k in self._overrides.model_fields_set}
+        self.params = artifact.params.model_copy(update=overrides)
         self._profile = [list(row) for row in artifact.profile_m3h]
         self._sigma = list(artifact.sigma_m3h)
-        self._min_burst_m3h = artifact.params.burst_min_fraction * artifact.mean_flow_m3h
+        self._min_burst_m3h = self.params.burst_min_fraction * artifact.mean_flow_m3h
         self._intermittent = self.customer or artifact.zero_fraction > INTERMITTENT
         self._absurd_m3h = 3.0 * max(max(row) for row in self._profile) + 3.0 * max(self._sigma)
         night_h = self.params.night_end_hour - self.params.night_start_hour
         self._night = NightWatch(artifact, 3600 * night_h / artifact.interval_s)
         self._ey = self._ep = 0.0
-        self._warm_t, self._warm_y = array("d"), array("d")
+        refit_s = 86_400 * self.params.refit_every_days
+        self._next_refit_s = artifact.trained_to.timestamp() + refit_s
 
-    def _warm_up(self, epoch_s: float, flow_m3h: float) -> None:
-        self._warm_t.append(epoch_s)
-        self._warm_y.append(flow_m3h)
-        if epoch_s - self._warm_t[0] < self.warmup_s:
+    def _remember(self, epoch_s: float, flow_m3h: float) -> None:
+        """Keep a rolling window of normal history: the material of (re)fitting.
+
+        Nothing is remembered while a leak is open or detection is paused, so a
+        refit never learns a leak that is being alarmed.
+        """
+        if self.book.get(LEAK) is not None or epoch_s < self._pause_until_s:
             return
-        t = np.frombuffer(self._warm_t, dtype=np.float64)
-        y = np.frombuffer(self._warm_y, dtype=np.float64)
+        self._hist_t.append(epoch_s)
+        self._hist_y.append(flow_m3h)
+        if epoch_s - self._hist_t[0] > 1.1 * self.warmup_s:
+            cut = int(len(self._hist_t) * 0.1)
+            self._hist_t, self._hist_y = self._hist_t[cut:], self._hist_y[cut:]
+
+    def _refit(self, epoch_s: float) -> None:
+        """Fit from the remembered window: first after warm-up, then every few days,
+        so the model follows seasons (irrigation months) and changes of habit."""
+        if epoch_s - self._hist_t[0] < 0.95 * self.warmup_s:
+            return
+        t = np.frombuffer(self._hist_t, dtype=np.float64)
+        y = np.frombuffer(self._hist_y, dtype=np.float64)
         try:
             artifact = fit_artifact(
                 self.series_id,
@@ -119,9 +138,12 @@ class SeriesDetector:
         self._last_s = epoch_s
         if not healthy:
             return alerts
-        if self.artifact is None:
-            self._warm_up(epoch_s, flow_m3h)
-            return alerts
+        self._remember(epoch_s, flow_m3h)
+        if self.artifact is None or epoch_s >= self._next_refit_s:
+            if self._hist_t:
+                self._refit(epoch_s)
+            if self.artifact is None:
+                return alerts
         self._model_step(epoch_s, epoch_s - previous_s, flow_m3h, alerts)
         if self.customer:
             self._continuous(epoch_s, flow_m3h, alerts)

@@ -1,0 +1,166 @@
+"""Replay a simulation through a detector, causally: one reading at a time, in time order.
+
+The engine is the gateway's own :class:`DetectionEngine`, told about the network as a
+gateway config would tell it (DMA inlet and outlet meters, which meters are customers'),
+so an alert at time t used nothing after t. The MNF baseline runs on the same series,
+DMA net inflows included, built by the same :class:`DmaAggregator`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact
+from leaksense.edge.detection.clock import LocalClock
+from leaksense.edge.detection.dma import DmaAggregator
+from leaksense.edge.detection.engine import DetectionEngine, DmaMeters, EngineSettings
+from leaksense.models.evaluation.baseline import mnf_events
+from leaksense.models.evaluation.build import LabelledLeak
+from leaksense.models.evaluation.events import AlertEvent, EventLog
+from leaksense.simulator.generate import Simulation, merged_order
+from leaksense.simulator.scenario import Scenario
+
+FloatArray = npt.NDArray[np.float64]
+Trainer = Callable[[str, str, FloatArray, FloatArray, LocalClock], ModelArtifact]
+"""``(series_id, kind, epoch_s, flow_m3h, clock) -> artifact``: a pre-trainer."""
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Which series exist and how they relate: what scoring needs to judge an alert."""
+
+    dmas: tuple[DmaMeters, ...]
+    customers: frozenset[str]
+    roles: dict[str, str]
+    """Series id → ``dma``, ``inlet`` or ``customer``."""
+    members: dict[str, tuple[str, ...]]
+    """Series id → the meters whose readings it is made of (itself for a meter)."""
+    upstream_inlets: dict[str, tuple[str, ...]]
+    """DMA id → inlet meters of the DMAs upstream (they carry its water too)."""
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> Topology:
+        dmas = tuple(
+            DmaMeters(
+                dma.dma_id,
+                (dma.inlet.sensor_id,),
+                tuple(d.inlet.sensor_id for d in scenario.downstream(dma.dma_id)),
+            )
+            for dma in scenario.dmas
+        )
+        roles: dict[str, str] = {s.sensor_id: s.role for s in scenario.sensors}
+        if set(roles) & {d.dma_id for d in dmas}:
+            raise ValueError("a DMA and a meter share an id: alerts would be ambiguous")
+        roles |= {d.dma_id: "dma" for d in dmas}
+        members = {s: (s,) for s in roles} | {d.dma_id: (*d.inlets, *d.outlets) for d in dmas}
+        parent = {d.dma_id: d.inlet.from_dma for d in scenario.dmas}
+        upstream: dict[str, tuple[str, ...]] = {}
+        for d in scenario.dmas:
+            chain, p = [], parent[d.dma_id]
+            while p is not None:
+                chain.append(next(x.inlet.sensor_id for x in scenario.dmas if x.dma_id == p))
+                p = parent[p]
+            upstream[d.dma_id] = tuple(chain)
+        customers = frozenset(s.sensor_id for s in scenario.sensors if s.role == "customer")
+        return cls(dmas, customers, roles, members, upstream)
+
+    @property
+    def series_ids(self) -> list[str]:
+        return sorted(self.roles)
+
+    def right_series(self, leak: LabelledLeak) -> set[str]:
+        """Where the leak should be found: its DMA, its inlet, the meter it is behind."""
+        dma = next(d for d in self.dmas if d.dma_id == leak.dma_id)
+        out = {dma.dma_id, *dma.inlets}
+        return out | ({leak.customer_meter} if leak.customer_meter else set())
+
+    def carrying_series(self, leak: LabelledLeak) -> set[str]:
+        """Every series whose flow the leak really raises (an alert there is not false)."""
+        return self.right_series(leak) | set(self.upstream_inlets[leak.dma_id])
+
+
+def engine_settings(
+    scenario: Scenario, topology: Topology, params: DetectionParams, warmup_days: float
+) -> EngineSettings:
+    return EngineSettings(
+        timezone=scenario.spec.timezone,
+        holidays=tuple(sorted(scenario.holidays())),
+        warmup_days=warmup_days,
+        interval_s=float(scenario.interval_s),
+        customer_meters=topology.customers,
+        dmas=topology.dmas,
+        params=params,
+    )
+
+
+def _readings(sim: Simulation) -> Iterator[tuple[str, float, float, float | None]]:
+    times, sensor, position = merged_order(sim.series)
+    columns = [
+        (s.sensor_id, s.flow_m3h.tolist(), None if s.index_m3 is None else s.index_m3.tolist())
+        for s in sim.series
+    ]
+    for t, i, k in zip(times.tolist(), sensor.tolist(), position.tolist(), strict=True):
+        sensor_id, flow, index = columns[i]
+        yield sensor_id, float(t), flow[k], None if index is None else index[k]
+
+
+def run_engine(
+    sim: Simulation, settings: EngineSettings, artifacts: list[ModelArtifact] | None = None
+) -> list[AlertEvent]:
+    """Every alert event the gateway's engine raises on the simulation's readings."""
+    engine = DetectionEngine("eval", settings)
+    if artifacts:
+        engine.install(artifacts)
+    log = EventLog()
+    for sensor_id, epoch_s, flow, index in _readings(sim):
+        for alert in engine.observe_values(sensor_id, epoch_s, flow, index):
+            log.add(alert)
+    return list(log.events.values())
+
+
+def series_columns(
+    sim: Simulation, topology: Topology, interval_s: float
+) -> dict[str, tuple[FloatArray, FloatArray]]:
+    """``series id -> (epoch_s, flow_m3h)`` of every meter and every DMA's net inflow."""
+    out = {s.sensor_id: (s.times_s.astype(np.float64), s.flow_m3h) for s in sim.series}
+    aggregators = [DmaAggregator(d.dma_id, d.inlets, d.outlets, interval_s) for d in topology.dmas]
+    nets: dict[str, list[tuple[float, float]]] = {d.dma_id: [] for d in topology.dmas}
+    for sensor_id, epoch_s, flow, _ in _readings(sim):
+        for aggregator in aggregators:
+            if sensor_id in aggregator.sign:
+                nets[aggregator.dma_id] += aggregator.add(sensor_id, epoch_s, flow)
+    for dma_id, rows in nets.items():
+        array = np.asarray(rows, dtype=np.float64).reshape(-1, 2)
+        out[dma_id] = (array[:, 0], array[:, 1])
+    return out
+
+
+def run_mnf(
+    columns: dict[str, tuple[FloatArray, FloatArray]], clock: LocalClock
+) -> list[AlertEvent]:
+    """The MNF rule's events on every series."""
+    return [
+        event
+        for series_id, (t, y) in sorted(columns.items())
+        for event in mnf_events(series_id, t, y, clock)
+    ]
+
+
+def pretrain(
+    columns: dict[str, tuple[FloatArray, FloatArray]],
+    topology: Topology,
+    trainer: Trainer,
+    clock: LocalClock,
+    until_s: float,
+) -> list[ModelArtifact]:
+    """Artifacts trained by ``trainer`` on each series' readings before ``until_s``."""
+    out = []
+    for series_id, (t, y) in sorted(columns.items()):
+        keep = t < until_s
+        kind = "dma" if topology.roles[series_id] == "dma" else "sensor"
+        out.append(trainer(series_id, kind, t[keep], y[keep], clock))
+    return out

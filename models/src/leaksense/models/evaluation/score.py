@@ -1,0 +1,198 @@
+"""Alerts matched to the truth: found leaks, delays, false alarms, faults.
+
+Rules (docs/detection.md, "Evaluation protocol"):
+
+- a test leak is **found** when a leak alert (burst, background leak, continuous
+  flow) on one of its *right* series — its DMA's net inflow, its DMA's inlet meter,
+  or the customer meter it is behind — is first raised between its start and its
+  end + 1 h, and that alert's flow estimate is no more than five times the leak's
+  flow (an alert that sees far more water than the leak was raised by something
+  else, such as a garden-watering evening); the delay is ``detected_at − start``;
+  it is found **in time** when that is no later than its deadline (48 h, 15 min, or
+  before a ramp reaches 10 %);
+- a leak alert raised while a leak runs on a series that carries its water (the
+  right series, or an upstream DMA's inlet) is **true**;
+- any other leak alert is **false**, unless it overlaps a sensor fault on that series
+  (or on a meter a DMA series is made of), from its start to 2 h after its end: that
+  is a *leak alert on a faulty sensor*, a failure of its own that must never happen;
+- an injected fault is **reported** when a sensor-fault alert on that meter is raised
+  from its start to 2 h after its end (clock drift: any time after its start).
+
+Only alerts raised after the warm-up count; the exposure for false alarms is every
+series (meters and DMA net inflows) over the test window, in months of 30.44 days.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from leaksense.models.evaluation.build import Labelled, LabelledLeak
+from leaksense.models.evaluation.events import AlertEvent
+from leaksense.models.evaluation.replay import Topology
+from leaksense.simulator.truth import FaultTruth
+
+MATCH_AFTER_END_S = 3600.0
+PLAUSIBLE_FACTOR = 5.0
+FAULT_GUARD_S = 2 * 3600.0
+MONTH_S = 30.4375 * 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class LeakOutcome:
+    """One test leak and how (and whether) a detector found it."""
+
+    case: str
+    kind: str
+    size: float
+    dma_id: str
+    start_s: float
+    deadline_s: float
+    detected_s: float | None
+    found_by: str | None
+    """``<alert kind> on <series role>`` of the first matching alert."""
+
+    @property
+    def delay_s(self) -> float | None:
+        return None if self.detected_s is None else self.detected_s - self.start_s
+
+    @property
+    def in_time(self) -> bool:
+        return self.detected_s is not None and self.detected_s <= self.deadline_s
+
+
+@dataclass(frozen=True, slots=True)
+class Misfire:
+    """A leak alert that matches no leak (false, or on a faulty sensor)."""
+
+    case: str
+    series_id: str
+    role: str
+    kind: str
+    detected_s: float
+    started_s: float
+    explanation: str
+
+
+@dataclass(frozen=True, slots=True)
+class FaultOutcome:
+    case: str
+    sensor_id: str
+    kind: str
+    reported: bool
+
+
+@dataclass
+class CaseScore:
+    """Everything one detector did on one case."""
+
+    case: str
+    set: str
+    event: str
+    network: str
+    noise: str
+    season: str
+    leaks: list[LeakOutcome] = field(default_factory=list)
+    true_alerts: int = 0
+    false_alarms: list[Misfire] = field(default_factory=list)
+    on_faulty: list[Misfire] = field(default_factory=list)
+    faults: list[FaultOutcome] = field(default_factory=list)
+    series_months: float = 0.0
+    fault_alerts: int = 0
+
+
+def _fault_end_s(fault: FaultTruth, window_end_s: float) -> float:
+    if fault.kind == "counter_reset":
+        return fault.start.timestamp()
+    return window_end_s if fault.end is None else fault.end.timestamp()
+
+
+def _fault_windows(
+    labelled: Labelled, faults: tuple[FaultTruth, ...], topology: Topology
+) -> dict[str, list[tuple[float, float]]]:
+    """Series id → fault windows of the meters it is made of (with the guard)."""
+    end_s = labelled.scenario.end.timestamp()
+    by_sensor: dict[str, list[tuple[float, float]]] = {}
+    for f in faults:
+        window = (f.start.timestamp(), _fault_end_s(f, end_s) + FAULT_GUARD_S)
+        by_sensor.setdefault(f.sensor_id, []).append(window)
+    return {
+        series: [w for m in members for w in by_sensor.get(m, [])]
+        for series, members in topology.members.items()
+    }
+
+
+def _explains(leak: LabelledLeak, event: AlertEvent) -> bool:
+    """Raised while the leak runs, and not seeing far more water than it loses."""
+    during = leak.start_s <= event.detected_s <= leak.end_s + MATCH_AFTER_END_S
+    return during and event.flow_m3h <= PLAUSIBLE_FACTOR * leak.flow_at(event.detected_s)
+
+
+def _found(leak: LabelledLeak, events: list[AlertEvent], topology: Topology) -> AlertEvent | None:
+    right = topology.right_series(leak)
+    matching = [e for e in events if e.series_id in right and _explains(leak, e)]
+    return min(matching, key=lambda e: e.detected_s, default=None)
+
+
+def _is_true(event: AlertEvent, leaks: tuple[LabelledLeak, ...], topology: Topology) -> bool:
+    return any(
+        event.series_id in topology.carrying_series(leak) and _explains(leak, event)
+        for leak in leaks
+    )
+
+
+def score_case(
+    labelled: Labelled,
+    faults: tuple[FaultTruth, ...],
+    topology: Topology,
+    events: list[AlertEvent],
+) -> CaseScore:
+    """Match one detector's events on one case against the case's truth."""
+    case = labelled.case
+    test_start_s, end_s = labelled.test_start_s, labelled.scenario.end.timestamp()
+    events = [e for e in events if e.detected_s >= test_start_s]
+    leak_events = [e for e in events if e.is_leak]
+    out = CaseScore(
+        case.name, case.set, case.event.kind, case.network, case.noise.name, case.season.name
+    )
+    out.series_months = len(topology.roles) * (end_s - test_start_s) / MONTH_S
+    for leak in labelled.leaks:
+        hit = _found(leak, leak_events, topology)
+        found_by = None if hit is None else f"{hit.kind} on {topology.roles[hit.series_id]}"
+        out.leaks.append(
+            LeakOutcome(
+                case=case.name,
+                kind=leak.kind,
+                size=leak.size,
+                dma_id=leak.dma_id,
+                start_s=leak.start_s,
+                deadline_s=leak.deadline_s,
+                detected_s=None if hit is None else hit.detected_s,
+                found_by=found_by,
+            )
+        )
+    windows = _fault_windows(labelled, faults, topology)
+    for e in leak_events:
+        if _is_true(e, labelled.leaks, topology):
+            out.true_alerts += 1
+            continue
+        misfire = Misfire(
+            case=case.name,
+            series_id=e.series_id,
+            role=topology.roles[e.series_id],
+            kind=e.kind,
+            detected_s=e.detected_s,
+            started_s=e.started_s,
+            explanation=e.explanation,
+        )
+        faulty = any(a <= e.detected_s and e.started_s <= b for a, b in windows[e.series_id])
+        (out.on_faulty if faulty else out.false_alarms).append(misfire)
+    fault_events = [e for e in events if e.kind == "sensor_fault"]
+    out.fault_alerts = len(fault_events)
+    for f in faults:
+        start = f.start.timestamp()
+        stop = end_s if f.kind == "clock_drift" else _fault_end_s(f, end_s) + FAULT_GUARD_S
+        reported = any(
+            e.series_id == f.sensor_id and start <= e.detected_s <= stop for e in fault_events
+        )
+        out.faults.append(FaultOutcome(case.name, f.sensor_id, f.kind, reported))
+    return out
