@@ -34,7 +34,11 @@ wheels: bootstrap  ## one wheel per deployable, in dist/
 bench: bootstrap  ## long benchmarks; numbers go to docs/benchmarks.md
 	$(UV) run python benchmarks/bench_simulator.py
 	$(UV) run python benchmarks/bench_path.py
+	$(UV) run python benchmarks/bench_ingest.py
 	$(UV) run python benchmarks/bench_replay.py
+	$(UV) run python benchmarks/bench_detection.py
+	$(UV) run python benchmarks/bench_reports.py
+	$(UV) run python benchmarks/bench_gateway.py
 
 clean:
 	rm -rf dist .mypy_cache .ruff_cache .pytest_cache leaksense-demo

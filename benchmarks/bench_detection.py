@@ -246,7 +246,7 @@ def main() -> None:
         f"**{infer['us_per_reading']:.2f} µs/reading** "
         f"(days {infer['us_range'][0]:.2f}–{infer['us_range'][1]:.2f}) |"
     )
-    print(f"| one model fit (numpy, 14 days of 5-min readings, on the gateway) | {infer['fit_ms']:.0f} ms |")
+    print(f"| one model fit (numpy, 14 days of 5-min readings) | {infer['fit_ms']:.0f} ms |")
     for name, (plain, signed) in sizes.items():
         print(f"| artifact JSON, {name}: checksummed / signed | {plain:,} B / {signed:,} B |")
     (rss0, anon0), (rss1, anon1) = mem["before_kib"], mem["after_kib"]

@@ -9,7 +9,8 @@ and stops them at the end. It measures:
    are published by paho in a *separate process* (the sensors, ≤ 1 000 in flight) and
    received (a) by a bare paho subscriber that only counts them, (b) by the real
    gateway intake (``MqttIntake`` → ``Gateway.handle_message`` → parser, detector,
-   ``MemoryOutbox``, its uplink thread with a no-op uplink), assembled as
+   intake group → ``SqliteOutbox`` → PUBACK, its uplink thread with a no-op uplink;
+   ``benchmarks/bench_gateway.py`` measures that path in detail), assembled as
    ``leaksense/edge/runner.py`` does. Twice: live (publisher and receiver together)
    and as a backlog drain (the broker queued the N messages while the receiver was
    offline: the receiver's own limit). Also ``handle_message`` alone and peak RSS.
@@ -57,8 +58,8 @@ from leaksense.demo.server_thread import ServerThread
 from leaksense.edge.config import GatewayConfig, MqttConfig, UplinkConfig
 from leaksense.edge.detection.engine import DetectionEngine
 from leaksense.edge.gateway import Gateway
-from leaksense.edge.mqtt import MqttIntake
-from leaksense.edge.outbox import MemoryOutbox
+from leaksense.edge.mqtt import MqttIntake, Receipt
+from leaksense.edge.outbox_sqlite import SqliteOutbox
 from leaksense.edge.uplink import HttpUplink
 from leaksense.server.app import create_app
 from leaksense.server.runtime import Runtime, build_runtime
@@ -334,7 +335,9 @@ class NoopUplink:
         )
 
 
-def make_gateway(workdir: Path, port: int) -> Gateway:
+def make_gateway(
+    workdir: Path, port: int, acknowledge: Callable[[Sequence[Receipt]], None] | None = None
+) -> Gateway:
     config = GatewayConfig(
         gateway_id=GATEWAY_ID,
         site=SITE,
@@ -345,8 +348,9 @@ def make_gateway(workdir: Path, port: int) -> Gateway:
     return Gateway(
         config,
         DetectionEngine(config.gateway_id, config.engine_settings()),
-        MemoryOutbox(config.outbox_max_readings),
+        SqliteOutbox(workdir / "outbox.db"),
         NoopUplink(),
+        acknowledge=acknowledge,
     )
 
 
@@ -354,12 +358,19 @@ class GatewayRig:
     """The real gateway intake as ``leaksense/edge/runner.py`` assembles it, no-op uplink."""
 
     def __init__(self, workdir: Path, port: int) -> None:
-        self.gateway = make_gateway(workdir, port)
+        self.gateway = make_gateway(workdir, port, self._acknowledge)
         self._stop = threading.Event()
         self._uplink = threading.Thread(
             target=self.gateway.run_uplink, args=(self._stop,), name="uplink", daemon=True
         )
+        self._committer = threading.Thread(
+            target=self.gateway.run_committer, args=(self._stop,), name="committer", daemon=True
+        )
         self._intake: MqttIntake | None = None
+
+    def _acknowledge(self, receipts: Sequence[Receipt]) -> None:
+        if self._intake is not None:
+            self._intake.ack(receipts)
 
     def received(self) -> int:
         return self.gateway.stats.messages_received
@@ -376,6 +387,7 @@ class GatewayRig:
         self._intake.start()
         if not self._uplink.is_alive():
             self._uplink.start()
+            self._committer.start()
 
     def wait_subscribed(self) -> GatewayRig:
         if self._intake is None or not self._intake.connected.wait(10):
@@ -396,10 +408,11 @@ class GatewayRig:
         return rate
 
     def stop(self) -> None:
-        self.disconnect()
         self._stop.set()
         if self._uplink.is_alive():
             self._uplink.join(5)
+            self._committer.join(5)
+        self.disconnect()
 
 
 def live_raw(workdir: Path, count: int) -> float:
@@ -478,6 +491,7 @@ def handle_message_alone(workdir: Path, count: int) -> float:
     began = time.perf_counter()
     for topic, payload in messages:
         gateway.handle_message(topic, payload)
+    gateway.group.commit()
     return count / (time.perf_counter() - began)
 
 

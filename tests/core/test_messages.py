@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from leaksense.core.errors import InvalidMessage
-from leaksense.core.messages import Alert, IngestBatch, Reading, SensorPayload
+from leaksense.core.messages import Alert, GatewayHealth, IngestBatch, Reading, SensorPayload
 from leaksense.core.topics import flow_topic, parse_flow_topic
 
 GOLDEN = Path(__file__).parent.parent / "golden"
@@ -20,6 +20,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "sensor_payload.json": SensorPayload,
     "alert.json": Alert,
     "ingest_batch.json": IngestBatch,
+    "gateway_health.json": GatewayHealth,
 }
 
 

@@ -1,7 +1,8 @@
-"""Gateway logic without I/O: rejection counting, alerts, batching and retries.
+"""Gateway logic without MQTT: rejection counting, alerts, batching and retries.
 
-The uplink here is an in-memory fake at the Uplink seam; the real HTTP uplink is
-exercised against the real server in tests/test_end_to_end.py.
+The uplink here is an in-memory fake at the Uplink seam (the real HTTP uplink is
+exercised against the real server in tests/test_end_to_end.py); the outbox is the
+real SQLite one, in the test's temp dir.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from leaksense.core.errors import InvalidInput, UplinkUnavailable
 from leaksense.core.messages import Alert, AlertKind, IngestBatch, IngestResult, Reading
 from leaksense.edge.config import GatewayConfig
 from leaksense.edge.gateway import Gateway
-from leaksense.edge.outbox import MemoryOutbox
+from leaksense.edge.outbox_sqlite import SqliteOutbox
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 
@@ -76,7 +77,7 @@ def make_gateway(tmp_path: Path, batch_max: int = 3) -> tuple[Gateway, FakeUplin
         }
     )
     uplink = FakeUplink()
-    gateway = Gateway(config, CeilingDetector(), MemoryOutbox(10_000), uplink)
+    gateway = Gateway(config, CeilingDetector(), SqliteOutbox(tmp_path / "outbox.db"), uplink)
     return gateway, uplink
 
 
@@ -91,6 +92,7 @@ def test_bad_payloads_are_counted_and_the_gateway_goes_on(tmp_path: Path) -> Non
     gateway.handle_message("leaksense/saint-savin/ss-inlet/flow", b"{broken")
     gateway.handle_message("leaksense/x", b"1")
     gateway.handle_message(*message(0, 10.0))
+    assert gateway.group.commit() == 3
     assert gateway.stats.messages_received == 3
     assert gateway.stats.messages_rejected == 2
     assert gateway.flush_once()
@@ -101,6 +103,7 @@ def test_retry_resends_the_same_batch_and_alerts_go_first(tmp_path: Path) -> Non
     gateway, uplink = make_gateway(tmp_path, batch_max=3)
     for minute, flow in enumerate([10.0, 11.0, 60.0, 12.0, 13.0]):
         gateway.handle_message(*message(minute, flow))
+    gateway.group.commit()
     uplink.fail = 1
     with pytest.raises(UplinkUnavailable):
         gateway.flush_once()
@@ -118,6 +121,7 @@ def test_retry_resends_the_same_batch_and_alerts_go_first(tmp_path: Path) -> Non
 def test_refused_batch_is_kept_on_disk_not_lost(tmp_path: Path) -> None:
     gateway, uplink = make_gateway(tmp_path)
     gateway.handle_message(*message(0, 10.0))
+    gateway.group.commit()
     uplink.fail, uplink.error = 1, InvalidInput("bad batch")
     assert not gateway.flush_once()
     saved = list((tmp_path / "rejected").glob("*.json"))
@@ -135,16 +139,3 @@ def test_backoff_grows_and_is_capped(tmp_path: Path) -> None:
     assert 1.0 <= delays[0] <= 2.0
     assert 8.0 <= delays[4] <= 32.0
     assert max(delays) <= gateway.config.uplink.retry_max_s
-
-
-def test_memory_outbox_bound_drops_oldest_and_counts() -> None:
-    outbox = MemoryOutbox(max_readings=1_000)
-    readings = [
-        Reading(sensor_id="a", time=T0 + timedelta(seconds=i), flow_m3h=float(i))
-        for i in range(1_005)
-    ]
-    outbox.add(readings, [])
-    assert outbox.dropped_readings == 5
-    batch = outbox.peek_batch(10)
-    assert batch is not None
-    assert batch.readings[0].flow_m3h == 5.0

@@ -91,6 +91,8 @@ class Site:
                 "uplink": {"url": self.url},
                 "models": section | models,
                 "dmas": [{"dma_id": "ss-dma", "inlets": ["ss-in"]}],
+                "outbox": {"path": str(self.tmp_path / "outbox.db")},
+                "metrics": {"port": 0},
             }
         )
 

@@ -11,7 +11,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from leaksense.edge.config import MqttConfig
-from leaksense.edge.mqtt import MqttIntake
+from leaksense.edge.mqtt import MqttIntake, Receipt
 from services import MosquittoServer
 
 pytestmark = pytest.mark.mqtt
@@ -39,9 +39,11 @@ def test_intake_survives_a_broker_restart(mosquitto: MosquittoServer) -> None:
     received: list[tuple[str, bytes]] = []
     lock = threading.Lock()
 
-    def handler(topic: str, payload: bytes) -> None:
+    def handler(topic: str, payload: bytes, receipt: Receipt | None) -> None:
         with lock:
             received.append((topic, payload))
+        if receipt is not None:
+            intake.ack([receipt])
 
     config = MqttConfig(host=mosquitto.host, port=mosquitto.port, keepalive_s=5)
     intake = MqttIntake(

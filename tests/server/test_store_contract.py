@@ -96,3 +96,38 @@ def test_unreachable_influx_raises_store_unavailable() -> None:
     with pytest.raises(StoreUnavailable):
         dead.ping()
     dead.close()
+
+
+def test_aggregates_follow_rewrites_late_data_and_several_sensors(store: ReadingStore) -> None:
+    """Hourly and daily aggregates equal what the stored readings give, whatever the order."""
+    day = timedelta(days=1)
+    store.write(readings("s1", 12 * 30, step_s=300))  # 30 h of 5-minute readings
+    store.write(readings("s2", 24, step_s=3600, flow=2.0))
+    late = Reading(sensor_id="s1", time=T0 + timedelta(hours=1, minutes=2), flow_m3h=100.0)
+    store.write([late])  # a late reading inside an hour already aggregated
+    hourly = store.hourly_flow("s1", T0, T0 + 2 * day)
+    assert len(hourly) == 30
+    assert hourly[1].reading_count == 13
+    assert hourly[1].mean_flow_m3h == pytest.approx((12 * 15.5 + 100.0) / 13)
+    daily = store.daily_flow(["s1", "s2", "nobody"], T0, T0 + 2 * day)
+    assert [d.hours_measured for d in daily["s1"]] == [24, 6]
+    assert daily["s1"][0].volume_m3 == pytest.approx(sum(h.mean_flow_m3h for h in hourly[:24]))
+    assert daily["s1"][0].min_hourly_flow_m3h == pytest.approx(15.5)
+    assert daily["s1"][1].day_start == T0 + day
+    assert [d.volume_m3 for d in daily["s2"]] == pytest.approx(
+        [sum(2.0 + i % 12 for i in range(24))]
+    )
+    assert daily["nobody"] == []
+    store.write(readings("s1", 12 * 30, step_s=300))  # the same batch again: nothing changes
+    store.write([late])
+    assert store.daily_flow(["s1"], T0, T0 + 2 * day)["s1"] == daily["s1"]
+
+
+def test_aggregates_of_a_batch_spanning_months(store: ReadingStore) -> None:
+    """A back-filled batch longer than one recompute window (31 days) is split, not lost."""
+    batch = readings("s1", 24 * 70, step_s=3600)  # 70 days, hourly
+    store.write(batch)
+    daily = store.daily_flow(["s1"], T0, T0 + timedelta(days=80))["s1"]
+    assert len(daily) == 70
+    assert all(d.hours_measured == 24 for d in daily)
+    assert sum(d.volume_m3 for d in daily) == pytest.approx(sum(r.flow_m3h for r in batch))

@@ -9,9 +9,10 @@ so that the domain and the edges (HTTP, CLI) handle failure modes in one place::
     │   └── ConfigError       a configuration file or setting that cannot be used
     ├── AuthenticationError   unknown or missing credentials
     ├── NotFoundError         a named entity (DMA, sensor, gateway) does not exist
-    └── ServiceUnavailable    a dependency is down; retry later (``retry_after_s``)
+    └── ServiceUnavailable    a dependency is down or busy; retry later (``retry_after_s``)
         ├── StoreUnavailable  the reading or entity store cannot be reached
-        └── UplinkUnavailable the server cannot be reached from a gateway
+        ├── UplinkUnavailable the server cannot be reached from a gateway
+        └── RateLimited       a client sent more than its share (HTTP 429)
 """
 
 from __future__ import annotations
@@ -55,3 +56,11 @@ class StoreUnavailable(ServiceUnavailable):
 
 class UplinkUnavailable(ServiceUnavailable):
     """The central server cannot be reached (or refused the batch temporarily)."""
+
+
+class RateLimited(ServiceUnavailable):
+    """A client exceeded its request or reading rate; nothing was stored, retry later.
+
+    A subclass of :class:`ServiceUnavailable` because the answer is the same (wait
+    ``retry_after_s``, send again), but it is the client's doing, not a dependency's.
+    """

@@ -129,3 +129,26 @@ class IngestResult(WireModel):
     batch_seq: int
     readings_stored: int
     alerts_stored: int
+
+
+class GatewayHealth(WireModel):
+    """What a gateway reports about itself (``POST /api/v1/gateways/health``), also
+    exposed on its Prometheus ``/metrics``."""
+
+    gateway_id: Identifier
+    sent_at: UtcDatetime
+    software_version: Annotated[str, Field(max_length=40)]
+    model_versions: dict[str, Annotated[str, Field(max_length=80)]] = {}
+    """Series id → trainer and training date of the model it runs."""
+    uptime_s: Annotated[float, Field(ge=0)]
+    outbox_readings: Annotated[int, Field(ge=0)]
+    outbox_alerts: Annotated[int, Field(ge=0)]
+    outbox_bytes: Annotated[int, Field(ge=0)] = 0
+    outbox_capacity_pct: Annotated[float, Field(ge=0)] = 0.0
+    oldest_unsent_at: UtcDatetime | None = None
+    messages_received: Annotated[int, Field(ge=0)] = 0
+    messages_rejected: Annotated[int, Field(ge=0)] = 0
+    readings_dropped: Annotated[int, Field(ge=0)] = 0
+    """Readings dropped at the outbox bound (their hourly aggregates were kept)."""
+    clock_jumps: Annotated[int, Field(ge=0)] = 0
+    last_clock_jump_s: float | None = None

@@ -37,6 +37,11 @@ def alert_topic(site: str, sensor_id: str) -> str:
     return f"{ROOT}/{site}/{sensor_id}/alert"
 
 
+def health_topic(site: str) -> str:
+    """Topic on which a gateway publishes its health report locally (retained)."""
+    return f"{ROOT}/{site}/gateway/health"
+
+
 def parse_flow_topic(topic: str) -> FlowTopic:
     """Split a flow topic, refusing anything outside the scheme."""
     parts = topic.split("/")

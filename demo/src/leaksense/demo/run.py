@@ -106,6 +106,8 @@ def gateway_config(
             "uplink": {"url": server_url, "flush_interval_s": 0.5, "batch_max_readings": 2000},
             "esphome": esphome_mapping(sim.scenario),
             "dead_letter_dir": str(workdir / "gateway" / "rejected"),
+            "outbox": {"path": str(workdir / "gateway" / "outbox.db")},
+            "metrics": {"port": 0},
         },
         "demo gateway config",
     )

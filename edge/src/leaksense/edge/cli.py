@@ -45,7 +45,7 @@ def check_config(path: Path) -> None:
     typer.echo(
         f"{path}: gateway {config.gateway_id} (site {config.site}), broker "
         f"{config.mqtt.host}:{config.mqtt.port}, {len(config.esphome)} ESPHome sensor(s), "
-        f"uplink {config.uplink.url}"
+        f"uplink {config.uplink.url}, outbox {config.outbox.path}"
     )
 
 

@@ -17,6 +17,12 @@ Example::
     topic = "ss-school/sensor/flow/state"
     sensor_id = "ss-school"
     unit = "L/min"
+
+    [outbox]                                      # docs/gateway-durability.md
+    path = "/var/lib/leaksense/outbox.db"
+
+    [metrics]
+    port = 9108                                   # Prometheus /metrics; 0 turns it off
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from leaksense.core.messages import Identifier
 from leaksense.core.topics import FLOW_SUBSCRIPTION
 from leaksense.edge.detection.artifact import DetectionParams, load_public_key
 from leaksense.edge.detection.engine import DmaMeters, EngineSettings
+from leaksense.edge.outbox_sqlite import DEFAULT_MAX_BYTES, DEFAULT_MAX_READINGS
 
 TOKEN_ENV = "LEAKSENSE_GATEWAY_TOKEN"  # noqa: S105 - a variable name, not a secret
 ENV_OVERRIDES = {
@@ -69,6 +76,36 @@ class UplinkConfig(_Section):
     flush_interval_s: Annotated[float, Field(gt=0)] = 2.0
     timeout_s: Annotated[float, Field(gt=0)] = 10.0
     retry_max_s: Annotated[float, Field(gt=0)] = 300.0
+
+
+class OutboxConfig(_Section):
+    """The durable outbox (docs/gateway-durability.md): where, how big, how often to commit."""
+
+    path: Path = Path("leaksense-gateway/outbox.db")
+    max_readings: Annotated[int, Field(ge=1_000)] = DEFAULT_MAX_READINGS
+    """30 days × 200 sensors × 1 reading/min; past it the oldest become hourly means."""
+    max_bytes: Annotated[int, Field(ge=1 << 20)] = DEFAULT_MAX_BYTES
+    warn_pct: Annotated[float, Field(gt=0, le=100)] = 80.0
+    """Fill level (of readings or bytes) that raises a health warning."""
+    commit_interval_s: Annotated[float, Field(gt=0, le=5)] = 0.05
+    """Longest wait between receiving a message and committing (then acknowledging) it."""
+    commit_max_messages: Annotated[int, Field(ge=1, le=100_000)] = 1_000
+    """A group this large is committed at once."""
+
+
+class HealthConfig(_Section):
+    interval_s: Annotated[float, Field(ge=1)] = 60.0
+    """How often the gateway reports its health to the server and on the local broker."""
+    clock_jump_s: Annotated[float, Field(gt=0)] = 60.0
+    """A wall-clock step larger than this (against the monotonic clock) is a clock jump."""
+
+
+class MetricsConfig(_Section):
+    """The Prometheus endpoint (``/metrics``) of the gateway."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 9108
+    """0 turns the endpoint off."""
 
 
 class EsphomeSensor(_Section):
@@ -152,7 +189,9 @@ class GatewayConfig(_Section):
     detection: DetectionConfig = DetectionConfig()
     dmas: list[DmaConfig] = []
     models: ModelsConfig = ModelsConfig()
-    outbox_max_readings: Annotated[int, Field(ge=1_000)] = 1_000_000
+    outbox: OutboxConfig = OutboxConfig()
+    health: HealthConfig = HealthConfig()
+    metrics: MetricsConfig = MetricsConfig()
     dead_letter_dir: Path = Path("leaksense-gateway/rejected")
 
     def engine_settings(self) -> EngineSettings:

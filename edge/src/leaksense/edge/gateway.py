@@ -1,9 +1,13 @@
 """The gateway service: intake → detection → outbox → uplink.
 
 ``handle_message`` runs on the MQTT thread and never raises: a bad message is
-counted, logged and dropped, the gateway keeps running. ``run_uplink`` runs on its
-own thread and retries with exponential backoff and jitter: delays of 1–2, 2–4,
-4–8 … s, capped at ``uplink.retry_max_s`` (or the server's ``Retry-After``).
+counted, logged and acknowledged (never re-sent), the gateway keeps running. Each
+reading goes through the detector at once, in arrival order, and joins the intake
+group that ``run_committer`` makes durable before acknowledging it to the broker
+(:mod:`leaksense.edge.intake_group`). ``run_uplink`` runs on its own thread and
+retries with exponential backoff and jitter: delays of 1–2, 2–4, 4–8 … s, capped at
+``uplink.retry_max_s`` (or the server's ``Retry-After``); a batch leaves the outbox
+only once the server confirmed it.
 """
 
 from __future__ import annotations
@@ -21,13 +25,15 @@ from leaksense.core.errors import (
     AuthenticationError,
     InvalidInput,
     InvalidMessage,
-    UplinkUnavailable,
+    ServiceUnavailable,
 )
 from leaksense.core.messages import Alert, IngestBatch
 from leaksense.core.topics import alert_topic
 from leaksense.edge.config import GatewayConfig
 from leaksense.edge.detector import Detector
 from leaksense.edge.intake import MessageParser
+from leaksense.edge.intake_group import Acknowledger, IntakeGroup
+from leaksense.edge.mqtt import Receipt
 from leaksense.edge.outbox import Outbox, PendingBatch
 from leaksense.edge.uplink import Uplink
 
@@ -38,7 +44,7 @@ AlertSink = Callable[[str, str], None]
 
 @dataclass
 class GatewayStats:
-    """Counters a technician or a test can read (exported as metrics later)."""
+    """Counters a technician or a test can read (in health reports and ``/metrics``)."""
 
     messages_received: int = 0
     messages_rejected: int = 0
@@ -48,6 +54,8 @@ class GatewayStats:
     alerts_sent: int = 0
     send_failures: int = 0
     batches_dead_lettered: int = 0
+    last_confirmed_at: datetime | None = None
+    """When the server last confirmed a batch."""
 
 
 class Gateway:
@@ -59,7 +67,9 @@ class Gateway:
         detector: Detector,
         outbox: Outbox,
         uplink: Uplink,
+        *,
         alert_sink: AlertSink | None = None,
+        acknowledge: Acknowledger | None = None,
     ) -> None:
         self.config = config
         self.parser = MessageParser(config)
@@ -70,6 +80,14 @@ class Gateway:
         self._alert_sink = alert_sink
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._accepting = True
+        self.group = IntakeGroup(
+            outbox,
+            config.outbox.commit_interval_s,
+            config.outbox.commit_max_messages,
+            acknowledge,
+            self._committed,
+        )
 
     @property
     def detection_lock(self) -> threading.Lock:
@@ -77,21 +95,38 @@ class Gateway:
         detector from another thread (installing models fetched from the server)."""
         return self._lock
 
-    def handle_message(self, topic: str, payload: bytes) -> None:
-        """Validate, detect and enqueue one MQTT message."""
+    @property
+    def outbox(self) -> Outbox:
+        return self._outbox
+
+    def handle_message(self, topic: str, payload: bytes, receipt: Receipt | None = None) -> None:
+        """Validate and detect one MQTT message; it is acknowledged once committed."""
+        if not self._accepting:
+            return  # stopping: left unacknowledged, the broker keeps it for next time
         with self._lock:
             self.stats.messages_received += 1
             try:
-                reading = self.parser.parse(topic, payload, datetime.now(UTC))
+                reading = self.parser.parse(topic, payload)
             except InvalidMessage as exc:
                 self.stats.messages_rejected += 1
                 log.warning("rejected message #%d: %s", self.stats.messages_rejected, exc)
+                self.group.append(None, (), receipt)
                 return
             alerts = self._detector.observe(reading)
             self.stats.alerts_raised += len(alerts)
-        self._outbox.add([reading], alerts)
+            self.group.append(reading, alerts, receipt)
         for alert in alerts:
             self._announce(alert)
+
+    def stop_accepting(self) -> None:
+        """Ignore (and leave unacknowledged) every message from now on."""
+        self._accepting = False
+
+    def run_committer(self, stop: threading.Event) -> None:
+        """Commit intake groups until ``stop`` is set (see :class:`IntakeGroup`)."""
+        self.group.run(stop)
+
+    def _committed(self, readings: int, alerts: int) -> None:
         if alerts or self._outbox.depth() >= self.config.uplink.batch_max_readings:
             self._wake.set()
 
@@ -113,6 +148,7 @@ class Gateway:
             self._dead_letter(pending, batch, exc)
             return False
         self._outbox.confirm(pending.batch_seq)
+        self.stats.last_confirmed_at = datetime.now(UTC)
         self.stats.batches_sent += 1
         self.stats.readings_sent += len(pending.readings)
         self.stats.alerts_sent += len(pending.alerts)
@@ -127,7 +163,7 @@ class Gateway:
                     failures = 0
                 self._wake.wait(self.config.uplink.flush_interval_s)
                 self._wake.clear()
-            except (UplinkUnavailable, AuthenticationError) as exc:
+            except (ServiceUnavailable, AuthenticationError) as exc:
                 failures += 1
                 self.stats.send_failures += 1
                 delay_s = self._backoff_s(failures, exc)
@@ -135,7 +171,8 @@ class Gateway:
                 stop.wait(delay_s)
 
     def drain(self, timeout_s: float) -> bool:
-        """Flush everything pending now; True if the outbox is empty."""
+        """Commit the intake group and send everything pending now; True if all was sent."""
+        self.group.commit()
         stop = threading.Event()
         timer = threading.Timer(timeout_s, stop.set)
         timer.start()
@@ -143,7 +180,7 @@ class Gateway:
             while self._outbox.depth() and not stop.is_set():
                 try:
                     self.flush_once()
-                except (UplinkUnavailable, AuthenticationError) as exc:
+                except (ServiceUnavailable, AuthenticationError) as exc:
                     log.warning("drain: %s", exc)
                     stop.wait(1.0)
         finally:
@@ -153,7 +190,7 @@ class Gateway:
     def _backoff_s(self, failures: int, exc: Exception) -> float:
         cap_s = self.config.uplink.retry_max_s
         base_s = min(cap_s, 2.0 ** (failures - 1))
-        if isinstance(exc, UplinkUnavailable):
+        if isinstance(exc, ServiceUnavailable):
             base_s = min(cap_s, max(base_s, exc.retry_after_s))
         return random.uniform(base_s, min(cap_s, 2 * base_s))
 

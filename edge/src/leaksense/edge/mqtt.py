@@ -3,6 +3,13 @@
 The session is persistent (fixed client id, ``clean_session=False``) so that QoS 1
 messages published while the gateway is away are queued by the broker and
 delivered on reconnection; subscriptions are renewed in every ``on_connect``.
+
+Acknowledgement is manual: a QoS 1 message is handed over with a :data:`Receipt`,
+and its PUBACK leaves only when :meth:`MqttIntake.ack` is called with it, once the
+reading is in the durable outbox. A message not acknowledged when the gateway dies
+is re-sent by the broker on the next connection. Receipts from an earlier
+connection are not acknowledged on the new one: the broker re-sends those messages
+with their original ids, and the server stores a reading once whatever happens.
 """
 
 from __future__ import annotations
@@ -20,7 +27,10 @@ from paho.mqtt.reasoncodes import ReasonCode
 from leaksense.edge.config import MqttConfig
 
 log = logging.getLogger(__name__)
-MessageHandler = Callable[[str, bytes], None]
+Receipt = tuple[int, int]
+"""``(connection number, MQTT message id)`` of a QoS 1 message awaiting its PUBACK."""
+MessageHandler = Callable[[str, bytes, Receipt | None], None]
+"""``(topic, payload, receipt)``; the receipt is None for QoS 0 (nothing to acknowledge)."""
 
 
 class MqttIntake:
@@ -48,6 +58,7 @@ class MqttIntake:
             client.tls_set(ca_certs=str(config.tls_ca_file), tls_version=ssl.PROTOCOL_TLS_CLIENT)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.max_queued_messages_set(0)
+        client.manual_ack_set(True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -62,10 +73,20 @@ class MqttIntake:
         self._stopping = True
         self._client.disconnect()
         self._client.loop_stop()
+        sock = self._client.socket()  # paho can leave it open when the loop stops first
+        if sock is not None:
+            sock.close()
 
-    def publish(self, topic: str, payload: str) -> None:
+    def publish(self, topic: str, payload: str, *, retain: bool = False) -> None:
         """Publish at QoS 1 (queued by paho while disconnected)."""
-        self._client.publish(topic, payload, qos=1)
+        self._client.publish(topic, payload, qos=1, retain=retain)
+
+    def ack(self, receipts: Sequence[Receipt]) -> None:
+        """Send the PUBACKs of stored messages, in the order they were received."""
+        current = self.connections
+        for connection, mid in receipts:
+            if connection == current:
+                self._client.ack(mid, 1)
 
     def _on_connect(
         self,
@@ -96,4 +117,5 @@ class MqttIntake:
             log.warning("MQTT disconnected (%s); paho reconnects", reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        self._handler(msg.topic, bytes(msg.payload))
+        receipt = (self.connections, msg.mid) if msg.qos else None
+        self._handler(msg.topic, bytes(msg.payload), receipt)

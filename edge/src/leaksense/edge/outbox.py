@@ -1,24 +1,26 @@
 """The outbox between intake and uplink, behind the :class:`Outbox` Protocol.
 
-A batch taken from the outbox keeps its ``batch_seq`` until the server confirms it,
-so a retry re-sends the very same batch and the server's idempotent ingest stores
-nothing twice. Alerts leave before readings. :class:`MemoryOutbox` keeps everything
-in RAM (a restart loses what is pending); the durable SQLite outbox replaces it.
+Contract (the gateway and the uplink rely on it; see docs/gateway-durability.md):
+
+- ``add`` returns once the readings and alerts are durable: the MQTT message that
+  carried them may be acknowledged to the broker only after that.
+- ``peek_batch`` returns the same batch (same ``batch_seq``, same content) until
+  ``confirm`` is called with its ``batch_seq``, even across a restart, so a retry is
+  idempotent for the server. ``batch_seq`` grows across restarts.
+- A new batch takes the pending alerts first, then the oldest readings.
+- ``confirm`` forgets a whole batch at once (one transaction).
+
+The implementation is :class:`leaksense.edge.outbox_sqlite.SqliteOutbox`.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from datetime import datetime
+from typing import Protocol
 
-from leaksense.core.messages import MAX_ALERTS_PER_BATCH, Alert, Reading
-
-log = logging.getLogger(__name__)
-T = TypeVar("T")
+from leaksense.core.messages import Alert, Reading
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +30,25 @@ class PendingBatch:
     alerts: tuple[Alert, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxStats:
+    """What the outbox holds now, for health reports and ``/metrics``."""
+
+    readings: int
+    alerts: int
+    bytes_used: int
+    capacity_pct: float
+    """The larger of readings ÷ ``max_readings`` and bytes ÷ ``max_bytes``, in %."""
+    oldest_unsent_at: datetime | None
+    """Time of the reading that has waited longest (None when no reading waits)."""
+    readings_dropped: int
+    """Readings folded into hourly aggregates at the bound, since the outbox was created."""
+
+
 class Outbox(Protocol):
-    def add(self, readings: Sequence[Reading], alerts: Sequence[Alert]) -> None: ...
+    def add(self, readings: Sequence[Reading], alerts: Sequence[Alert]) -> None:
+        """Store durably; returns after the commit."""
+        ...
 
     def peek_batch(self, max_readings: int) -> PendingBatch | None:
         """The batch to send now (the same one until it is confirmed), or None."""
@@ -43,50 +62,4 @@ class Outbox(Protocol):
         """Readings and alerts waiting, including the batch in flight."""
         ...
 
-
-class MemoryOutbox:
-    """Bounded in-memory outbox; when full it drops the oldest readings, counted and logged."""
-
-    def __init__(self, max_readings: int) -> None:
-        self._max_readings = max_readings
-        self._readings: deque[Reading] = deque()
-        self._alerts: deque[Alert] = deque()
-        self._in_flight: PendingBatch | None = None
-        self._next_seq = 0
-        self._lock = threading.Lock()
-        self.dropped_readings = 0
-
-    def add(self, readings: Sequence[Reading], alerts: Sequence[Alert]) -> None:
-        with self._lock:
-            self._readings.extend(readings)
-            self._alerts.extend(alerts)
-            overflow = len(self._readings) - self._max_readings
-            for _ in range(max(0, overflow)):
-                self._readings.popleft()
-            if overflow > 0:
-                self.dropped_readings += overflow
-                log.error("outbox full: dropped %d oldest readings", overflow)
-
-    def peek_batch(self, max_readings: int) -> PendingBatch | None:
-        with self._lock:
-            if self._in_flight is None and (self._readings or self._alerts):
-                alerts = _take(self._alerts, MAX_ALERTS_PER_BATCH)
-                readings = _take(self._readings, max_readings)
-                self._in_flight = PendingBatch(self._next_seq, readings, alerts)
-                self._next_seq += 1
-            return self._in_flight
-
-    def confirm(self, batch_seq: int) -> None:
-        with self._lock:
-            if self._in_flight is not None and self._in_flight.batch_seq == batch_seq:
-                self._in_flight = None
-
-    def depth(self) -> int:
-        with self._lock:
-            in_flight = self._in_flight
-            flying = len(in_flight.readings) + len(in_flight.alerts) if in_flight else 0
-            return len(self._readings) + len(self._alerts) + flying
-
-
-def _take(queue: deque[T], count: int) -> tuple[T, ...]:
-    return tuple(queue.popleft() for _ in range(min(count, len(queue))))
+    def stats(self) -> OutboxStats: ...

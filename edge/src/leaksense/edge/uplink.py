@@ -2,7 +2,9 @@
 
 Failures are translated once: unreachable or overloaded server →
 :class:`UplinkUnavailable` (retry later), refused token → :class:`AuthenticationError`,
-refused batch → :class:`InvalidInput` (retrying would not help).
+refused batch → :class:`InvalidInput` (retrying would not help), and for health
+reports an endpoint the server does not have (a server older than the gateway) →
+:class:`NotFoundError`.
 """
 
 from __future__ import annotations
@@ -11,10 +13,16 @@ from typing import Protocol
 
 import httpx
 
-from leaksense.core.errors import AuthenticationError, InvalidInput, UplinkUnavailable
-from leaksense.core.messages import IngestBatch, IngestResult
+from leaksense.core.errors import (
+    AuthenticationError,
+    InvalidInput,
+    NotFoundError,
+    UplinkUnavailable,
+)
+from leaksense.core.messages import GatewayHealth, IngestBatch, IngestResult
 
 INGEST_PATH = "/api/v1/ingest"
+HEALTH_PATH = "/api/v1/gateways/health"
 
 
 class Uplink(Protocol):
@@ -32,27 +40,37 @@ class HttpUplink:
         )
 
     def send(self, batch: IngestBatch) -> IngestResult:
-        try:
-            response = self._http.post(
-                INGEST_PATH,
-                content=batch.model_dump_json(),
-                headers={"Content-Type": "application/json"},
-            )
-        except httpx.HTTPError as exc:
-            raise UplinkUnavailable(f"server unreachable: {exc}") from exc
-        status = response.status_code
-        if status == 200:
+        response = self._post(INGEST_PATH, batch.model_dump_json())
+        if response.status_code == 200:
             return IngestResult.model_validate_json(response.content)
-        detail = _detail(response)
-        if status == 401:
-            raise AuthenticationError(f"server refused the gateway token: {detail}")
-        if status in (400, 413, 422):
-            raise InvalidInput(f"server refused batch {batch.batch_seq}: {detail}")
-        retry_after_s = _retry_after(response)
-        raise UplinkUnavailable(f"server answered HTTP {status}: {detail}", retry_after_s)
+        raise _failure(response, f"batch {batch.batch_seq}")
+
+    def send_health(self, health: GatewayHealth) -> None:
+        """POST a health report; any 2xx answer is a success."""
+        response = self._post(HEALTH_PATH, health.model_dump_json())
+        if response.is_success:
+            return
+        if response.status_code in (404, 405):
+            raise NotFoundError(f"the server has no {HEALTH_PATH} (older than this gateway)")
+        raise _failure(response, "health report")
+
+    def _post(self, path: str, body: str) -> httpx.Response:
+        try:
+            return self._http.post(path, content=body, headers={"Content-Type": "application/json"})
+        except httpx.HTTPError as exc:
+            raise UplinkUnavailable(f"server unreachable: {exc}", retry_after_s=0.0) from exc
 
     def close(self) -> None:
         self._http.close()
+
+
+def _failure(response: httpx.Response, what: str) -> Exception:
+    status, detail = response.status_code, _detail(response)
+    if status == 401:
+        return AuthenticationError(f"server refused the gateway token: {detail}")
+    if status in (400, 413, 422):
+        return InvalidInput(f"server refused {what}: {detail}")
+    return UplinkUnavailable(f"server answered HTTP {status}: {detail}", _retry_after(response))
 
 
 def _detail(response: httpx.Response) -> str:
@@ -63,7 +81,8 @@ def _detail(response: httpx.Response) -> str:
 
 
 def _retry_after(response: httpx.Response) -> float:
+    """The server's ``Retry-After`` in seconds; 0 without one (the backoff decides)."""
     try:
-        return max(1.0, float(response.headers.get("Retry-After", "5")))
-    except ValueError:
-        return 5.0
+        return max(1.0, float(response.headers["Retry-After"]))
+    except (KeyError, ValueError):
+        return 0.0

@@ -95,8 +95,9 @@ def evaluate(  # noqa: PLR0917 - one parameter per CLI option
         bool, typer.Option(help="First choose parameters on the tuning set (slow).")
     ] = False,
     sklearn: Annotated[
-        bool, typer.Option(help="Add a column pre-trained by the scikit-learn trainer.")
-    ] = True,
+        bool,
+        typer.Option(help="Add a column pre-trained by the scikit-learn trainer (slow)."),
+    ] = False,
     parts: Annotated[
         bool, typer.Option(help="Add one column per leak detector, alone, against MNF.")
     ] = True,

@@ -6,13 +6,14 @@ import dataclasses
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 import uvicorn
 
 from leaksense.core.errors import InvalidInput
 from leaksense.server.app import create_app
+from leaksense.server.report_cli import report_app
 from leaksense.server.runtime import Runtime, build_runtime
 from leaksense.server.services import billing, entities
 from leaksense.server.services.network_yield import YieldReport, compute_yield
@@ -60,11 +61,17 @@ def add_gateway(
 
 
 @server_app.command("add-token")
-def add_token(name: str) -> None:
-    """Issue a read-only API token (reports, integrations), shown only once."""
+def add_token(
+    name: str,
+    kind: Annotated[
+        Literal["reader", "admin"],
+        typer.Option(help="reader: read reports and readings; admin: also enter repairs."),
+    ] = "reader",
+) -> None:
+    """Issue an API token (reports, integrations), shown only once."""
     runtime = _runtime()
     with runtime.sessions() as session:
-        token = entities.add_reader_token(session, name)
+        token = entities.add_token(session, name, kind)
     runtime.close()
     typer.echo(token)
 
@@ -125,4 +132,5 @@ def yield_command(
 def register(app: typer.Typer) -> None:
     """Entry point of the ``leaksense.cli`` group."""
     app.add_typer(server_app, name="server")
+    app.add_typer(report_app, name="report")
     app.command("yield")(yield_command)

@@ -1,8 +1,11 @@
 """Relational store of entities (SQLAlchemy 2.0): SQLite by default, PostgreSQL by URL.
 
-Sites, DMAs, sensors, gateways, API tokens (hashed), billed volumes, received
-alerts and signed model artifacts live here, so several server instances can share
-one database.
+Sites, DMAs (with their network description and boundary meters), sensors, gateways
+(and their last health report), API tokens (hashed), billed volumes (per DMA or per
+customer), declared volumes, repairs, received alerts, the log of ingested batches
+and signed model artifacts live here, so several server instances can share one
+database. The schema is created by ``create_all`` (no migrations yet): a database made
+by an older version must be recreated to get new columns.
 """
 
 from __future__ import annotations
@@ -11,10 +14,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     DateTime,
     Engine,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -23,8 +28,9 @@ from sqlalchemy import (
     create_engine,
     event,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from leaksense.core.errors import StoreUnavailable
 
@@ -59,15 +65,44 @@ class Site(Base):
 
 
 class Dma(Base):
-    """A district metered area: its inflow is inlet meters minus outlet meters."""
+    """A district metered area: its inflow is inlet meters minus outlet meters.
+
+    The network description used by the reports (water-loss-indicators.md): mains
+    length (ILP, UARL), service connections and private pipes (UARL), average zone
+    pressure (UARL, FAVAD), category (ILP grid; ``None``: by ILC), households (night
+    use), and the constants of the minimum night flow analysis.
+    """
 
     __tablename__ = "dmas"
     dma_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.site_id"))
     name: Mapped[str] = mapped_column(String(200))
+    mains_km: Mapped[float | None] = mapped_column(Float, nullable=True)
+    service_connections: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    private_pipes_km: Mapped[float] = mapped_column(Float, default=0.0)
+    avg_pressure_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    category: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    """``rural`` / ``intermediate`` / ``urban``; None: chosen by ILC."""
+    households: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    non_household_night_use_m3h: Mapped[float] = mapped_column(Float, default=0.0)
+    exceptional_night_use_m3h: Mapped[float] = mapped_column(Float, default=0.0)
+    pressure_profile_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """24 hourly average zone pressures (m, UTC hours) as JSON, for the night-day factor."""
+    n1: Mapped[float] = mapped_column(Float, default=1.0)
+    under_registration_pct: Mapped[float] = mapped_column(Float, default=0.0)
+    """Customer-meter under-registration, % of the billed volume (apparent losses)."""
+    zre: Mapped[bool] = mapped_column(default=False)
+    """Draws > 2 Mm³/year from a water-sharing zone: the stricter Grenelle threshold."""
 
 
 class Sensor(Base):
+    """A reporting meter. Where it sits in the network is in :class:`DmaMeter`.
+
+    ``role`` is what kind of sensor it is (``inlet``/``outlet`` as declared in the
+    network file, ``customer``, or ``unknown`` when ingest registered it); ``dma_id``
+    is the DMA a customer meter is in. Neither decides a DMA's balance any more.
+    """
+
     __tablename__ = "sensors"
     sensor_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     site_id: Mapped[str | None] = mapped_column(ForeignKey("sites.site_id"), nullable=True)
@@ -75,6 +110,34 @@ class Sensor(Base):
     role: Mapped[str] = mapped_column(String(16), default="unknown")
     """``inlet`` / ``outlet`` of its DMA, ``customer`` meter, or ``unknown`` (auto-registered)."""
     last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class DmaMeter(Base):
+    """A meter on a DMA's boundary: one meter can be a DMA's outlet and the next one's inlet."""
+
+    __tablename__ = "dma_meters"
+    dma_id: Mapped[str] = mapped_column(ForeignKey("dmas.dma_id"), primary_key=True)
+    sensor_id: Mapped[str] = mapped_column(ForeignKey("sensors.sensor_id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(8))
+    """``inlet`` or ``outlet``."""
+
+
+class DeclaredVolume(Base):
+    """A volume entered for a period rather than metered by Leaksense (m³ over ``[start, end)``).
+
+    ``kind``: ``produced`` (Vp), ``imported`` (Vimp), ``exported`` (Vexp) for water that
+    passes no Leaksense meter; ``unmetered_authorised`` (Vsc), ``network_service`` (Vs),
+    ``billed_unmetered``, ``unauthorised`` (IWA). Reports prorate them by overlap.
+    """
+
+    __tablename__ = "declared_volumes"
+    __table_args__ = (UniqueConstraint("dma_id", "kind", "period_start", "period_end"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dma_id: Mapped[str] = mapped_column(ForeignKey("dmas.dma_id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    period_start: Mapped[datetime] = mapped_column(UtcDateTime)
+    period_end: Mapped[datetime] = mapped_column(UtcDateTime)
+    volume_m3: Mapped[float] = mapped_column(Float)
 
 
 class Gateway(Base):
@@ -86,8 +149,36 @@ class Gateway(Base):
     last_batch_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
+class IngestedBatch(Base):
+    """A batch already stored, so that a replay of it is answered without a new write.
+
+    Keyed by ``(gateway_id, batch_seq)``; ``content_sha256`` (the body without its
+    ``sent_at``) tells a retry of that batch from a different batch that reuses the
+    number, as a gateway does after its outbox was wiped: that one is stored anew and
+    replaces the record. Rows older than the retention are deleted by ingest.
+    """
+
+    __tablename__ = "ingested_batches"
+    __table_args__ = (Index("ix_ingested_batches_gateway_stored", "gateway_id", "stored_at"),)
+    gateway_id: Mapped[str] = mapped_column(ForeignKey("gateways.gateway_id"), primary_key=True)
+    batch_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    readings_stored: Mapped[int] = mapped_column(Integer)
+    alerts_stored: Mapped[int] = mapped_column(Integer)
+    stored_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class GatewayHealthRecord(Base):
+    """The latest health report of each gateway, as the JSON it sent (``GatewayHealth``)."""
+
+    __tablename__ = "gateway_health"
+    gateway_id: Mapped[str] = mapped_column(ForeignKey("gateways.gateway_id"), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    report_json: Mapped[str] = mapped_column(Text)
+
+
 class ApiToken(Base):
-    """A bearer token, stored as its SHA-256 only; ``kind`` is ``gateway`` or ``reader``."""
+    """A bearer token, stored as its SHA-256 only; ``kind``: ``gateway``, ``reader``, ``admin``."""
 
     __tablename__ = "api_tokens"
     token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -108,6 +199,35 @@ class BilledVolume(Base):
     period_start: Mapped[datetime] = mapped_column(UtcDateTime)
     period_end: Mapped[datetime] = mapped_column(UtcDateTime)
     volume_m3: Mapped[float] = mapped_column(Float)
+
+
+class CustomerBill(Base):
+    """Volume billed to one customer over ``[period_start, period_end)``, as imported."""
+
+    __tablename__ = "customer_bills"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "period_start", "period_end"),
+        Index("ix_customer_bills_dma_period", "dma_id", "period_end"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(String(64))
+    dma_id: Mapped[str] = mapped_column(ForeignKey("dmas.dma_id"))
+    period_start: Mapped[datetime] = mapped_column(UtcDateTime)
+    period_end: Mapped[datetime] = mapped_column(UtcDateTime)
+    volume_m3: Mapped[float] = mapped_column(Float)
+
+
+class RepairRecord(Base):
+    """A leak found and repaired, entered by hand (resolved alerts are read from ``alerts``)."""
+
+    __tablename__ = "repairs"
+    repair_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dma_id: Mapped[str] = mapped_column(ForeignKey("dmas.dma_id"), index=True)
+    found_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    repaired_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    estimated_flow_m3h: Mapped[float] = mapped_column(Float)
+    description: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class AlertRecord(Base):
@@ -173,6 +293,21 @@ def make_engine(url: str) -> Engine:
     except SQLAlchemyError as exc:
         raise StoreUnavailable(f"cannot open the entity database {url!r}: {exc}") from exc
     return engine
+
+
+def upsert_statement(session: Session, table: type[Base]) -> sqlite.Insert | postgresql.Insert:
+    """``INSERT ... ON CONFLICT`` for the session's database (SQLite or PostgreSQL).
+
+    Returns the dialect's insert (``.excluded``, ``.on_conflict_do_update``); a bulk
+    upsert is then one statement per batch instead of a read and a write per row, and
+    two server instances upserting the same key do not collide.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    raise StoreUnavailable(f"entity database dialect {dialect!r} is not supported")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Any]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leaksense.core.errors import ConfigError
+from leaksense.core.messages import MAX_READINGS_PER_BATCH
 
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "admin", "password", "secret"})
 
@@ -33,6 +34,22 @@ class ServerSettings(BaseSettings):
     influx_username: str | None = None
     influx_password: SecretStr | None = None
     influx_token: SecretStr | None = None
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    """Largest request body accepted (413 beyond). A full batch of 10 000 readings and
+    1 000 alerts is about 2.5 MB of JSON."""
+    rate_limit_requests_per_s: float = Field(default=20.0, gt=0)
+    """Requests per second allowed to each gateway, on each server instance."""
+    rate_limit_requests_burst: int = Field(default=40, gt=0)
+    rate_limit_readings_per_s: float = Field(default=50_000.0, gt=0)
+    """Readings per second each gateway may ingest, on each server instance: a week's
+    backlog of 200 sensors at one reading a minute (2 M readings) drains in 40 s."""
+    rate_limit_readings_burst: int = Field(default=200_000, ge=MAX_READINGS_PER_BATCH)
+    """At least one full batch, or a full batch could never pass."""
+    batch_log_retention_days: float = Field(default=7.0, gt=0)
+    """How long a stored batch is remembered for answering its replays without a write."""
+    metrics_require_token: bool = False
+    """Ask a reader token on ``GET /metrics``; by default it is open, like most exporters:
+    bind the server to a private address or filter ``/metrics`` at the proxy."""
     model_signing_key_file: Path | None = None
     """Ed25519 private key (PEM) that ``leaksense models train`` signs artifacts with.
 
@@ -40,6 +57,12 @@ class ServerSettings(BaseSettings):
     ``production`` training refuses to run without it; in ``development`` it
     defaults to a key created in ``data_dir``.
     """
+
+    water_price_eur_per_m3: float = Field(default=2.0, ge=0)
+    """What a saved m³ is worth in before/after reports (≈ the drinking-water part of the
+    average French bill; a service may prefer its variable production cost)."""
+    report_constants_file: Path | None = None
+    """TOML overriding the reports' configurable constants (see ``docs/reports.md``)."""
 
     @property
     def entity_database_url(self) -> str:

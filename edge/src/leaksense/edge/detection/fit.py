@@ -136,7 +136,8 @@ def _night_factors(means: FloatArray, types: IntArray, baseline: float) -> list[
     for k in range(DAY_TYPES):
         of_type = means[types == k]
         usable = of_type.size >= 2 and baseline > 0
-        factors.append(float(np.median(of_type)) / baseline if usable else 1.0)
+        factor = float(np.median(of_type)) / baseline if usable else 1.0
+        factors.append(factor if factor > 0.05 else 1.0)  # a night at rest: no scaling
     return factors
 
 

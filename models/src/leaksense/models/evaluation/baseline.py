@@ -3,9 +3,11 @@
 Per series: the minimum reading between 00:00 and 06:00 local time of each day;
 alarm when today's minimum exceeds the smallest of the previous ten days' minimums
 by 10 %. Consecutive alarm days are one event, detected when the first alarm night
-ends (its minimum is only known then). It has no model, no health check and no
-warm-up beyond its ten days of history, which is exactly what makes it a fair
-yardstick: anything cleverer has to find more leaks, sooner, or alarm less.
+ends (its minimum is only known then). A night with under 60 % of its readings (a
+gap, or the edge of the data) has no minimum, as the engine skips such nights too.
+It has no model, no health check and no warm-up beyond its ten days of history,
+which is exactly what makes it a fair yardstick: anything cleverer has to find more
+leaks, sooner, or alarm less.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ class MnfRule:
     margin: float = 0.10
     history_days: int = 10
     min_history_days: int = 3
+    min_coverage: float = 0.6
+    """A night with fewer readings (a gap, the window's edge) has no minimum."""
 
 
 @dataclass(slots=True)
@@ -38,6 +42,7 @@ class _Night:
     minimum: float
     first_s: float
     last_s: float
+    count: int = 1
 
 
 def _nights(
@@ -55,7 +60,10 @@ def _nights(
         else:
             night.minimum = min(night.minimum, y)
             night.last_s = t
-    return nights
+            night.count += 1
+    interval_s = float(np.median(np.diff(times_s))) if times_s.size > 1 else 3600.0
+    expected = (rule.end_hour - rule.start_hour) * 3600 / max(interval_s, 1.0)
+    return {d: n for d, n in nights.items() if n.count >= rule.min_coverage * expected}
 
 
 def mnf_events(

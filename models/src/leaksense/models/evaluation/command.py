@@ -92,17 +92,19 @@ def evaluate(
 
 
 def sections(results: dict[str, list[Totals]], *, parts: bool = False) -> dict[str, str]:
-    """Markdown per set: the main report, and the parts table when asked."""
+    """Markdown per set: the main report, and the parts table when asked (keys:
+    ``tuning``, ``heldout``, with ``-sklearn`` when the trainer column is there)."""
     titles = {"tuning": "Tuning set", "heldout": "Held-out set"}
     out = {}
     for name, totals in results.items():
+        key = name + ("-sklearn" if any(t.detector == SKLEARN for t in totals) else "")
         main = [t for t in totals if t.detector in (ENGINE, SKLEARN, MNF.name)]
         text = report.report(main, titles[name])
         if parts:
             text += "\n#### Each part against the MNF rule\n\n" + report.summary_table(
                 [t for t in totals if t.detector not in (SKLEARN,)], ENGINE
             )
-        out[name] = text
+        out[key] = text
     return out
 
 

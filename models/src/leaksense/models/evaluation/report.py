@@ -63,6 +63,7 @@ def targets_table(totals: Sequence[Totals]) -> str:
     rows.append(["precision (true leak alerts / all leak alerts)"] + [
         "—" if math.isnan(t.precision) else f"{t.precision:.0%}" for t in totals
     ])  # fmt: skip
+    rows.append(["cases the detector crashed on"] + [str(len(t.errors)) for t in totals])
     rows.append(["false alarms / sensor-months"] + [
         f"{len(t.false_alarms)} / {t.series_months:.0f}" for t in totals
     ])  # fmt: skip
@@ -132,6 +133,10 @@ def fault_table(totals: Sequence[Totals]) -> str:
     by = [t.faults() for t in totals]
     rows = [[kind] + [_pct(*b.get(kind, (0, 0))) for b in by] for kind in sorted(by[0])]
     rows.append(["leak alerts on a faulty sensor"] + [str(len(t.on_faulty)) for t in totals])
+    rows.append(
+        ["sensor-fault alerts with no fault injected, per sensor-month"]
+        + [f"{t.spurious_fault_rate:.2f}" for t in totals]
+    )
     return _table(["injected fault", *(f"{t.detector}: fault reported" for t in totals)], rows)
 
 
@@ -148,6 +153,12 @@ def misfire_list(totals: Totals, limit: int = 40) -> str:
     return _table(["case", "series", "alert", "detected (UTC)", "explanation"], rows[:limit]) + more
 
 
+def error_list(totals: Sequence[Totals]) -> list[str]:
+    """The crashes, if any: a detector that raises is a failure of its own."""
+    lines = [f"- {t.detector}, {case}: `{error}`" for t in totals for case, error in t.errors]
+    return ["#### Crashes\n", "\n".join(lines[:20]) + "\n"] if lines else []
+
+
 def report(totals: Sequence[Totals], title: str) -> str:
     """The whole evaluation as Markdown."""
     cases = len(totals[0].scores)
@@ -161,6 +172,7 @@ def report(totals: Sequence[Totals], title: str) -> str:
         "#### False alarms by noise level\n", false_alarm_table(totals, "noise"),
         "#### False alarms by series and alert kind\n", role_table(totals),
         "#### Sensor faults\n", fault_table(totals),
+        *error_list(totals),
     ]  # fmt: skip
     return "\n".join(parts)
 

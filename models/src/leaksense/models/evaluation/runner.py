@@ -91,16 +91,21 @@ def run_case(case: Case, detectors: Sequence[Detector]) -> dict[str, CaseScore]:
     for detector in detectors:
         if detector.kind == "mnf" or detector.trainer == "sklearn":
             columns = columns or series_columns(sim, topology, scenario.interval_s)
-        if detector.kind == "mnf":
-            assert columns is not None
-            events = run_mnf(columns, clock)
-        else:
-            settings = engine_settings(scenario, topology, detector.params, case.warmup_days)
-            artifacts = None
-            if detector.trainer == "sklearn":
-                assert columns is not None
-                artifacts = _pretrained(detector, columns, topology, clock, labelled.test_start_s)
-            events = run_engine(sim, settings, artifacts)
+        try:
+            if detector.kind == "mnf":
+                events = run_mnf(columns or {}, clock)
+            else:
+                settings = engine_settings(scenario, topology, detector.params, case.warmup_days)
+                artifacts = None
+                if detector.trainer == "sklearn":
+                    until_s = labelled.test_start_s
+                    artifacts = _pretrained(detector, columns or {}, topology, clock, until_s)
+                events = run_engine(sim, settings, artifacts)
+        except Exception as exc:  # a crash is a result to report, not to hide
+            score = score_case(labelled, sim.truth.faults, topology, [])
+            score.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            out[detector.name] = score
+            continue
         out[detector.name] = score_case(labelled, sim.truth.faults, topology, events)
     return out
 

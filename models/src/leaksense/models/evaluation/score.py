@@ -98,6 +98,10 @@ class CaseScore:
     faults: list[FaultOutcome] = field(default_factory=list)
     series_months: float = 0.0
     fault_alerts: int = 0
+    spurious_fault_alerts: int = 0
+    """Sensor-fault alerts on a series none of whose meters had a fault then."""
+    error: str | None = None
+    """The detector crashed on this case: what it raised (its leaks count as missed)."""
 
 
 def _fault_end_s(fault: FaultTruth, window_end_s: float) -> float:
@@ -188,6 +192,11 @@ def score_case(
         (out.on_faulty if faulty else out.false_alarms).append(misfire)
     fault_events = [e for e in events if e.kind == "sensor_fault"]
     out.fault_alerts = len(fault_events)
+    out.spurious_fault_alerts = sum(
+        1
+        for e in fault_events
+        if not any(a <= e.detected_s and e.started_s <= b for a, b in windows[e.series_id])
+    )
     for f in faults:
         start = f.start.timestamp()
         stop = end_s if f.kind == "clock_drift" else _fault_end_s(f, end_s) + FAULT_GUARD_S

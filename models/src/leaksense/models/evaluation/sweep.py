@@ -5,8 +5,12 @@ nights), so their thresholds are swept separately around the current defaults, e
 judged on the recall it exists for; the level tracker and the night window are swept
 the same way. In each group the winner is the setting with the best in-time recall
 among those that keep false alarms under the target and raise no leak alert on a
-faulty sensor (ties: fewer false alarms, then the current default). The winners are
-combined, and the combination is scored on the tuning set, then on the held-out set.
+faulty sensor; recalls within one leak of the best count as tied (samples are small),
+and among ties a setting with no leak alert on a faulty sensor, then the fewest false
+alarms win, false-alarm rates within 0.05 per sensor-month counting as equal, in
+which case the current default stays (a change must earn its place). The winners
+are combined, and the combination is scored on the tuning set, then on the held-out
+set.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from leaksense.models.evaluation.runner import Detector
 from leaksense.models.evaluation.totals import LeakFilter, Totals, background_5, burst_20
 
 FALSE_ALARM_LIMIT = 1.0
+FALSE_ALARM_TIE = 0.05
+"""False alarms per sensor-month closer than this are not told apart."""
 
 
 def _both(leak: Any) -> bool:
@@ -38,7 +44,12 @@ class Group:
 GROUPS: tuple[Group, ...] = (
     Group(
         "burst CUSUM",
-        tuple({"burst_k": k, "burst_h": h} for k in (1.0, 1.5, 2.0) for h in (4.0, 5.0, 7.0, 9.0)),
+        tuple(
+            {"burst_k": k, "burst_h": h, "burst_z_clip": c}
+            for c in (4.0, 6.0)
+            for k in (1.5, 2.0, 2.5)
+            for h in (5.0, 7.0, 9.0)
+        ),
         burst_20,
     ),
     Group(
@@ -76,9 +87,28 @@ def detectors(base: DetectionParams, groups: Sequence[Group] = GROUPS) -> list[D
     return list(out.values())
 
 
-def _rank(total: Totals, objective: LeakFilter, is_default: bool) -> tuple[float, ...]:
-    found, n = total.recall(objective)
-    return (found / n if n else 0.0, -total.false_alarm_rate, float(is_default))
+def _pick(
+    settings: Sequence[dict[str, float]],
+    totals: dict[str, Totals],
+    objective: LeakFilter,
+    default: dict[str, Any],
+) -> dict[str, float]:
+    """Best recall under the false-alarm limit, to within one leak; then none or the
+    fewest leak alerts on faulty sensors; then the fewest false alarms, to within
+    FALSE_ALARM_TIE (then the current default wins: no change for noise)."""
+    admissible = [s for s in settings if totals[label(s)].false_alarm_rate <= FALSE_ALARM_LIMIT]
+    if not admissible:
+        return min(settings, key=lambda s: totals[label(s)].false_alarm_rate)
+    found = {label(s): totals[label(s)].recall(objective)[0] for s in admissible}
+    tied = [s for s in admissible if found[label(s)] >= max(found.values()) - 1]
+    clean = [s for s in tied if not totals[label(s)].on_faulty]
+    tied = clean or tied
+    quietest = min(totals[label(s)].false_alarm_rate for s in tied)
+    tied = [s for s in tied if totals[label(s)].false_alarm_rate <= quietest + FALSE_ALARM_TIE]
+    for s in tied:
+        if all(default[k] == v for k, v in s.items()):
+            return s
+    return min(tied, key=lambda s: totals[label(s)].false_alarm_rate)
 
 
 def choose(
@@ -87,17 +117,8 @@ def choose(
     groups: Sequence[Group] = GROUPS,
 ) -> tuple[DetectionParams, dict[str, dict[str, float]]]:
     """The combined winners, and each group's winning setting."""
-    winners: dict[str, dict[str, float]] = {}
-    current = base.model_dump()
-    for group in groups:
-        scored: list[tuple[tuple[float, ...], dict[str, float]]] = []
-        for setting in group.settings:
-            total = totals[label(setting)]
-            admissible = total.false_alarm_rate <= FALSE_ALARM_LIMIT and not total.on_faulty
-            is_default = all(current[k] == v for k, v in setting.items())
-            rank = _rank(total, group.objective, is_default)
-            scored.append(((float(admissible), *rank), setting))
-        winners[group.name] = max(scored, key=lambda s: s[0])[1]
+    default = base.model_dump()
+    winners = {g.name: _pick(g.settings, totals, g.objective, default) for g in groups}
     update = {k: v for setting in winners.values() for k, v in setting.items()}
     return base.model_copy(update=update), winners
 

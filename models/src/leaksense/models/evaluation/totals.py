@@ -63,6 +63,11 @@ class Totals:
         return [m for s in self.scores for m in s.on_faulty]
 
     @property
+    def errors(self) -> list[tuple[str, str]]:
+        """(case, error) of every case the detector crashed on."""
+        return [(s.case, s.error) for s in self.scores if s.error is not None]
+
+    @property
     def series_months(self) -> float:
         return sum(s.series_months for s in self.scores)
 
@@ -87,6 +92,12 @@ class Totals:
         return [
             leak.delay_s / 3600 for leak in self.leaks if keep(leak) and leak.delay_s is not None
         ]
+
+    @property
+    def spurious_fault_rate(self) -> float:
+        """Sensor-fault alerts without an injected fault, per sensor-month."""
+        spurious = sum(s.spurious_fault_alerts for s in self.scores)
+        return spurious / max(self.series_months, 1e-9)
 
     def faults(self) -> dict[str, tuple[int, int]]:
         """Fault kind → (reported, injected)."""

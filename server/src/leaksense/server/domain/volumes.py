@@ -93,3 +93,26 @@ def prorate_billing(
         covered += overlap
     coverage_pct = min(100.0, 100.0 * (covered / (end - start)))
     return BilledVolume(total_m3, prorated_m3, coverage_pct)
+
+
+DAY = timedelta(days=1)
+
+
+def spread_daily(periods: Sequence[BillingPeriod], start: datetime, days: int) -> list[float]:
+    """Volume of each day ``[start + d, start + d + 1 day)``, every period spread evenly
+    over its duration (billing periods do not follow days, weeks or months)."""
+    out = [0.0] * days
+    end = start + days * DAY
+    for period in periods:
+        lo, hi = max(start, period.start), min(end, period.end)
+        if hi <= lo:
+            continue
+        rate_per_s = period.volume_m3 / (period.end - period.start).total_seconds()
+        first = int((lo - start) / DAY)
+        for d in range(first, days):
+            day_lo = start + d * DAY
+            overlap = min(hi, day_lo + DAY) - max(lo, day_lo)
+            if overlap <= timedelta(0):
+                break
+            out[d] += rate_per_s * overlap.total_seconds()
+    return out

@@ -1,49 +1,238 @@
 """Ingest of gateway batches: readings to the reading store, alerts to the database.
 
-Both writes are idempotent (readings keyed by sensor and time, alerts by
-``alert_id``), so a gateway that re-sends a batch it got no answer for stores
-nothing twice. The batch is confirmed only after both writes succeeded.
+A batch is acknowledged only once it is durably stored, and storing it twice stores
+nothing twice:
+
+1. A batch already in the batch log (same gateway, ``batch_seq`` and content digest)
+   is a replay: the gateway lost our answer. It is answered from the log, unwritten.
+2. Otherwise the readings are written first (InfluxDB answered 204, or SQLite
+   committed); a store that is down raises :class:`StoreUnavailable` (503) and
+   nothing else happens.
+3. Then one database transaction upserts the alerts (by ``alert_id``), the sensors'
+   last-seen times, the gateway's, and records the batch in the log. If it fails the
+   gateway retries, and the readings, keyed by sensor and time, are simply rewritten.
+
+The log keeps each gateway's batches for ``batch_log_retention_days`` (7 by default);
+older records are deleted by ingest, at most once an hour per gateway and process.
+Forgetting a batch never loses data, it only means that a replay arriving later than
+that is written again.
+
+An :class:`Ingestor` lives as long as the app and keeps two small per-process
+caches, which only save work: when it last pruned each gateway's log, and when it
+last wrote each sensor's last-seen time (written again after
+``sensor_seen_interval_s``, so ``sensors.last_seen_at`` lags by up to a minute).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from leaksense.core.errors import AuthenticationError
-from leaksense.core.messages import Alert, IngestBatch, IngestResult
-from leaksense.server.db import AlertRecord, ApiToken, Gateway, Sensor
+from leaksense.core.messages import Alert, IngestResult
+from leaksense.server.db import AlertRecord, Gateway, IngestedBatch, Sensor, upsert_statement
 from leaksense.server.stores.base import ReadingStore
+from leaksense.server.wire import EPOCH, DecodedBatch, ReadingPoint
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+log = logging.getLogger(__name__)
+PRUNE_INTERVAL_S = 3600.0
+SENSOR_SEEN_INTERVAL_S = 60.0
+MAX_CACHED_SENSORS = 100_000
 
 
-def ingest_batch(
-    session: Session, store: ReadingStore, token: ApiToken, batch: IngestBatch
-) -> IngestResult:
-    """Store a batch sent by the gateway that ``token`` belongs to."""
-    if token.gateway_id != batch.gateway_id:
-        raise AuthenticationError(
-            f"this token belongs to gateway {token.gateway_id!r}, not {batch.gateway_id!r}"
+@dataclass(frozen=True, slots=True)
+class IngestOutcome:
+    """The answer to the gateway, and what the request did, for the metrics."""
+
+    result: IngestResult
+    replayed: bool
+    store_write_s: float | None
+    """Seconds the reading store took; None when nothing was written."""
+
+
+class Ingestor:
+    """Stores gateway batches (see the module doc); one per app, thread-safe."""
+
+    def __init__(
+        self,
+        store: ReadingStore,
+        retention: timedelta = timedelta(days=7),
+        sensor_seen_interval_s: float = SENSOR_SEEN_INTERVAL_S,
+    ) -> None:
+        self._store = store
+        self._retention = retention
+        self._sensor_seen_interval_s = sensor_seen_interval_s
+        self._pruned_at_s: dict[str, float] = {}
+        self._sensor_written_at_s: dict[str, float] = {}
+
+    def ingest(self, session: Session, gateway_id: str, batch: DecodedBatch) -> IngestOutcome:
+        """Store a batch that the gateway ``gateway_id`` (its token's) sent."""
+        if gateway_id != batch.gateway_id:
+            raise AuthenticationError(
+                f"this token belongs to gateway {gateway_id!r}, not {batch.gateway_id!r}"
+            )
+        known = _logged(session, gateway_id, batch.batch_seq)
+        now = datetime.now(UTC)
+        if known is not None and known.content_sha256 == batch.content_sha256:
+            _touch_gateway(session, gateway_id, now, None)
+            session.commit()
+            return IngestOutcome(known.result, replayed=True, store_write_s=None)
+        if known is not None:
+            log.info(
+                "gateway %s reused batch_seq %d for different content: stored as a new batch",
+                gateway_id,
+                batch.batch_seq,
+            )
+        stored, write_s = self._write(batch.points)  # durable, or it raises
+        for alert in batch.alerts:
+            _upsert_alert(session, gateway_id, alert, now)
+        touched = self._touch_sensors(session, gateway_id, batch.points)
+        _touch_gateway(session, gateway_id, now, batch.batch_seq)
+        self._prune(session, gateway_id, now)
+        result = IngestResult(
+            gateway_id=gateway_id,
+            batch_seq=batch.batch_seq,
+            readings_stored=stored,
+            alerts_stored=len(batch.alerts),
         )
-    gateway = session.get(Gateway, batch.gateway_id)
-    if gateway is None:  # pragma: no cover - tokens reference gateways by foreign key
-        raise AuthenticationError(f"gateway {batch.gateway_id!r} is not registered")
-    stored = store.write(batch.readings) if batch.readings else 0
-    now = datetime.now(UTC)
-    for alert in batch.alerts:
-        _upsert_alert(session, batch.gateway_id, alert, now)
-    _touch_sensors(session, gateway, batch)
-    gateway.last_seen_at = now
-    gateway.last_batch_seq = batch.batch_seq
-    session.commit()
-    return IngestResult(
-        gateway_id=batch.gateway_id,
-        batch_seq=batch.batch_seq,
-        readings_stored=stored,
-        alerts_stored=len(batch.alerts),
+        _log_batch(session, result, batch.content_sha256, now)
+        session.commit()
+        self._remember_sensors(touched)
+        return IngestOutcome(result, replayed=False, store_write_s=write_s)
+
+    def _write(self, points: list[ReadingPoint]) -> tuple[int, float | None]:
+        """Write to the reading store; return the count and the seconds it took."""
+        if not points:
+            return 0, None
+        began_s = time.perf_counter()
+        stored = self._store.write_points(points)
+        return stored, time.perf_counter() - began_s
+
+    def _prune(self, session: Session, gateway_id: str, now: datetime) -> None:
+        now_s = time.monotonic()
+        if now_s - self._pruned_at_s.get(gateway_id, -PRUNE_INTERVAL_S) < PRUNE_INTERVAL_S:
+            return
+        session.connection().execute(
+            delete(IngestedBatch).where(
+                IngestedBatch.gateway_id == gateway_id,
+                IngestedBatch.stored_at < now - self._retention,
+            )
+        )
+        self._pruned_at_s[gateway_id] = now_s
+
+    def _touch_sensors(
+        self, session: Session, gateway_id: str, points: list[ReadingPoint]
+    ) -> list[str]:
+        """Record when each sensor was last heard of; unknown sensors are registered.
+
+        One bulk ``INSERT ... ON CONFLICT`` for the sensors not written in the last
+        minute, keeping the later of the stored and the new time. It runs on the
+        session's connection: the ORM's bulk machinery would double its cost.
+        Returns the sensors written, to remember once the transaction is committed.
+        """
+        written = self._sensor_written_at_s
+        fresh_after_s = time.monotonic() - self._sensor_seen_interval_s
+        latest_us: dict[str, int] = {}
+        for sensor_id, time_us, _, _ in points:
+            if time_us > latest_us.get(sensor_id, -1):
+                latest_us[sensor_id] = time_us
+        due = {s: t for s, t in latest_us.items() if written.get(s, fresh_after_s) <= fresh_after_s}
+        if not due:
+            return []
+        site_id = session.scalar(select(Gateway.site_id).where(Gateway.gateway_id == gateway_id))
+        insert = upsert_statement(session, Sensor)
+        seen = insert.excluded.last_seen_at
+        newer = or_(Sensor.last_seen_at.is_(None), seen > Sensor.last_seen_at)
+        statement = insert.on_conflict_do_update(
+            index_elements=[Sensor.sensor_id],
+            set_={"last_seen_at": case((newer, seen), else_=Sensor.last_seen_at)},
+        )
+        session.connection().execute(
+            statement,
+            [
+                {
+                    "sensor_id": sensor_id,
+                    "site_id": site_id,
+                    "role": "unknown",
+                    "last_seen_at": EPOCH + timedelta(microseconds=time_us),
+                }
+                for sensor_id, time_us in due.items()
+            ],
+        )
+        return list(due)
+
+    def _remember_sensors(self, sensor_ids: list[str]) -> None:
+        if len(self._sensor_written_at_s) > MAX_CACHED_SENSORS:
+            self._sensor_written_at_s.clear()
+        self._sensor_written_at_s.update(dict.fromkeys(sensor_ids, time.monotonic()))
+
+
+# Ingest's own statements run on the session's connection (SQLAlchemy Core): the
+# ORM's per-statement machinery costs several times the SQL on SQLite.
+
+
+@dataclass(frozen=True, slots=True)
+class _Logged:
+    result: IngestResult
+    content_sha256: str
+
+
+def _logged(session: Session, gateway_id: str, batch_seq: int) -> _Logged | None:
+    """The batch log's record of ``(gateway_id, batch_seq)``, if any."""
+    row = (
+        session.connection()
+        .execute(
+            select(
+                IngestedBatch.content_sha256,
+                IngestedBatch.readings_stored,
+                IngestedBatch.alerts_stored,
+            ).where(IngestedBatch.gateway_id == gateway_id, IngestedBatch.batch_seq == batch_seq)
+        )
+        .first()
+    )
+    if row is None:
+        return None
+    result = IngestResult(
+        gateway_id=gateway_id,
+        batch_seq=batch_seq,
+        readings_stored=row.readings_stored,
+        alerts_stored=row.alerts_stored,
+    )
+    return _Logged(result, row.content_sha256)
+
+
+def _touch_gateway(session: Session, gateway_id: str, now: datetime, batch_seq: int | None) -> None:
+    values: dict[str, object] = {"last_seen_at": now}
+    if batch_seq is not None:
+        values["last_batch_seq"] = batch_seq
+    session.connection().execute(
+        update(Gateway).where(Gateway.gateway_id == gateway_id).values(values)
+    )
+
+
+def _log_batch(session: Session, result: IngestResult, content_sha256: str, now: datetime) -> None:
+    """Upsert the batch record: two instances may store the same retry at once."""
+    insert = upsert_statement(session, IngestedBatch)
+    session.connection().execute(
+        insert.values(
+            gateway_id=result.gateway_id,
+            batch_seq=result.batch_seq,
+            content_sha256=content_sha256,
+            readings_stored=result.readings_stored,
+            alerts_stored=result.alerts_stored,
+            stored_at=now,
+        ).on_conflict_do_update(
+            index_elements=[IngestedBatch.gateway_id, IngestedBatch.batch_seq],
+            set_={
+                name: insert.excluded[name]
+                for name in ("content_sha256", "readings_stored", "alerts_stored", "stored_at")
+            },
+        )
     )
 
 
@@ -59,24 +248,3 @@ def _upsert_alert(session: Session, gateway_id: str, alert: Alert, now: datetime
     record.confidence = alert.confidence
     record.explanation_en, record.explanation_fr = alert.explanation_en, alert.explanation_fr
     session.add(record)
-
-
-def _touch_sensors(session: Session, gateway: Gateway, batch: IngestBatch) -> None:
-    """Record when each sensor was last heard of; unknown sensors are registered."""
-    latest: dict[str, datetime] = {}
-    for reading in batch.readings:
-        if reading.time > latest.get(reading.sensor_id, _EPOCH):
-            latest[reading.sensor_id] = reading.time
-    if not latest:
-        return
-    known = {
-        s.sensor_id: s
-        for s in session.scalars(select(Sensor).where(Sensor.sensor_id.in_(latest))).all()
-    }
-    for sensor_id, seen in latest.items():
-        sensor = known.get(sensor_id) or Sensor(
-            sensor_id=sensor_id, site_id=gateway.site_id, role="unknown"
-        )
-        if sensor.last_seen_at is None or seen > sensor.last_seen_at:
-            sensor.last_seen_at = seen
-        session.add(sensor)

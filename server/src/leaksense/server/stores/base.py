@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from leaksense.core.errors import InvalidInput
 from leaksense.core.messages import Reading
+from leaksense.server.wire import ReadingPoint, epoch_us
 
 MAX_QUERY_SPAN = timedelta(days=400)
 """Every query is bounded in time: an unbounded InfluxQL ``GROUP BY time()`` can
@@ -24,6 +25,21 @@ class HourlyFlow:
     reading_count: int
 
 
+@dataclass(frozen=True, slots=True)
+class DailyFlow:
+    """One sensor's UTC day, summed from its hourly aggregate.
+
+    ``volume_m3`` counts the measured hours only (Σ hourly mean flow × 1 h); the
+    caller estimates the ``24 − hours_measured`` others. ``min_hourly_flow_m3h`` is the
+    lowest hourly mean of the day: a single inlet's minimum night flow.
+    """
+
+    day_start: datetime
+    volume_m3: float
+    hours_measured: int
+    min_hourly_flow_m3h: float
+
+
 class ReadingStore(Protocol):
     """Time-series storage of readings.
 
@@ -35,6 +51,10 @@ class ReadingStore(Protocol):
         """Store readings durably; return how many were written."""
         ...
 
+    def write_points(self, points: Sequence[ReadingPoint]) -> int:
+        """:meth:`write` for readings as tuples, the ingest path (see ``wire.py``)."""
+        ...
+
     def readings(
         self, sensor_id: str, start: datetime, end: datetime, limit: int = 100_000
     ) -> list[Reading]:
@@ -42,7 +62,21 @@ class ReadingStore(Protocol):
         ...
 
     def hourly_flow(self, sensor_id: str, start: datetime, end: datetime) -> list[HourlyFlow]:
-        """Hourly mean flow of one sensor in ``[start, end)``; hours without data are absent."""
+        """Hourly mean flow of one sensor for the hours starting in ``[start, end)``.
+
+        Read from the hourly aggregate that every write keeps up to date (see
+        ``stores/aggregates.py``); hours without data are absent.
+        """
+        ...
+
+    def daily_flow(
+        self, sensor_ids: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, list[DailyFlow]]:
+        """Daily aggregate of each sensor for the UTC days starting in ``[start, end)``.
+
+        One query for all the sensors: an annual report of many DMAs reads 365 rows
+        per meter instead of 8 760 hours or half a million readings.
+        """
         ...
 
     def ping(self) -> None:
@@ -66,3 +100,8 @@ def check_range(start: datetime, end: datetime) -> None:
         raise InvalidInput(
             f"query range of {(end - start).days} days exceeds the {MAX_QUERY_SPAN.days}-day bound"
         )
+
+
+def points_of(readings: Iterable[Reading]) -> list[ReadingPoint]:
+    """``Reading`` objects as the tuples :meth:`ReadingStore.write_points` takes."""
+    return [(r.sensor_id, epoch_us(r.time), r.flow_m3h, r.index_m3) for r in readings]

@@ -1,4 +1,9 @@
-"""SQLite reading store: the embedded, zero-setup default."""
+"""SQLite reading store: the embedded, zero-setup default.
+
+Besides ``readings`` it keeps the hourly and daily aggregates (``aggregates.py``) in
+``flow_hourly`` and ``flow_daily``, recomputed for the touched hours and days in the
+same transaction as the readings: a confirmed write has its aggregates too.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,9 @@ from typing import Any
 
 from leaksense.core.errors import StoreUnavailable
 from leaksense.core.messages import Reading
-from leaksense.server.stores.base import HourlyFlow, check_range
+from leaksense.server.stores import aggregates
+from leaksense.server.stores.base import DailyFlow, HourlyFlow, check_range, points_of
+from leaksense.server.wire import ReadingPoint, epoch_us
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
@@ -23,10 +30,6 @@ CREATE TABLE IF NOT EXISTS readings (
 ) WITHOUT ROWID;
 """
 _US = 1_000_000
-
-
-def _to_us(value: datetime) -> int:
-    return round(value.timestamp() * _US)
 
 
 def _from_us(value: int) -> datetime:
@@ -44,22 +47,28 @@ class SqliteReadingStore:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.executescript(_SCHEMA)
+            self._conn.executescript(aggregates.SQLITE_SCHEMA)
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot open SQLite reading store {path}: {exc}") from exc
         self._lock = threading.Lock()
 
     def write(self, readings: Sequence[Reading]) -> int:
-        rows = [(r.sensor_id, _to_us(r.time), r.flow_m3h, r.index_m3) for r in readings]
+        return self.write_points(points_of(readings))
+
+    def write_points(self, points: Sequence[ReadingPoint]) -> int:
         try:
             with self._lock:
                 self._conn.execute("BEGIN IMMEDIATE")
-                self._conn.executemany("INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?)", rows)
+                self._conn.executemany(
+                    "INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?)", points
+                )
+                aggregates.update_sqlite(self._conn, points)
                 self._conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             raise StoreUnavailable(f"SQLite write failed: {exc}") from exc
-        return len(rows)
+        return len(points)
 
     def readings(
         self, sensor_id: str, start: datetime, end: datetime, limit: int = 100_000
@@ -68,7 +77,7 @@ class SqliteReadingStore:
         rows = self._query(
             "SELECT time_us, flow_m3h, index_m3 FROM readings WHERE sensor_id = ? "
             "AND time_us >= ? AND time_us < ? ORDER BY time_us LIMIT ?",
-            (sensor_id, _to_us(start), _to_us(end), limit),
+            (sensor_id, epoch_us(start), epoch_us(end), limit),
         )
         return [
             Reading(sensor_id=sensor_id, time=_from_us(t), flow_m3h=f, index_m3=i)
@@ -77,13 +86,26 @@ class SqliteReadingStore:
 
     def hourly_flow(self, sensor_id: str, start: datetime, end: datetime) -> list[HourlyFlow]:
         check_range(start, end)
-        hour_us = 3600 * _US
         rows = self._query(
-            "SELECT (time_us / ?) * ? AS hour, avg(flow_m3h), count(*) FROM readings "
-            "WHERE sensor_id = ? AND time_us >= ? AND time_us < ? GROUP BY hour ORDER BY hour",
-            (hour_us, hour_us, sensor_id, _to_us(start), _to_us(end)),
+            "SELECT hour_us, mean_flow_m3h, reading_count FROM flow_hourly "
+            "WHERE sensor_id = ? AND hour_us >= ? AND hour_us < ? ORDER BY hour_us",
+            (sensor_id, epoch_us(start), epoch_us(end)),
         )
         return [HourlyFlow(_from_us(h), float(m), int(c)) for h, m, c in rows]
+
+    def daily_flow(
+        self, sensor_ids: Sequence[str], start: datetime, end: datetime
+    ) -> dict[str, list[DailyFlow]]:
+        check_range(start, end)
+        out: dict[str, list[DailyFlow]] = {s: [] for s in sensor_ids}
+        for sensor_id in out:
+            rows = self._query(
+                "SELECT day_us, volume_m3, hours_measured, min_hourly_flow_m3h FROM flow_daily "
+                "WHERE sensor_id = ? AND day_us >= ? AND day_us < ? ORDER BY day_us",
+                (sensor_id, epoch_us(start), epoch_us(end)),
+            )
+            out[sensor_id] = [DailyFlow(_from_us(d), v, int(h), m) for d, v, h, m in rows]
+        return out
 
     def ping(self) -> None:
         self._query("SELECT 1", ())

@@ -1,0 +1,358 @@
+"""Server ingest into InfluxDB against raw line-protocol writes to the same influxd, in one run.
+
+Run: ``uv run python benchmarks/bench_ingest.py [--quick]`` (or ``make bench``).
+
+The script starts its own influxd on a free loopback port, in a temp dir, and a real
+Leaksense server on it: ``leaksense server run`` (uvicorn) in its own process, as it is
+deployed, with ``reading_store=influxdb``. Three writers then write the same fresh
+points, taking turns batch by batch so that a slow moment of the shared machine hits
+them alike:
+
+- **raw**: ready-made line protocol, 5 000 points per ``POST /write`` (httpx);
+- **store**: ``InfluxReadingStore.write_points`` in this process (line protocol
+  formatting, the write, and whatever else the store does on a write);
+- **ingest**: ready-made ``IngestBatch`` JSON, 5 000 readings per
+  ``POST /api/v1/ingest`` with a gateway's bearer token (httpx), answered once the
+  server has written the points and recorded the batch.
+
+Bodies are built before the clock starts: the figures are the server's cost, not the
+client's. Each repeat writes points one day after the previous one, under new
+``batch_seq`` values, so no batch is a replay. Ratios are Leaksense ÷ raw. The run
+also times a replayed batch, and reads the server's own store write time from its
+``/metrics``. At the end every database must hold every point (checked with
+``count()``). ``--server-python`` runs the server with another interpreter, e.g. the
+virtual environment of an older checkout, to compare versions in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from bench_path import Influxd
+
+from leaksense.core.messages import IngestBatch, Reading
+from leaksense.demo.broker import free_port
+from leaksense.server.runtime import build_runtime
+from leaksense.server.services.entities import (
+    NetworkDescription,
+    SiteSpec,
+    add_gateway,
+    load_network,
+)
+from leaksense.server.settings import load_settings
+from leaksense.server.stores.base import points_of
+from leaksense.server.stores.influx import InfluxReadingStore
+from leaksense.server.wire import ReadingPoint
+
+SITE = "bench"
+GATEWAY_ID = "gw-bench"
+SENSOR_COUNT = 200
+BATCH = 5_000
+"""Points per ``/write`` request and readings per ingest POST."""
+BASE = datetime(2026, 1, 1, tzinfo=UTC)
+"""A Thursday 00:00 UTC: InfluxDB's 7-day shard groups start on Thursdays."""
+US = 1_000_000
+SENSOR_IDS = [f"s-{i:03d}" for i in range(SENSOR_COUNT)]
+BENCH_LIMITS = {
+    "rate_limit_requests_per_s": "1000",
+    "rate_limit_readings_per_s": "10000000",
+    "rate_limit_readings_burst": "10000000",
+}
+"""The per-gateway rate limits are raised: the benchmark measures the limiter's cost,
+not its refusals (the defaults would rightly throttle a client this fast)."""
+WRITERS = ("raw", "store", "ingest")
+
+
+class BenchError(RuntimeError):
+    """A writer failed, the server did not start, or a database misses points."""
+
+
+@dataclass(frozen=True)
+class Sizes:
+    points: int
+    repeats: int
+
+
+FULL = Sizes(100_000, 7)
+QUICK = Sizes(20_000, 2)
+
+
+@dataclass
+class Figures:
+    samples: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, name: str, value: float) -> None:
+        self.samples.setdefault(name, []).append(value)
+
+    def median(self, name: str) -> float:
+        return statistics.median(self.samples[name])
+
+    def spread(self, name: str) -> str:
+        values = self.samples[name]
+        return f"{min(values):,.0f}–{max(values):,.0f}"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One repeat's points, in the form each writer takes (5 000 per batch)."""
+
+    lines: list[bytes]
+    points: list[list[ReadingPoint]]
+    bodies: list[bytes]
+
+
+def flow_m3h(i: int) -> float:
+    return round(0.5 + (i * 7919 % 4999) / 100, 2)
+
+
+def make_dataset(count: int, start: datetime, first_seq: int) -> Dataset:
+    """``count`` readings: 200 sensors, one per minute each, from ``start``."""
+    readings = [
+        Reading(
+            sensor_id=SENSOR_IDS[i % SENSOR_COUNT],
+            time=start + timedelta(minutes=i // SENSOR_COUNT),
+            flow_m3h=flow_m3h(i),
+        )
+        for i in range(count)
+    ]
+    chunks = [readings[i : i + BATCH] for i in range(0, count, BATCH)]
+    points = [points_of(chunk) for chunk in chunks]
+    return Dataset(
+        lines=[
+            "\n".join(f"flow,sensor_id={s} flow_m3h={f!r} {t}" for s, t, f, _ in batch).encode()
+            for batch in points
+        ],
+        points=points,
+        bodies=[
+            IngestBatch(
+                gateway_id=GATEWAY_ID,
+                batch_seq=first_seq + n,
+                sent_at=datetime.now(UTC),
+                readings=chunk,
+            )
+            .model_dump_json()
+            .encode()
+            for n, chunk in enumerate(chunks)
+        ],
+    )
+
+
+@contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Keep the benchmark's prepared data out of the GC's full collections."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def timed(fn: Callable[[], object]) -> float:
+    began = time.perf_counter()
+    fn()
+    return time.perf_counter() - began
+
+
+@dataclass
+class Rig:
+    """influxd, the Leaksense server on it, and what each writer writes with."""
+
+    influx: httpx.Client
+    store: InfluxReadingStore
+    server: httpx.Client
+
+
+def raw_write(rig: Rig, body: bytes) -> None:
+    response = rig.influx.post("/write", params={"db": "bench_raw", "precision": "u"}, content=body)
+    if response.status_code != 204:
+        raise BenchError(f"raw /write: HTTP {response.status_code} {response.text[:200]}")
+
+
+def ingest(rig: Rig, body: bytes) -> None:
+    response = rig.server.post("/api/v1/ingest", content=body)
+    if response.status_code != 200 or response.json()["readings_stored"] != BATCH:
+        raise BenchError(f"ingest: HTTP {response.status_code} {response.text[:200]}")
+
+
+def count_points(rig: Rig, database: str) -> int:
+    response = rig.influx.get(
+        "/query", params={"db": database, "q": 'SELECT count("flow_m3h") FROM "flow"'}
+    )
+    response.raise_for_status()
+    series = response.json()["results"][0].get("series", [])
+    return int(series[0]["values"][0][1]) if series else 0
+
+
+def repeat(figures: Figures, rig: Rig, data: Dataset) -> None:
+    writers: dict[str, Callable[[int], object]] = {
+        "raw": lambda i: raw_write(rig, data.lines[i]),
+        "store": lambda i: rig.store.write_points(data.points[i]),
+        "ingest": lambda i: ingest(rig, data.bodies[i]),
+    }
+    elapsed_s = dict.fromkeys(writers, 0.0)
+    with frozen_heap():
+        for i in range(len(data.lines)):
+            order = WRITERS if i % 2 == 0 else WRITERS[::-1]
+            for name in order:
+                elapsed_s[name] += timed(lambda: writers[name](i))  # noqa: B023 - called at once
+    points = len(data.lines) * BATCH
+    for name, seconds in elapsed_s.items():
+        figures.add(name, points / seconds)
+
+
+def server_store_write_ms(rig: Rig) -> float | None:
+    """Mean store write time per batch as the server measured it (from ``/metrics``)."""
+    samples = {}
+    for line in rig.server.get("/metrics").text.splitlines():
+        if line.startswith("leaksense_server_store_write_seconds_"):
+            name, _, value = line.rpartition(" ")
+            samples[name.split("{")[0].rsplit("_", 1)[1]] = float(value)
+    if not samples.get("count"):
+        return None
+    return samples["sum"] / samples["count"] * 1000
+
+
+def start_server(stack: ExitStack, workdir: Path, influx_url: str, python: str) -> httpx.Client:
+    """``leaksense server run`` in its own process, and a client with a gateway's token."""
+    settings = {
+        "data_dir": str(workdir / "server"),
+        "reading_store": "influxdb",
+        "influx_url": influx_url,
+        "influx_database": "bench_http",
+    } | BENCH_LIMITS
+    runtime = build_runtime(load_settings(**settings))
+    with runtime.sessions() as session:
+        load_network(session, NetworkDescription(sites=[SiteSpec(site_id=SITE, name="Bench")]))
+        token = add_gateway(session, GATEWAY_ID, SITE)
+    runtime.close()
+    port = free_port()
+    env = os.environ | {f"LEAKSENSE_SERVER_{k.upper()}": v for k, v in settings.items()}
+    command = [python, "-c", "from leaksense.core.cli import main; main()", "server", "run"]
+    with (workdir / "server.log").open("ab") as log:
+        process = subprocess.Popen(
+            [*command, "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    stack.callback(_stop, process)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
+                headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+                return stack.enter_context(httpx.Client(base_url=url, headers=headers, timeout=120))
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise BenchError(f"the server did not start (see {workdir / 'server.log'})")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+def start_rig(stack: ExitStack, workdir: Path, python: str) -> Rig:
+    influxd = Influxd(workdir / "influxd").start()
+    stack.callback(influxd.stop)
+    influx = stack.enter_context(httpx.Client(base_url=influxd.url, timeout=120.0))
+    influx.post("/query", params={"q": 'CREATE DATABASE "bench_raw"'}).raise_for_status()
+    store = InfluxReadingStore(influxd.url, "bench_store", timeout_s=120.0)
+    stack.callback(store.close)
+    store.ensure_database()
+    return Rig(influx, store, start_server(stack, workdir, influxd.url, python))
+
+
+def run(sizes: Sizes, workdir: Path, python: str) -> tuple[Figures, list[str]]:
+    figures = Figures()
+    batches = -(-sizes.points // BATCH)
+    with ExitStack() as stack:
+        rig = start_rig(stack, workdir, python)
+        warm = make_dataset(BATCH, BASE - timedelta(days=1), 10_000_000)
+        raw_write(rig, warm.lines[0])
+        rig.store.write_points(warm.points[0])
+        ingest(rig, warm.bodies[0])
+        for r in range(sizes.repeats):
+            data = make_dataset(sizes.points, BASE + timedelta(days=r), r * batches)
+            repeat(figures, rig, data)
+        replay_ms = statistics.median(timed(lambda: ingest(rig, warm.bodies[0])) for _ in range(5))
+        store_ms = server_store_write_ms(rig)
+        expected = BATCH + sizes.repeats * batches * BATCH
+        stored = {db: count_points(rig, db) for db in ("bench_raw", "bench_store", "bench_http")}
+        if set(stored.values()) != {expected}:
+            raise BenchError(f"expected {expected:,} points in each database, found {stored}")
+    ranges = ", ".join(f"{w} {figures.spread(w)}" for w in WRITERS)
+    notes = [
+        f"{sizes.points:,} points per repeat in {batches} batches of {BATCH:,}, "
+        f"median of {sizes.repeats} repeats; ranges (points/s): {ranges}",
+        f"per batch: raw {BATCH / figures.median('raw') * 1000:.1f} ms, "
+        f"ingest {BATCH / figures.median('ingest') * 1000:.1f} ms, of which the server's "
+        "store write (its /metrics) "
+        + (f"{store_ms:.1f} ms" if store_ms is not None else "unknown"),
+        f"replay of a stored {BATCH:,}-reading batch (nothing written): {replay_ms * 1000:.1f} ms",
+        f"every database holds the {expected:,} points written (checked with count())",
+    ]
+    return figures, notes
+
+
+def main(argv: Sequence[str]) -> None:
+    parser = argparse.ArgumentParser(description="Leaksense ingest benchmark (see the module doc).")
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument(
+        "--server-python", default=sys.executable, help="interpreter that runs the server"
+    )
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    load_before = os.getloadavg()[0]
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="leaksense-bench-ingest-") as tmp:
+        figures, notes = run(sizes, Path(tmp), args.server_python)
+    raw, store, ingested = (figures.median(w) for w in WRITERS)
+    notes.append(
+        f"run time {time.perf_counter() - began:.0f} s; {os.cpu_count()} CPUs, 1-min load "
+        f"average {load_before:.2f} before and {os.getloadavg()[0]:.2f} after"
+    )
+    for label, value in (
+        ("raw line protocol /write", raw),
+        ("InfluxReadingStore.write_points", store),
+        ("HTTP ingest (full path)", ingested),
+    ):
+        print(f"{label:34s}{value:>10,.0f} points/s   {value / raw:.2f} of raw")
+    print()
+    for note in notes:
+        print(f"- {note}")
+    print()
+    print("| Stage | Leaksense | Raw limit | Ratio |")
+    print("|---|---:|---:|---:|")
+    for stage, value in (
+        ("`InfluxReadingStore.write_points`", store),
+        ("full HTTP ingest path (`POST /api/v1/ingest`)", ingested),
+    ):
+        print(
+            f"| InfluxDB: {stage} vs raw line protocol | {value:,.0f} points/s "
+            f"| {raw:,.0f} points/s | {value / raw:.2f} |"
+        )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,1 @@
+"""Report delivery: French/English wording, inline SVG charts, JSON, CSV, HTML and PDF views."""

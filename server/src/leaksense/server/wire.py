@@ -1,0 +1,166 @@
+"""The ingest body decoded in one pass, without one Python object per reading.
+
+``IngestBatch.model_validate_json`` builds a frozen pydantic model and an aware
+datetime for every reading, then calls a Python validator to turn each time into
+UTC: about 2 µs a reading, 10 ms for a batch of 5 000, as long as InfluxDB takes to
+store it. :func:`decode_ingest` gets the same result in about a third of that:
+
+- **Fast path.** :class:`_FastBody` has the fields and rules of ``IngestBatch``
+  (core's field types), but validates each reading into a plain dict in pydantic's
+  Rust core and keeps its time as a string, provided that string is a plain RFC 3339
+  time (what gateways send). ``datetime.fromisoformat`` then gives the epoch
+  microseconds the stores want (:data:`ReadingPoint`), about twice as fast as
+  subtracting pydantic's own time zone objects.
+- **Exact path.** Any body the fast path does not take (an invalid body, or a
+  time in another format that pydantic accepts, such as a Unix timestamp) is
+  validated again by :class:`IngestBody`, with pydantic's own datetimes: it accepts
+  what ``IngestBatch`` accepts and refuses the rest with the same errors.
+
+``tests/server/test_wire.py`` checks both paths against ``IngestBatch``.
+
+The content digest lets ingest recognise a replayed batch: it is the SHA-256 of the
+body without its ``sent_at`` member, which a gateway sets anew on every attempt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal, NotRequired
+
+from pydantic import (
+    AwareDatetime,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    with_config,
+)
+from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
+
+from leaksense.core.messages import (
+    MAX_ALERTS_PER_BATCH,
+    MAX_READINGS_PER_BATCH,
+    Alert,
+    FlowM3h,
+    Identifier,
+    IndexM3,
+    UtcDatetime,
+    WireModel,
+)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_US = timedelta(microseconds=1)
+PLAIN_RFC3339 = (
+    r"^\d{4}-\d\d-\d\dT([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?"
+    r"(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$"
+)
+"""Times the fast path takes. Out-of-range fields are left out on purpose: where
+``fromisoformat`` is laxer than pydantic (it reads ``+05:70`` as ``+06:10``)."""
+_SENT_AT = re.compile(rb'"sent_at"\s*:\s*"[^"]*"')
+"""The top-level ``sent_at`` member: no other object of a batch may have that key
+(unknown fields are refused), and a quote inside a JSON string is escaped."""
+
+ReadingPoint = tuple[str, int, float, float | None]
+"""``(sensor_id, time_us, flow_m3h, index_m3)``: a reading as the stores write it,
+``time_us`` in microseconds since the epoch."""
+
+
+@with_config(ConfigDict(extra="forbid"))
+class ReadingRow(TypedDict):
+    """One reading as a dict: the fields and rules of :class:`leaksense.core.messages.Reading`."""
+
+    sensor_id: Identifier
+    time: AwareDatetime
+    flow_m3h: FlowM3h
+    index_m3: NotRequired[IndexM3 | None]
+
+
+class IngestBody(WireModel):
+    """``IngestBatch`` with dict readings: the exact path of :func:`decode_ingest`."""
+
+    schema_version: Literal[1] = 1
+    gateway_id: Identifier
+    batch_seq: Annotated[int, Field(ge=0)]
+    sent_at: UtcDatetime
+    readings: list[ReadingRow] = Field(default_factory=list, max_length=MAX_READINGS_PER_BATCH)
+    alerts: list[Alert] = Field(default_factory=list, max_length=MAX_ALERTS_PER_BATCH)
+
+
+@with_config(ConfigDict(extra="forbid"))
+class _FastRow(TypedDict):
+    sensor_id: Identifier
+    time: Annotated[str, StringConstraints(pattern=PLAIN_RFC3339)]
+    flow_m3h: FlowM3h
+    index_m3: NotRequired[IndexM3 | None]
+
+
+class _FastBody(IngestBody):
+    readings: list[_FastRow] = Field(  # type: ignore[assignment]
+        default_factory=list, max_length=MAX_READINGS_PER_BATCH
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedBatch:
+    """An ingest body, validated, with its readings as :data:`ReadingPoint` tuples."""
+
+    gateway_id: str
+    batch_seq: int
+    sent_at: datetime
+    points: list[ReadingPoint]
+    alerts: list[Alert]
+    content_sha256: str
+
+
+def decode_ingest(body: bytes) -> DecodedBatch:
+    """Validate an ``IngestBatch`` body; raises pydantic's ``ValidationError``."""
+    try:
+        fast = _FastBody.model_validate_json(body)
+        points = _points_from_text(fast.readings)
+    except (ValidationError, ValueError):
+        exact = IngestBody.model_validate_json(body)
+        return _decoded(exact, reading_points(exact.readings), body)
+    return _decoded(fast, points, body)
+
+
+def _decoded(batch: IngestBody, points: list[ReadingPoint], body: bytes) -> DecodedBatch:
+    return DecodedBatch(
+        batch.gateway_id, batch.batch_seq, batch.sent_at, points, batch.alerts, content_sha256(body)
+    )
+
+
+def _points_from_text(rows: Sequence[_FastRow]) -> list[ReadingPoint]:
+    """Raises ``ValueError`` on a date ``fromisoformat`` refuses (the 30th of February)."""
+    parse = datetime.fromisoformat
+    return [
+        (r["sensor_id"], (parse(r["time"]) - EPOCH) // ONE_US, r["flow_m3h"], r.get("index_m3"))
+        for r in rows
+    ]
+
+
+def reading_points(rows: Iterable[ReadingRow]) -> list[ReadingPoint]:
+    """The stores' tuples from rows with pydantic's datetimes (the exact path)."""
+    return [
+        (r["sensor_id"], (r["time"] - EPOCH) // ONE_US, r["flow_m3h"], r.get("index_m3"))
+        for r in rows
+    ]
+
+
+def epoch_us(value: datetime) -> int:
+    """Microseconds since the epoch of an aware datetime, exactly (whatever its offset)."""
+    time_us: int = (value - EPOCH) // ONE_US
+    return time_us
+
+
+def content_sha256(body: bytes) -> str:
+    """SHA-256 of a batch body without ``sent_at``: equal for retries of one batch.
+
+    A gateway that re-serialises a batch differently (key order, spacing) gets a
+    different digest: its retry is then stored again, which the idempotent stores make
+    harmless. Two different batches never share a digest.
+    """
+    return hashlib.sha256(_SENT_AT.sub(b"", body, count=1)).hexdigest()
