@@ -267,8 +267,10 @@ def test_the_running_gateway_reports_on_site_and_on_metrics(
     got_health = threading.Event()
 
     def on_message(_client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        health.append(json.loads(msg.payload))
-        got_health.set()
+        report = json.loads(msg.payload)
+        if report["gateway_id"] == "gw-run":  # skip a retained report of an earlier test
+            health.append(report)
+            got_health.set()
 
     node = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="node-health")
     node.on_message = on_message
@@ -290,7 +292,7 @@ def test_the_running_gateway_reports_on_site_and_on_metrics(
         runner.stop(drain_timeout_s=2)
         server.stop()
         runtime.close()
-    assert health[0]["gateway_id"] == "gw-run"
+    assert health[0]["messages_rejected"] == 0
     assert metrics["leaksense_gateway_messages_received_total"] == 20
     assert metrics["leaksense_gateway_readings_sent_total"] == 20
     assert metrics["leaksense_gateway_outbox_readings"] == 0

@@ -33,22 +33,22 @@ class _Frozen(BaseModel):
 class DetectionParams(_Frozen):
     """Thresholds, chosen by the evaluation (docs/detection.md) and overridable per sensor."""
 
-    burst_k: float = 1.5
+    burst_k: float = 2.5
     """CUSUM allowance on standardised residuals (in σ)."""
     burst_h: float = 7.0
     """CUSUM decision threshold (in σ)."""
     burst_min_fraction: float = 0.1
     """A burst must add at least this share of the series' mean flow."""
-    burst_z_clip: float = 4.0
+    burst_z_clip: float = 6.0
     """Cap on one residual's contribution, so a lone spike cannot open a burst."""
-    level_half_life_h: float = 3.0
+    level_half_life_h: float = 1.5
     """How fast the expected level follows normal change."""
     level_freeze_z: float = 2.0
     """Readings this far above expectation do not move the level (a burst is not learned)."""
     refit_every_days: float = 7.0
     """A gateway refits each series on its recent normal history this often."""
-    night_k: float = 0.5
-    night_h: float = 3.0
+    night_k: float = 1.0
+    night_h: float = 2.0
     night_start_hour: int = 1
     night_end_hour: int = 5
     night_baseline_nights: int = 14
