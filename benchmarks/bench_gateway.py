@@ -39,8 +39,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-from bench_gateway_child import BASE, GATEWAY_ID, RECEIVER_IDS, SENSOR_COUNT, SITE
+from bench_gateway_child import GATEWAY_ID, RECEIVER_IDS
 from paho.mqtt.enums import CallbackAPIVersion
+from sensor_publisher import BASE, SENSOR_IDS, SITE, Publisher, publish_all
 
 from leaksense.core.messages import Reading
 from leaksense.core.topics import FLOW_SUBSCRIPTION
@@ -50,7 +51,6 @@ HERE = Path(__file__).resolve().parent
 TIMEOUT_S = 120.0
 CHILD = HERE / "bench_gateway_child.py"
 MOSQUITTO = "/usr/sbin/mosquitto"
-SENSOR_IDS = [f"s-{i:03d}" for i in range(SENSOR_COUNT)]
 
 
 class BenchError(RuntimeError):
@@ -100,44 +100,6 @@ def open_session(port: int, client_id: str) -> None:
         raise BenchError("no SUBACK")
     client.disconnect()
     client.loop_stop()
-
-
-class Publisher:
-    """The sensors, in their own process (their own GIL)."""
-
-    def __init__(self, port: int, count: int) -> None:
-        self._process = spawn("publisher", str(port), str(count))
-
-    def wait_ready(self) -> None:
-        assert self._process.stdout is not None
-        if self._process.stdout.readline().strip() != "ready":
-            raise BenchError("the publisher process did not start")
-
-    def go(self) -> None:
-        assert self._process.stdin is not None
-        self._process.stdin.write("go\n")
-        self._process.stdin.flush()
-
-    def acked(self) -> int:
-        out, _ = self._process.communicate(timeout=TIMEOUT_S + 30)
-        return int(out.split()[-1])
-
-    def close(self) -> None:
-        if self._process.poll() is None:
-            self._process.terminate()
-        self._process.wait(10)
-
-
-def publish_all(port: int, count: int) -> None:
-    """Publish ``count`` messages; return once the broker acknowledged them all."""
-    publisher = Publisher(port, count)
-    try:
-        publisher.wait_ready()
-        publisher.go()
-        if publisher.acked() != count:
-            raise BenchError("the broker did not acknowledge every message")
-    finally:
-        publisher.close()
 
 
 def live(kind: str, workdir: Path, count: int) -> dict[str, float]:

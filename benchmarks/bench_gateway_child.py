@@ -4,9 +4,6 @@ It imports what a gateway imports and nothing else (not the benchmark's server, 
 FastAPI), so its VmRSS is the gateway's own. Usage (by ``bench_gateway.py``)::
 
     python bench_gateway_child.py receiver raw|gateway PORT WORKDIR COUNT live|drain
-    python bench_gateway_child.py publisher PORT COUNT
-
-The publisher plays the 200 sensors as ``bench_path.py`` does (≤ 1 000 in flight).
 """
 
 from __future__ import annotations
@@ -16,22 +13,18 @@ import logging
 import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from sensor_publisher import SITE
 
-from leaksense.core.topics import FLOW_SUBSCRIPTION, flow_topic
+from leaksense.core.topics import FLOW_SUBSCRIPTION
 
 GATEWAY_ID = "gw-bench"
-SITE = "bench"
 TIMEOUT_S = 120.0
 RECEIVER_IDS = {"raw": "bench-raw-subscriber", "gateway": f"leaksense-gw-{GATEWAY_ID}"}
-SENSOR_COUNT = 200
-MAX_INFLIGHT = 1_000
-BASE = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 class ChildError(RuntimeError):
@@ -145,52 +138,9 @@ def run_receiver(kind: str, port: int, workdir: Path, count: int, mode: str) -> 
     print(json.dumps(result | {"imports_kib": imports_kib}), flush=True)
 
 
-def messages(count: int) -> list[tuple[str, bytes]]:
-    """``count`` flow messages: one per sensor and minute, 200 sensors."""
-    out = []
-    for i in range(count):
-        when = BASE + timedelta(minutes=i // SENSOR_COUNT)
-        payload = {"time": when.strftime("%Y-%m-%dT%H:%M:%SZ"), "flow_m3h": 0.5 + i % 4999 / 100}
-        out.append((flow_topic(SITE, f"s-{i % SENSOR_COUNT:03d}"), json.dumps(payload).encode()))
-    return out
-
-
-def run_publisher(port: int, count: int) -> None:
-    """Connect, say ``ready``, publish everything on ``go``, print the PUBACK count."""
-    prepared = messages(count)
-    connected, done = threading.Event(), threading.Event()
-    acked = 0
-
-    def on_publish(*_args: Any) -> None:
-        nonlocal acked
-        acked += 1
-        if acked == count:
-            done.set()
-
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-publisher")
-    client.max_inflight_messages_set(MAX_INFLIGHT)
-    client.max_queued_messages_set(0)
-    client.on_connect = lambda *_args: connected.set()
-    client.on_publish = on_publish
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    if not connected.wait(10):
-        sys.exit("publisher: no CONNACK")
-    print("ready", flush=True)
-    sys.stdin.readline()
-    for topic, payload in prepared:
-        client.publish(topic, payload, qos=1)
-    done.wait(TIMEOUT_S)
-    print(acked, flush=True)
-    client.disconnect()
-    client.loop_stop()
-
-
 def main(argv: list[str]) -> None:
     if argv[:1] == ["receiver"]:
         run_receiver(argv[1], int(argv[2]), Path(argv[3]), int(argv[4]), argv[5])
-    elif argv[:1] == ["publisher"]:
-        run_publisher(int(argv[1]), int(argv[2]))
     else:
         sys.exit(__doc__)
 

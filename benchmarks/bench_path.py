@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import resource
 import sqlite3
@@ -50,9 +49,19 @@ from typing import Any, ParamSpec
 import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from sensor_publisher import (
+    BASE,
+    SENSOR_COUNT,
+    SENSOR_IDS,
+    SITE,
+    Publisher,
+    flow_m3h,
+    publish_all,
+)
+from sensor_publisher import messages as sensor_messages
 
 from leaksense.core.messages import IngestBatch, IngestResult, Reading
-from leaksense.core.topics import FLOW_SUBSCRIPTION, flow_topic
+from leaksense.core.topics import FLOW_SUBSCRIPTION
 from leaksense.demo.broker import MosquittoProcess, free_port
 from leaksense.demo.server_thread import ServerThread
 from leaksense.edge.config import GatewayConfig, MqttConfig, UplinkConfig
@@ -80,22 +89,16 @@ from leaksense.server.stores.sqlite import SqliteReadingStore
 P = ParamSpec("P")
 MOSQUITTO = "/usr/sbin/mosquitto"
 INFLUXD = "/usr/bin/influxd"
-SITE = "bench"
 GATEWAY_ID = "gw-bench"
 DMA_ID = "dma-bench"
 INLETS = ("inlet-1", "inlet-2")
-SENSOR_COUNT = 200
 BATCH = 5_000
 """Points per /write request, rows per SQLite transaction, readings per ingest POST."""
-MAX_INFLIGHT = 1_000
-BASE = datetime(2026, 1, 1, tzinfo=UTC)
-"""A Thursday 00:00 UTC: InfluxDB's 7-day shard groups start on Thursdays."""
 YIELD_START = datetime(2026, 2, 5, tzinfo=UTC)
 MESSAGE_TIMEOUT_S = 90.0
 SETTLE_S = 0.3
 """MqttIntake sets ``connected`` when it sends SUBSCRIBE, before the SUBACK."""
 US = 1_000_000
-SENSOR_IDS = [f"s-{i:03d}" for i in range(SENSOR_COUNT)]
 
 
 class BenchError(RuntimeError):
@@ -179,98 +182,7 @@ def frozen_heap() -> Iterator[None]:
         gc.unfreeze()
 
 
-def flow_m3h(i: int) -> float:
-    return round(0.5 + (i * 7919 % 4999) / 100, 2)
-
-
 # --- 1. MQTT ----------------------------------------------------------------------------
-
-
-def mqtt_messages(count: int) -> list[tuple[str, bytes]]:
-    """``count`` Leaksense flow messages: one per sensor and minute, 200 sensors."""
-    messages = []
-    for i in range(count):
-        when = BASE + timedelta(minutes=i // SENSOR_COUNT)
-        payload = {"time": when.strftime("%Y-%m-%dT%H:%M:%SZ"), "flow_m3h": flow_m3h(i)}
-        topic = flow_topic(SITE, SENSOR_IDS[i % SENSOR_COUNT])
-        messages.append((topic, json.dumps(payload).encode()))
-    return messages
-
-
-def run_publisher(port: int, count: int) -> None:
-    """Child-process side: connect, say ``ready``, publish everything on ``go``."""
-    messages = mqtt_messages(count)
-    connected, done = threading.Event(), threading.Event()
-    acked = 0
-
-    def on_publish(*_args: Any) -> None:
-        nonlocal acked
-        acked += 1
-        if acked == count:
-            done.set()
-
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-publisher")
-    client.max_inflight_messages_set(MAX_INFLIGHT)
-    client.max_queued_messages_set(0)
-    client.on_connect = lambda *_args: connected.set()
-    client.on_publish = on_publish
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    if not connected.wait(10):
-        sys.exit("publisher: no CONNACK")
-    print("ready", flush=True)
-    sys.stdin.readline()
-    began = time.perf_counter()
-    for topic, payload in messages:
-        client.publish(topic, payload, qos=1)
-    done.wait(MESSAGE_TIMEOUT_S)
-    print(f"{acked} {time.perf_counter() - began:.6f}", flush=True)
-    client.disconnect()
-    client.loop_stop()
-
-
-class Publisher:
-    """The sensors: a paho publisher in its own process (its own GIL)."""
-
-    def __init__(self, port: int, count: int) -> None:
-        self._process = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--publisher", str(port), str(count)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-
-    def wait_ready(self) -> None:
-        assert self._process.stdout is not None
-        if self._process.stdout.readline().strip() != "ready":
-            raise BenchError("the publisher process did not start")
-
-    def go(self) -> None:
-        assert self._process.stdin is not None
-        self._process.stdin.write("go\n")
-        self._process.stdin.flush()
-
-    def rate(self) -> float:
-        """Messages/s the publisher got PUBACKs for (blocks until it is done)."""
-        assert self._process.stdout is not None
-        acked, elapsed_s = self._process.stdout.readline().split()
-        return int(acked) / float(elapsed_s)
-
-    def close(self) -> None:
-        if self._process.poll() is None:
-            self._process.terminate()
-        self._process.wait(10)
-
-
-def publish_all(port: int, count: int) -> None:
-    """Publish ``count`` messages and return once the broker acknowledged them all."""
-    publisher = Publisher(port, count)
-    try:
-        publisher.wait_ready()
-        publisher.go()
-        publisher.rate()
-    finally:
-        publisher.close()
 
 
 def wait_for(count: int, received: Callable[[], int], began: float) -> float:
@@ -487,7 +399,7 @@ def drain(workdir: Path, count: int, gateway_first: bool) -> tuple[float, float]
 def handle_message_alone(workdir: Path, count: int) -> float:
     """Messages/s through ``Gateway.handle_message`` called directly (no MQTT)."""
     gateway = make_gateway(workdir, 1883)
-    messages = mqtt_messages(count)
+    messages = sensor_messages(count)
     began = time.perf_counter()
     for topic, payload in messages:
         gateway.handle_message(topic, payload)
@@ -923,9 +835,6 @@ def bench_servers(figures: Figures, workdir: Path, sizes: Sizes) -> None:
 
 
 def main(argv: Sequence[str]) -> None:
-    if argv[:1] == ["--publisher"]:
-        run_publisher(int(argv[1]), int(argv[2]))
-        return
     parser = argparse.ArgumentParser(description="Leaksense path benchmark (see the module doc).")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     sizes = QUICK if parser.parse_args(argv).quick else FULL
