@@ -22,6 +22,12 @@ also times a replayed batch, and reads the server's own store write time from it
 ``/metrics``. At the end every database must hold every point (checked with
 ``count()``). ``--server-python`` runs the server with another interpreter, e.g. the
 virtual environment of an older checkout, to compare versions in one run.
+
+Writes only mark the hours they touched as dirty; the hourly and daily aggregates are
+refreshed later, by the server's background worker or before a read. So the run also
+times that deferred work: ``refresh_aggregates`` over everything the ingest writer
+wrote (and the store writer's database), checks that the aggregates count every point,
+and prints the rate of ingest and refresh together.
 """
 
 from __future__ import annotations
@@ -174,6 +180,8 @@ class Rig:
     influx: httpx.Client
     store: InfluxReadingStore
     server: httpx.Client
+    pids: dict[str, int]
+    """``server`` and ``influxd`` processes, whose CPU time is read from /proc."""
 
 
 def raw_write(rig: Rig, body: bytes) -> None:
@@ -204,14 +212,23 @@ def repeat(figures: Figures, rig: Rig, data: Dataset) -> None:
         "ingest": lambda i: ingest(rig, data.bodies[i]),
     }
     elapsed_s = dict.fromkeys(writers, 0.0)
+    cpu = {(w, p): 0.0 for w in writers for p in ("bench", *rig.pids)}
     with frozen_heap():
         for i in range(len(data.lines)):
             order = WRITERS if i % 2 == 0 else WRITERS[::-1]
             for name in order:
+                before = {"bench": time.process_time()} | {
+                    p: cpu_s(pid) for p, pid in rig.pids.items()
+                }
                 elapsed_s[name] += timed(lambda: writers[name](i))  # noqa: B023 - called at once
+                cpu[(name, "bench")] += time.process_time() - before["bench"]
+                for p, pid in rig.pids.items():
+                    cpu[(name, p)] += cpu_s(pid) - before[p]
     points = len(data.lines) * BATCH
     for name, seconds in elapsed_s.items():
         figures.add(name, points / seconds)
+    for (name, process), seconds in cpu.items():
+        figures.add(f"cpu {name} {process}", seconds / len(data.lines) * 1000)
 
 
 def server_store_write_ms(rig: Rig) -> float | None:
@@ -226,7 +243,9 @@ def server_store_write_ms(rig: Rig) -> float | None:
     return samples["sum"] / samples["count"] * 1000
 
 
-def start_server(stack: ExitStack, workdir: Path, influx_url: str, python: str) -> httpx.Client:
+def start_server(
+    stack: ExitStack, workdir: Path, influx_url: str, python: str
+) -> tuple[httpx.Client, int]:
     """``leaksense server run`` in its own process, and a client with a gateway's token."""
     settings = {
         "data_dir": str(workdir / "server"),
@@ -256,7 +275,8 @@ def start_server(stack: ExitStack, workdir: Path, influx_url: str, python: str) 
         try:
             if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
                 headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-                return stack.enter_context(httpx.Client(base_url=url, headers=headers, timeout=120))
+                client = httpx.Client(base_url=url, headers=headers, timeout=120)
+                return stack.enter_context(client), process.pid
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
@@ -280,7 +300,63 @@ def start_rig(stack: ExitStack, workdir: Path, python: str) -> Rig:
     store = InfluxReadingStore(influxd.url, "bench_store", timeout_s=120.0)
     stack.callback(store.close)
     store.ensure_database()
-    return Rig(influx, store, start_server(stack, workdir, influxd.url, python))
+    server, server_pid = start_server(stack, workdir, influxd.url, python)
+    influxd_pid = influxd._process.pid if influxd._process else 0
+    return Rig(influx, store, server, {"server": server_pid, "influxd": influxd_pid})
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds used so far by every thread of process ``pid`` (``schedstat``, in ns)."""
+    total_ns = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total_ns += int((task / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):  # a thread that just ended
+            continue
+    return total_ns / 1e9
+
+
+def catch_up(rig: Rig, database: str) -> float:
+    """Seconds to bring ``database``'s aggregates up to date; checks they count every point."""
+    store = InfluxReadingStore(str(rig.influx.base_url), database, refresh_interval_s=None)
+    try:
+        seconds = timed(store.refresh_aggregates)
+    finally:
+        store.close()
+    response = rig.influx.get(
+        "/query",
+        params={
+            "db": database,
+            "q": 'SELECT sum("reading_count") FROM "flow_hourly" '
+            "WHERE time >= '2025-01-01T00:00:00Z' AND time < '2027-01-01T00:00:00Z'",
+        },
+    )
+    response.raise_for_status()
+    series = response.json()["results"][0].get("series", [])
+    counted = int(series[0]["values"][0][1]) if series else 0
+    if counted != count_points(rig, database):
+        raise BenchError(f"{database}: the hourly aggregate counts {counted:,} points")
+    return seconds
+
+
+def cpu_notes(figures: Figures) -> list[str]:
+    """CPU ms per batch of each process for each writer, and what they imply on a quiet
+    machine, where a sequential writer's time is the sum of its stages' CPU time."""
+    notes = []
+    total = {}
+    for writer in WRITERS:
+        parts = {p: figures.median(f"cpu {writer} {p}") for p in ("bench", "server", "influxd")}
+        total[writer] = sum(parts.values())
+        notes.append(
+            f"CPU per batch, {writer}: "
+            + ", ".join(f"{p} {ms:.1f} ms" for p, ms in parts.items())
+            + f" (sum {total[writer]:.1f} ms)"
+        )
+    notes.append(
+        "ratio of CPU sums (a quiet machine's ratio for one sequential writer): "
+        f"store {total['raw'] / total['store']:.2f}, ingest {total['raw'] / total['ingest']:.2f}"
+    )
+    return notes
 
 
 def run(sizes: Sizes, workdir: Path, python: str) -> tuple[Figures, list[str]]:
@@ -301,6 +377,8 @@ def run(sizes: Sizes, workdir: Path, python: str) -> tuple[Figures, list[str]]:
         stored = {db: count_points(rig, db) for db in ("bench_raw", "bench_store", "bench_http")}
         if set(stored.values()) != {expected}:
             raise BenchError(f"expected {expected:,} points in each database, found {stored}")
+        for database in ("bench_http", "bench_store"):
+            figures.add(f"refresh {database}", expected / catch_up(rig, database))
     ranges = ", ".join(f"{w} {figures.spread(w)}" for w in WRITERS)
     notes = [
         f"{sizes.points:,} points per repeat in {batches} batches of {BATCH:,}, "
@@ -310,7 +388,11 @@ def run(sizes: Sizes, workdir: Path, python: str) -> tuple[Figures, list[str]]:
         "store write (its /metrics) "
         + (f"{store_ms:.1f} ms" if store_ms is not None else "unknown"),
         f"replay of a stored {BATCH:,}-reading batch (nothing written): {replay_ms * 1000:.1f} ms",
+        *cpu_notes(figures),
         f"every database holds the {expected:,} points written (checked with count())",
+        "deferred aggregate refresh of all of them, then checked (Σ reading_count): "
+        f"{figures.median('refresh bench_http'):,.0f} points/s for the ingest database, "
+        f"{figures.median('refresh bench_store'):,.0f} points/s for the store's",
     ]
     return figures, notes
 
@@ -332,10 +414,13 @@ def main(argv: Sequence[str]) -> None:
         f"run time {time.perf_counter() - began:.0f} s; {os.cpu_count()} CPUs, 1-min load "
         f"average {load_before:.2f} before and {os.getloadavg()[0]:.2f} after"
     )
+    refresh = figures.median("refresh bench_http")
+    with_refresh = 1 / (1 / ingested + 1 / refresh)
     for label, value in (
         ("raw line protocol /write", raw),
         ("InfluxReadingStore.write_points", store),
         ("HTTP ingest (full path)", ingested),
+        ("HTTP ingest + deferred refresh", with_refresh),
     ):
         print(f"{label:34s}{value:>10,.0f} points/s   {value / raw:.2f} of raw")
     print()
@@ -347,6 +432,7 @@ def main(argv: Sequence[str]) -> None:
     for stage, value in (
         ("`InfluxReadingStore.write_points`", store),
         ("full HTTP ingest path (`POST /api/v1/ingest`)", ingested),
+        ("HTTP ingest + its deferred aggregate refresh", with_refresh),
     ):
         print(
             f"| InfluxDB: {stage} vs raw line protocol | {value:,.0f} points/s "

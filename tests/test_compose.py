@@ -7,7 +7,9 @@ never declared, a dependency on a health state nobody reports.
 
 from __future__ import annotations
 
+import json
 import re
+import tomllib
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -16,14 +18,22 @@ from typing import Any
 import pytest
 import yaml
 
+from leaksense.server.stores.influx import MEASUREMENT
+from leaksense.server.stores.influx_aggregates import HOURLY
+
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
-MOSQUITTO_CONF = ROOT / "firmware-config" / "mosquitto" / "mosquitto.conf"
+MOSQUITTO_CONF = ROOT / "firmware-config" / "mosquitto" / "compose.conf"
+GATEWAY_CONF = ROOT / "firmware-config" / "gateway" / "gateway.toml"
+GRAFANA = ROOT / "grafana"
+DATASOURCES = GRAFANA / "provisioning" / "datasources"
+DASHBOARD_PROVIDERS = GRAFANA / "provisioning" / "dashboards"
+DASHBOARDS = GRAFANA / "dashboards"
 
-EXPECTED_SERVICES = {"mosquitto", "influxdb", "server", "gateway", "simulator"}
-LONG_RUNNING = {"mosquitto", "influxdb", "server", "gateway"}
-LOOPBACK_ONLY = {"influxdb", "server"}
+EXPECTED_SERVICES = {"mosquitto", "influxdb", "server", "grafana", "gateway", "simulator"}
+VIRTUAL_SITE = {"mosquitto", "gateway", "simulator"}
+LOOPBACK_ONLY = {"influxdb", "server", "grafana", "mosquitto"}
 
 # ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}, ${NAME:+alt}
 REFERENCE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?+])?(?P<arg>[^}]*)\}")
@@ -121,19 +131,28 @@ def test_images_are_the_expected_ones() -> None:
     images = {name: service["image"] for name, service in _services().items()}
     assert images["mosquitto"] == "eclipse-mosquitto:2"
     assert images["influxdb"] == "influxdb:1.8"
+    assert re.fullmatch(r"grafana/grafana:\d+\.\d+\.\d+", images["grafana"])
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_SERVICES))
-def test_long_running_services_have_a_healthcheck(name: str) -> None:
+def test_every_service_restarts_and_has_a_healthcheck(name: str) -> None:
     service = _services()[name]
-    long_running = service.get("restart", "no") != "no"
-    assert long_running == (name in LONG_RUNNING)
-    if long_running:
-        assert "healthcheck" in service, f"{name} restarts forever but reports no health"
-        test = service["healthcheck"]["test"]
-        assert isinstance(test, list)
-        assert test[0] in {"CMD", "CMD-SHELL"}
-        assert len(test) > 1
+    assert service.get("restart") == "unless-stopped"
+    assert "healthcheck" in service, f"{name} restarts forever but reports no health"
+    test = service["healthcheck"]["test"]
+    assert isinstance(test, list)
+    assert test[0] in {"CMD", "CMD-SHELL"}
+    assert len(test) > 1
+    assert {"interval", "timeout", "retries"} <= set(service["healthcheck"])
+
+
+def test_the_virtual_site_is_a_profile_the_central_stack_does_not_need() -> None:
+    """`docker compose up` starts the central stack; the simulated site is opt-in."""
+    for name, service in _services().items():
+        profiles = set(service.get("profiles", []))
+        assert profiles == ({"virtual-site"} if name in VIRTUAL_SITE else set()), name
+        if name not in VIRTUAL_SITE:
+            assert not set(service.get("depends_on", {})) & VIRTUAL_SITE, name
 
 
 def test_healthy_dependencies_report_health() -> None:
@@ -261,7 +280,7 @@ def test_python_services_install_workspace_members(name: str) -> None:
 
 def test_mosquitto_gets_the_repository_config_and_its_password_file() -> None:
     service = _services()["mosquitto"]
-    mount = "./firmware-config/mosquitto/mosquitto.conf:/mosquitto/config/mosquitto.conf:ro"
+    mount = "./firmware-config/mosquitto/compose.conf:/mosquitto/config/mosquitto.conf:ro"
     assert mount in service["volumes"]
     settings = dict(
         line.split(maxsplit=1)
@@ -272,3 +291,88 @@ def test_mosquitto_gets_the_repository_config_and_its_password_file() -> None:
     assert settings["persistence"] == "true"
     # The file the compose command writes is the one the broker reads.
     assert f"mosquitto_passwd -c -b {settings['password_file']}" in service["command"][-1]
+
+
+def test_gateway_and_simulator_use_the_compose_broker() -> None:
+    gateway = tomllib.loads(GATEWAY_CONF.read_text())
+    assert gateway["mqtt"]["host"] == "mosquitto"
+    assert "@mosquitto:1883" in _services()["simulator"]["command"][-1]
+    assert "1883" in {str(p).split(":")[-1] for p in _services()["mosquitto"]["ports"]}
+    assert "leaksense replay " in _services()["simulator"]["command"][-1]
+
+
+# --- Grafana --------------------------------------------------------------------------
+
+
+def _yaml(path: Path) -> dict[str, Any]:
+    loaded = yaml.safe_load(path.read_text())
+    assert isinstance(loaded, dict), path
+    return loaded
+
+
+def _datasources() -> list[dict[str, Any]]:
+    files = sorted(DATASOURCES.glob("*.yaml"))
+    assert files
+    return [ds for path in files for ds in _yaml(path)["datasources"]]
+
+
+def _dashboards() -> list[dict[str, Any]]:
+    files = sorted(DASHBOARDS.glob("*.json"))
+    assert files
+    return [json.loads(path.read_text()) for path in files]
+
+
+def _mount_target(service: str, source: str) -> str:
+    for entry in _services()[service]["volumes"]:
+        if entry.startswith(f"{source}:"):
+            return str(entry.split(":")[1])
+    raise AssertionError(f"{service} does not mount {source}")
+
+
+def test_grafana_mounts_its_provisioning() -> None:
+    assert _mount_target("grafana", "./grafana/provisioning") == "/etc/grafana/provisioning"
+    [provider] = _yaml(DASHBOARD_PROVIDERS / "leaksense.yaml")["providers"]
+    assert provider["options"]["path"] == _mount_target("grafana", "./grafana/dashboards")
+    assert _yaml(DASHBOARD_PROVIDERS / "leaksense.yaml")["apiVersion"] == 1
+
+
+def test_grafana_datasource_reads_the_servers_database_as_the_read_only_user() -> None:
+    [datasource] = _datasources()
+    environment = _services()["grafana"]["environment"]
+    influxdb = _services()["influxdb"]["environment"]
+    assert datasource["type"] == "influxdb"
+    assert datasource["url"] == _services()["server"]["environment"]["LEAKSENSE_SERVER_INFLUX_URL"]
+    # Every ${VAR} of the provisioning file is set in Grafana's environment.
+    text = "".join(path.read_text() for path in DATASOURCES.glob("*.yaml"))
+    for name in re.findall(r"\$\{(\w+)\}", text):
+        assert name in environment, f"{name} is not set in the grafana service"
+    refs = {key: environment[key] for key in re.findall(r"\$\{(\w+)\}", text)}
+    assert refs["LEAKSENSE_GRAFANA_INFLUX_USERNAME"] == influxdb["INFLUXDB_READ_USER"]
+    assert refs["LEAKSENSE_GRAFANA_INFLUX_PASSWORD"] == influxdb["INFLUXDB_READ_USER_PASSWORD"]
+    assert refs["LEAKSENSE_GRAFANA_INFLUX_DATABASE"] == influxdb["INFLUXDB_DB"]
+    assert "password" not in datasource  # only in secureJsonData, encrypted by Grafana
+
+
+def test_dashboards_use_the_provisioned_datasource_and_bounded_queries() -> None:
+    """Panels query what the server writes, always within the dashboard's time range."""
+    uids = {ds["uid"] for ds in _datasources()}
+    measurements = {MEASUREMENT, HOURLY}
+    for dashboard in _dashboards():
+        assert dashboard["uid"]
+        assert " / " in dashboard["title"], "titles in French / English"
+        for panel in dashboard["panels"]:
+            assert panel["datasource"]["uid"] in uids
+            assert " / " in panel["title"], panel["title"]
+            for target in panel["targets"]:
+                query = target["query"]
+                assert "$timeFilter" in query, f"unbounded query: {query}"
+                [measurement] = re.findall(r'FROM "(\w+)"', query)
+                assert measurement in measurements, query
+        for variable in dashboard["templating"]["list"]:
+            assert variable["datasource"]["uid"] in uids
+
+
+def test_grafana_is_not_open_to_anonymous_users() -> None:
+    environment = _services()["grafana"]["environment"]
+    assert environment["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert environment["GF_USERS_ALLOW_SIGN_UP"] == "false"

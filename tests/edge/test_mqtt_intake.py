@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -64,3 +65,21 @@ def test_intake_survives_a_broker_restart(mosquitto: MosquittoServer) -> None:
         intake.stop()
     assert received[-1] == ("leaksense/s/a/flow", b"3")
     assert sum(1 for t, _ in received if t == "node/sensor/flow/state") == 10
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_stop_closes_every_socket_the_client_opened(mosquitto: MosquittoServer) -> None:
+    """paho's loop_stop leaves its wake-up socket pair open; stop() must close it."""
+    config = MqttConfig(host=mosquitto.host, port=mosquitto.port)
+    before = open_fds()
+    for _ in range(3):
+        intake = MqttIntake(config, "test-gw-fds", ["leaksense/+/+/flow"], lambda *_: None)
+        intake.start()
+        wait_for(intake.connected.is_set)
+        intake.stop()
+        del intake  # kept alive only by its own reference cycle: no gc.collect() here
+    assert open_fds() == before

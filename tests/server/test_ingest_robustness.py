@@ -294,3 +294,62 @@ def test_metrics_can_require_a_reader_token(tmp_path: Path) -> None:
         )
         metrics = server.metrics(headers=bearer(server.tokens["reader"]))
         assert metrics['leaksense_server_rejected_requests_total{status="401"}'] == 2
+
+
+# --- Aggregates refreshed off the acknowledgement path ---------------------------------
+
+
+def test_a_late_reading_ingested_after_a_report_shows_in_the_next_one(
+    on_influx: Server,
+) -> None:
+    """Ingest only marks the touched hours dirty; a report refreshes them before it reads."""
+    network = entities.NetworkDescription.model_validate(
+        {
+            "sites": [{"site_id": "saint-savin", "name": "Saint-Savin"}],
+            "dmas": [
+                {"dma_id": "bourg", "site_id": "saint-savin", "name": "Bourg"},
+            ],
+            "sensors": [
+                {
+                    "sensor_id": "ss-inlet",
+                    "site_id": "saint-savin",
+                    "dma_id": "bourg",
+                    "role": "inlet",
+                }
+            ],
+        }
+    )
+    with on_influx.runtime.sessions() as session:
+        entities.load_network(session, network)
+    assert on_influx.ingest(batch(1, 24 * 60)).status_code == 200  # a day of 1-minute data
+    first = system_input_m3(on_influx)
+    assert first == pytest.approx(sum(10.0 + i % 7 for i in range(24 * 60)) / 60, rel=1e-6)
+    late = batch(2, 0) | {
+        "readings": [{"sensor_id": "ss-inlet", "time": "2026-01-05T05:00:30Z", "flow_m3h": 610.0}]
+    }  # hour 5 had 60 readings: now 61, with a higher mean
+    assert on_influx.ingest(late).status_code == 200
+    hour_5 = [10.0 + i % 7 for i in range(5 * 60, 6 * 60)]
+    mean_before, mean_after = sum(hour_5) / 60, (sum(hour_5) + 610.0) / 61
+    assert system_input_m3(on_influx) == pytest.approx(first - mean_before + mean_after)
+
+
+def system_input_m3(server: Server) -> float:
+    """The system input volume of the day's report for DMA ``bourg`` (JSON)."""
+    response = server.http.get(
+        "/api/v1/reports/efficiency",
+        params={"start": "2026-01-05", "period": "day", "dma": "bourg"},
+        headers=bearer(server.tokens["reader"]),
+    )
+    assert response.status_code == 200, response.text
+    found = _values(response.json()["dmas"][0], "system_input_m3")
+    assert found, response.text
+    return float(found[0])
+
+
+def _values(data: Any, key: str) -> list[Any]:
+    if isinstance(data, dict):
+        own = [data[key]] if key in data else []
+        return own + [v for item in data.values() for v in _values(item, key)]
+    if isinstance(data, list):
+        return [v for item in data for v in _values(item, key)]
+    return []

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from leaksense.core.errors import InvalidInput, StoreUnavailable
@@ -131,3 +136,99 @@ def test_aggregates_of_a_batch_spanning_months(store: ReadingStore) -> None:
     assert len(daily) == 70
     assert all(d.hours_measured == 24 for d in daily)
     assert sum(d.volume_m3 for d in daily) == pytest.approx(sum(r.flow_m3h for r in batch))
+
+
+def test_a_late_reading_after_a_report_shows_in_the_next_report(store: ReadingStore) -> None:
+    """A report, then a late reading for an hour it already summed: the next report has it."""
+    store.write(readings("s1", 12 * 24, step_s=300))  # one day of 5-minute readings
+    before = store.daily_flow(["s1"], T0, T0 + timedelta(days=1))["s1"]
+    assert store.refresh_aggregates() >= 0  # the background work, done now
+    late = Reading(sensor_id="s1", time=T0 + timedelta(hours=3, minutes=1), flow_m3h=500.0)
+    store.write([late])
+    after = store.daily_flow(["s1"], T0, T0 + timedelta(days=1))["s1"]
+    hour_3 = store.hourly_flow("s1", T0 + timedelta(hours=3), T0 + timedelta(hours=4))
+    assert hour_3[0].reading_count == 13
+    assert after[0].volume_m3 == pytest.approx(before[0].volume_m3 - 15.5 + hour_3[0].mean_flow_m3h)
+
+
+def influx_rows(db: InfluxDatabase, query: str) -> list[list[object]]:
+    """Rows of a raw InfluxQL query, bypassing the store (and its refresh on read)."""
+    answer = httpx.get(f"{db.url}/query", params={"db": db.name, "q": query, "epoch": "u"})
+    answer.raise_for_status()
+    series = answer.json()["results"][0].get("series", [])
+    return [row for s in series for row in s["values"]]
+
+
+def hourly_rows(db: InfluxDatabase, sensor_id: str = "s1") -> list[list[object]]:
+    """``[time_us, mean_flow_m3h, reading_count]`` of one sensor's aggregate hours."""
+    return influx_rows(
+        db,
+        'SELECT "mean_flow_m3h", "reading_count" FROM "flow_hourly" '  # noqa: S608 - test ids
+        f"WHERE sensor_id = '{sensor_id}' AND time >= '2026-01-01T00:00:00Z' "
+        "AND time < '2026-02-01T00:00:00Z'",
+    )
+
+
+def wait_for(check: Callable[[], bool], timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.influx
+def test_the_worker_refreshes_aggregates_off_the_write_path(influx_db: InfluxDatabase) -> None:
+    """A write only marks its hours dirty; the background worker refreshes them."""
+    store = InfluxReadingStore(influx_db.url, influx_db.name, refresh_interval_s=0.05, settle_s=0.2)
+    try:
+        store.write(readings("s1", 24, step_s=300))  # 2 hours
+        assert wait_for(lambda: len(hourly_rows(influx_db)) == 2)
+        late = Reading(sensor_id="s1", time=T0 + timedelta(minutes=1), flow_m3h=1000.0)
+        store.write([late])
+        assert wait_for(lambda: sorted(int(str(r[2])) for r in hourly_rows(influx_db)) == [12, 13])
+    finally:
+        store.close()
+
+
+_CRASHING_WRITER = """
+import os, signal, sys
+from datetime import UTC, datetime, timedelta
+from leaksense.core.messages import Reading
+from leaksense.server.stores.influx import InfluxReadingStore
+
+store = InfluxReadingStore(sys.argv[1], sys.argv[2], refresh_interval_s=None)
+t0 = datetime(2026, 1, 5, tzinfo=UTC)
+store.write(
+    [Reading(sensor_id="s1", time=t0 + timedelta(minutes=5 * i), flow_m3h=10.0 + i % 12)
+     for i in range(36)]
+)
+os.kill(os.getpid(), signal.SIGKILL)  # acknowledged, aggregates not refreshed yet
+"""
+
+
+@pytest.mark.influx
+def test_a_crash_between_write_and_refresh_keeps_the_dirty_marks(
+    influx_db: InfluxDatabase,
+) -> None:
+    """Killed after InfluxDB confirmed the write, before any refresh: a restart refreshes."""
+    writer = subprocess.run(
+        [sys.executable, "-c", _CRASHING_WRITER, influx_db.url, influx_db.name],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert writer.returncode == -signal.SIGKILL, writer.stderr.decode()
+    assert hourly_rows(influx_db) == []  # nothing refreshed before the crash
+    restarted = InfluxReadingStore(
+        influx_db.url, influx_db.name, refresh_interval_s=0.05, settle_s=0.1
+    )
+    try:
+        restarted.start_refresh_worker()  # what a restarted server does (runtime.py)
+        assert wait_for(lambda: len(hourly_rows(influx_db)) == 3)
+        s1 = sorted(hourly_rows(influx_db), key=str)
+        assert [row[2] for row in s1] == [12, 12, 12]
+        assert [row[1] for row in s1] == pytest.approx([15.5, 15.5, 15.5])
+    finally:
+        restarted.close()

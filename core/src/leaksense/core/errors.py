@@ -9,6 +9,8 @@ so that the domain and the edges (HTTP, CLI) handle failure modes in one place::
     │   └── ConfigError       a configuration file or setting that cannot be used
     ├── AuthenticationError   unknown or missing credentials
     ├── NotFoundError         a named entity (DMA, sensor, gateway) does not exist
+    ├── Conflict              the change does not fit the current state (e.g. an alert
+    │                         already resolved, or acknowledged by someone else first)
     └── ServiceUnavailable    a dependency is down or busy; retry later (``retry_after_s``)
         ├── StoreUnavailable  the reading or entity store cannot be reached
         ├── UplinkUnavailable the server cannot be reached from a gateway
@@ -40,6 +42,10 @@ class AuthenticationError(LeaksenseError):
 
 class NotFoundError(LeaksenseError):
     """A named entity does not exist."""
+
+
+class Conflict(LeaksenseError):
+    """A change that the entity's current state forbids (HTTP 409); re-read and decide."""
 
 
 class ServiceUnavailable(LeaksenseError):

@@ -70,12 +70,20 @@ class MqttIntake:
         self._client.loop_start()
 
     def stop(self) -> None:
+        """Disconnect, stop paho's thread and close every socket the client opened.
+
+        paho-mqtt 2.x's ``loop_stop`` leaves open the loopback socket pair that
+        ``loop_start`` made to wake its thread; only ``Client.__del__`` closes it. The
+        client sits in a reference cycle (its callbacks are this object's methods), so
+        the garbage collector may finalize those sockets before the client, which
+        leaks two file descriptors per intake and raises ``ResourceWarning``.
+        """
         self._stopping = True
         self._client.disconnect()
         self._client.loop_stop()
-        sock = self._client.socket()  # paho can leave it open when the loop stops first
-        if sock is not None:
-            sock.close()
+        # What Client.__del__ does: the network socket (left open when the loop stops
+        # before the disconnect went out) and the wake-up pair.
+        self._client._reset_sockets()
 
     def publish(self, topic: str, payload: str, *, retain: bool = False) -> None:
         """Publish at QoS 1 (queued by paho while disconnected)."""

@@ -23,9 +23,10 @@ The next ``batch_seq`` is stored too, so it grows across restarts.
 
 **Bound.** Past ``max_readings`` rows or ``max_bytes`` of pages in use, the oldest
 readings (outside the batch in flight) are folded into one row per sensor and hour:
-the mean flow, stamped at the hour's start, with the last index, so hourly volumes on
-the server stay right. Each fold is counted in ``readings_dropped`` and logged as an
-ERROR. Alerts are never dropped.
+the mean flow, stamped with the time of the earliest reading it stands for (within
+the hour; not the hour's start, which a raw reading already sent may hold), with the
+last index, so hourly volumes on the server stay right. Each fold is counted in
+``readings_dropped`` and logged as an ERROR. Alerts are never dropped.
 """
 
 from __future__ import annotations
@@ -299,16 +300,20 @@ class SqliteOutbox:
                 return self._drop_aggregates(after, limit)
             hours: dict[tuple[int, int], list[float]] = {}
             indexes: dict[tuple[int, int], float] = {}
+            firsts: dict[tuple[int, int], int] = {}
             for _, key, time_us, flow, index in rows:
                 group = (key, time_us - time_us % HOUR_US)
                 hours.setdefault(group, []).append(flow)
+                firsts[group] = min(time_us, firsts.get(group, time_us))
                 if index is not None:
                     indexes[group] = index
             self._conn.execute(
                 "DELETE FROM readings WHERE id > ? AND id <= ? AND folded = 0", (after, rows[-1][0])
             )
             added = sum(
-                self._merge_hour(after, key, hour_us, flows, indexes.get((key, hour_us)))
+                self._merge_hour(
+                    after, key, firsts[key, hour_us], flows, indexes.get((key, hour_us))
+                )
                 for (key, hour_us), flows in hours.items()
             )
             self._add_meta("readings_dropped", len(rows))
@@ -316,26 +321,34 @@ class SqliteOutbox:
         return len(rows)
 
     def _merge_hour(
-        self, after: int, key: int, hour_us: int, flows: list[float], index: float | None
+        self, after: int, key: int, first_us: int, flows: list[float], index: float | None
     ) -> int:
-        """Add one hour's readings to its aggregate row; 1 if a row was inserted."""
+        """Add readings of one hour to its aggregate row; 1 if a row was inserted.
+
+        The row is stamped with the time of the earliest reading it stands for, not
+        the hour's start: readings of that hour already in the batch in flight keep
+        their own times on the server, and a mean stamped at the hour's start would
+        overwrite the one taken at HH:00 there (the server keys by sensor and time).
+        """
+        hour_us = first_us - first_us % HOUR_US
         existing = self._conn.execute(
-            "SELECT id, flow_m3h, index_m3, folded FROM readings "
-            "WHERE sensor_key = ? AND time_us = ? AND folded > 0 AND id > ?",
-            (key, hour_us, after),
+            "SELECT id, time_us, flow_m3h, index_m3, folded FROM readings WHERE sensor_key = ? "
+            "AND time_us >= ? AND time_us < ? AND folded > 0 AND id > ?",
+            (key, hour_us, hour_us + HOUR_US, after),
         ).fetchone()
         if existing is None:
             self._conn.execute(
                 "INSERT INTO readings (sensor_key, time_us, flow_m3h, index_m3, folded) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (key, hour_us, sum(flows) / len(flows), index, len(flows)),
+                (key, first_us, sum(flows) / len(flows), index, len(flows)),
             )
             return 1
-        row_id, mean, old_index, count = existing
+        row_id, stamp_us, mean, old_index, count = existing
         total = count + len(flows)
         self._conn.execute(
-            "UPDATE readings SET flow_m3h = ?, index_m3 = ?, folded = ? WHERE id = ?",
+            "UPDATE readings SET time_us = ?, flow_m3h = ?, index_m3 = ?, folded = ? WHERE id = ?",
             (
+                min(stamp_us, first_us),
                 (mean * count + sum(flows)) / total,
                 old_index if index is None else index,
                 total,

@@ -8,11 +8,13 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
+from leaksense.server import dashboard
 from leaksense.server.api import errors
 from leaksense.server.api.limits import BodySizeLimit, GatewayRateLimiter, Rate
-from leaksense.server.api.routes import gateways, ingest, metrics, models, network
+from leaksense.server.api.routes import alerts, gateways, ingest, metrics, models, network
 from leaksense.server.api.routes import reports as report_routes
 from leaksense.server.metrics import ServerMetrics
+from leaksense.server.notify.worker import start_worker
 from leaksense.server.runtime import Runtime, build_runtime
 from leaksense.server.services.ingest import Ingestor
 from leaksense.server.settings import ServerSettings, load_settings
@@ -30,7 +32,10 @@ def create_app(settings: ServerSettings | None = None, runtime: Runtime | None =
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        worker = start_worker(rt.sessions, s)  # notifications (notify/worker.py)
         yield
+        if worker is not None:
+            worker.stop()
         rt.close()
 
     app = FastAPI(title="Leaksense", version="0.1.0", lifespan=lifespan)
@@ -46,11 +51,14 @@ def create_app(settings: ServerSettings | None = None, runtime: Runtime | None =
         max_body_bytes=s.max_body_bytes,
         on_reject=lambda: server_metrics.rejected(413),
     )
+    app.add_middleware(dashboard.DashboardSessions, secret_key=dashboard.session_secret(s))
     errors.install(app)
     app.include_router(ingest.router)
     app.include_router(gateways.router)
     app.include_router(network.router)
     app.include_router(report_routes.router)
     app.include_router(models.router)
+    app.include_router(alerts.router)
     app.include_router(metrics.router)
+    app.include_router(dashboard.router)
     return app

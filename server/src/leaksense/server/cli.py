@@ -13,13 +13,16 @@ import uvicorn
 
 from leaksense.core.errors import InvalidInput
 from leaksense.server.app import create_app
+from leaksense.server.provision.cli import provision_app
 from leaksense.server.report_cli import report_app
 from leaksense.server.runtime import Runtime, build_runtime
 from leaksense.server.services import billing, entities
 from leaksense.server.services.network_yield import YieldReport, compute_yield
 from leaksense.server.settings import load_settings
+from leaksense.server.users.cli import user_app
 
 server_app = typer.Typer(help="Run and administer the central server.", no_args_is_help=True)
+server_app.add_typer(user_app, name="user")
 
 
 def _runtime() -> Runtime:
@@ -133,4 +136,5 @@ def register(app: typer.Typer) -> None:
     """Entry point of the ``leaksense.cli`` group."""
     app.add_typer(server_app, name="server")
     app.add_typer(report_app, name="report")
+    app.add_typer(provision_app, name="provision")
     app.command("yield")(yield_command)

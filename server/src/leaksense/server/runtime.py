@@ -13,6 +13,7 @@ from leaksense.server.settings import ServerSettings
 from leaksense.server.stores.base import ReadingStore
 from leaksense.server.stores.influx import InfluxReadingStore
 from leaksense.server.stores.sqlite import SqliteReadingStore
+from leaksense.server.workflow import models as _workflow_tables  # noqa: F401  (registers them)
 
 
 @dataclass
@@ -41,6 +42,7 @@ def build_store(settings: ServerSettings) -> ReadingStore:
         token=settings.influx_token.get_secret_value() if settings.influx_token else None,
     )
     store.ensure_database()
+    store.start_refresh_worker()  # aggregates left dirty by a crash are refreshed at start
     return store
 
 

@@ -12,6 +12,7 @@ from leaksense.core.errors import ConfigError
 from leaksense.core.messages import MAX_READINGS_PER_BATCH
 
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "admin", "password", "secret"})
+MIN_SESSION_SECRET_CHARS = 32
 
 
 class ServerSettings(BaseSettings):
@@ -63,6 +64,47 @@ class ServerSettings(BaseSettings):
     average French bill; a service may prefer its variable production cost)."""
     report_constants_file: Path | None = None
     """TOML overriding the reports' configurable constants (see ``docs/reports.md``)."""
+    session_secret: SecretStr | None = None
+    """Key that signs the dashboard's session cookies (at least 32 random characters,
+    e.g. ``python -c 'import secrets; print(secrets.token_urlsafe(32))'``); every
+    instance behind one load balancer needs the same. ``production`` refuses to serve
+    without it; ``development`` keeps a random one in ``data_dir``."""
+
+    # Alert notifications and escalation (docs/alerts.md).
+    notify_worker: bool = True
+    """Run the notification worker in this server process (it starts only if SMTP or a
+    webhook is configured). Any number of instances may run one: rows are claimed."""
+    notify_poll_interval_s: float = Field(default=2.0, gt=0)
+    notify_oncall: list[str] = []
+    """E-mail addresses in escalation order (JSON list in the environment): the first
+    is told of a new alert, the next one each ``escalate_after_s`` it stays open."""
+    escalate_after_s: float = Field(default=900.0, gt=0)
+    notify_quiet_hours: str | None = Field(default=None, pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")
+    """``HH:MM-HH:MM`` local time (e.g. ``22:00-07:00``) when only urgent alerts go out."""
+    notify_timezone: str = "Europe/Paris"
+    notify_urgent_kinds: list[str] = ["burst"]
+    """Alert kinds notified even in quiet hours."""
+    public_base_url: str = "http://127.0.0.1:8000"
+    """How people reach this server: the alert links in notifications start with it."""
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, gt=0, lt=65536)
+    smtp_starttls: bool = True
+    smtp_ca_file: Path | None = None
+    """CA certificate(s) (PEM) to trust for STARTTLS besides the system's: a private relay."""
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "leaksense@localhost"
+    smtp_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_url: str | None = None
+    """Receives a signed JSON POST per alert event (SMS gateways, chat bridges)."""
+    webhook_secret: SecretStr | None = None
+    """Shared HMAC-SHA256 key of the webhook signature (needed when a webhook is set)."""
+    notify_retry_base_s: float = Field(default=30.0, gt=0)
+    """First retry delay; doubles each attempt up to ``notify_retry_max_s``."""
+    notify_retry_max_s: float = Field(default=3600.0, gt=0)
+    notify_max_attempts: int = Field(default=20, gt=0)
+    notify_lease_s: float = Field(default=120.0, gt=0)
+    """How long a worker holds a claimed notification; longer than any send timeout."""
 
     @property
     def entity_database_url(self) -> str:
@@ -71,8 +113,14 @@ class ServerSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_weak_production(self) -> ServerSettings:
+        if self.webhook_url and self.webhook_secret is None:
+            raise ValueError("a webhook_url needs a webhook_secret (HMAC-SHA256 key)")
         if self.mode != "production":
             return self
+        if self.webhook_secret is not None and (
+            self.webhook_secret.get_secret_value().lower() in PLACEHOLDER_SECRETS
+        ):
+            raise ValueError("production mode refuses a placeholder webhook_secret")
         if self.database_url is None:
             raise ValueError("production mode needs an explicit LEAKSENSE_SERVER_DATABASE_URL")
         if self.reading_store == "influxdb":
@@ -82,6 +130,15 @@ class ServerSettings(BaseSettings):
                     "production mode needs a real LEAKSENSE_SERVER_INFLUX_PASSWORD "
                     "or LEAKSENSE_SERVER_INFLUX_TOKEN (placeholders are refused)"
                 )
+        session_secret = self.session_secret
+        if session_secret is not None and (
+            len(session_secret.get_secret_value()) < MIN_SESSION_SECRET_CHARS
+            or session_secret.get_secret_value().lower() in PLACEHOLDER_SECRETS
+        ):
+            raise ValueError(
+                "production mode needs a LEAKSENSE_SERVER_SESSION_SECRET of at least"
+                f" {MIN_SESSION_SECRET_CHARS} random characters (placeholders are refused)"
+            )
         return self
 
 

@@ -41,6 +41,13 @@ class DetectionParams(_Frozen):
     """A burst must add at least this share of the series' mean flow."""
     burst_z_clip: float = 6.0
     """Cap on one residual's contribution, so a lone spike cannot open a burst."""
+    burst_max_h: float = 24.0
+    """A burst alert still open after this long is closed (the night watch takes over)."""
+    burst_memory_days: int = 3
+    """The burst CUSUM expects an excess that came back at this hour on any of the last
+    days (watering evenings, irrigation nights); 0 switches this off."""
+    burst_memory_z: float = 2.0
+    """Only the part of a past quarter-hour's mean excess above this many σ is kept."""
     level_half_life_h: float = 1.5
     """How fast the expected level follows normal change."""
     level_freeze_z: float = 2.0

@@ -89,6 +89,10 @@ class EventBook:
         event.sent_s, event.sent_flow_m3h = now_s, flow_m3h
         return self._alert(event, now_s, ended=False)
 
+    def rename(self, key: str, new_key: str) -> None:
+        """Let another detector own an open event (same ``alert_id``, same kind)."""
+        self._open[new_key] = self._open.pop(key)
+
     def accrue(self, key: str, dt_s: float) -> None:
         """Add the volume lost over ``dt_s`` at the current flow estimate."""
         event = self._open.get(key)

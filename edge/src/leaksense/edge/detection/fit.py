@@ -201,7 +201,10 @@ def fit_artifact(
     baseline = float(np.median(nights)) if nights.size else float(np.min(profile))
     factors = _night_factors(nights, types, baseline)
     relative = nights / np.asarray(factors)[types] if nights.size else nights
-    night_sigma = max(robust_sigma(relative), 0.02 * abs(baseline), floor)
+    # A night mean averages a whole window: a pulse meter's step shrinks with it.
+    window_s = 3600.0 * (params.night_end_hour - params.night_start_hour)
+    night_floor = max(_quantum(flow_m3h) * interval_s / window_s, 1e-4)
+    night_sigma = max(robust_sigma(relative), 0.02 * abs(baseline), night_floor)
     return ModelArtifact(
         series_id=series_id,
         kind="dma" if kind == "dma" else "sensor",

@@ -26,6 +26,8 @@ class NightVerdict:
     excess_m3h: float
     day_factor: float
     cusum: float
+    z: float
+    """This night's own standardised excess."""
     alarm: bool
     normal: bool
     evidence_start_s: float
@@ -72,6 +74,10 @@ class NightWatch:
         """Forget the current night and the evidence (after a sensor fault)."""
         self._count, self._sum, self.cusum = 0, 0.0, 0.0
 
+    def forget_evidence(self) -> None:
+        """Drop the accumulated evidence (it was explained by another event)."""
+        self.cusum = 0.0
+
     def accept(self, verdict: NightVerdict) -> None:
         """Let a normal night into the baseline (as its weekday-equivalent level)."""
         self._nights.append(verdict.mean_m3h / verdict.day_factor)
@@ -96,6 +102,7 @@ class NightWatch:
             excess_m3h=mean - expected,
             day_factor=factor,
             cusum=self.cusum,
+            z=z,
             alarm=self.cusum > self._h,
             normal=self.cusum == 0.0 and abs(z) < 2.0,
             evidence_start_s=self._evidence_start_s,

@@ -23,12 +23,14 @@ from leaksense.edge.detection.clock import LocalClock
 from leaksense.edge.detection.events import EventBook
 from leaksense.edge.detection.fit import fit_artifact
 from leaksense.edge.detection.night import NightVerdict, NightWatch
+from leaksense.edge.detection.recent import RecentExcess
 
 LN2 = math.log(2)
 GUARD_S = 3600.0
 """Leak detection stays paused this long after a sensor fault ends."""
 INTERMITTENT = 0.2
-LEAK = "leak"
+BURST = "burst"
+NIGHT = "night"
 CONTINUOUS = "continuous"
 
 
@@ -67,9 +69,10 @@ class SeriesDetector:
         self._last_spike_s = -math.inf
         self._run_start_s: float | None = None
         self._run_min = math.inf
-        self._leak_source = ""
         self._normal_nights = 0
         self._held: list[tuple[float, float, float, float]] = []
+        self._ey = self._ep = 0.0  # recent level: averages of flow and profile
+        self._recent: RecentExcess | None = None
         self._reset_burst()
 
     # -- model ---------------------------------------------------------------------
@@ -86,7 +89,8 @@ class SeriesDetector:
         self._absurd_m3h = 3.0 * max(max(row) for row in self._profile) + 3.0 * max(self._sigma)
         night_h = self.params.night_end_hour - self.params.night_start_hour
         self._night = NightWatch(artifact, 3600 * night_h / artifact.interval_s)
-        self._ey = self._ep = 0.0
+        if self._recent is None:  # kept across refits
+            self._recent = RecentExcess(self.params.burst_memory_days, self.params.burst_memory_z)
         refit_s = 86_400 * self.params.refit_every_days
         self._next_refit_s = artifact.trained_to.timestamp() + refit_s
 
@@ -96,13 +100,16 @@ class SeriesDetector:
         Nothing is remembered while a leak is open or detection is paused, so a
         refit never learns a leak that is being alarmed.
         """
-        if self.book.get(LEAK) is not None or epoch_s < self._pause_until_s:
+        if self._leak_open() or epoch_s < self._pause_until_s:
             return
         self._hist_t.append(epoch_s)
         self._hist_y.append(flow_m3h)
         if epoch_s - self._hist_t[0] > 1.1 * self.warmup_s:
             cut = int(len(self._hist_t) * 0.1)
             self._hist_t, self._hist_y = self._hist_t[cut:], self._hist_y[cut:]
+
+    def _leak_open(self) -> bool:
+        return self.book.get(BURST) is not None or self.book.get(NIGHT) is not None
 
     def _refit(self, epoch_s: float) -> None:
         """Fit from the remembered window: first after warm-up, then every few days,
@@ -139,7 +146,9 @@ class SeriesDetector:
         if not healthy:
             return alerts
         self._remember(epoch_s, flow_m3h)
-        if self.artifact is None or epoch_s >= self._next_refit_s:
+        # No refit during a burst: it would restart the night watch mid-event.
+        due = epoch_s >= self._next_refit_s and self.book.get(BURST) is None
+        if self.artifact is None or due:
             if self._hist_t:
                 self._refit(epoch_s)
             if self.artifact is None:
@@ -256,18 +265,30 @@ class SeriesDetector:
         if self._ep <= 0.0:
             self._ey, self._ep = flow, shape
         level = self._ey / self._ep if self._ep > 0 else 1.0
-        expected = shape * level
-        z = (flow - expected) / self._sigma[hour]
-        held = self._spike(epoch_s, flow, expected, z, alerts)
+        lasting = self.book.get(NIGHT)
+        # A lasting leak already alerted adds its flow to what is expected: a burst
+        # is a further sudden rise, and the known leak does not alarm again.
+        expected = shape * level + (0.0 if lasting is None else max(lasting.flow_m3h, 0.0))
+        sigma = self._sigma[hour]
+        z = (flow - expected) / sigma
+        recent = self._recent
+        assert recent is not None
+        recent.roll(day, self._sigma)
+        # The burst CUSUM also expects what came back at this hour on recent days.
+        expected_burst = expected + recent.allowance_m3h[slot]
+        held = self._spike(epoch_s, flow, expected_burst, (flow - expected_burst) / sigma, alerts)
         if held is None:
             return
-        self.book.accrue(LEAK, dt_s)
+        self.book.accrue(BURST, dt_s)
+        self.book.accrue(NIGHT, dt_s)
         if epoch_s < self._pause_until_s:
             return
         if not self._intermittent:
             for t_s, y, e, zz in held:
                 self._burst(t_s, y, e, zz, alerts)
-        if self.book.get(LEAK) is None and z < p.level_freeze_z:
+        if not self._leak_open():
+            recent.add(slot, flow - expected)
+        if not self._leak_open() and z < p.level_freeze_z:
             a = 1.0 - math.exp(-LN2 * dt_s / (3600 * p.level_half_life_h))
             self._ey += a * (flow - self._ey)
             self._ep += a * (shape - self._ep)
@@ -315,15 +336,14 @@ class SeriesDetector:
         if self._cusum > 0.0:
             self._excess_sum += flow - expected
             self._excess_n += 1
-        leak = book.get(LEAK)
-        if leak is None:
+        burst = book.get(BURST)
+        if burst is None:
             excess = self._excess_sum / max(self._excess_n, 1)
             varied = self._flat_start_s > self._burst_start_s  # a frozen value is no burst
             if self._cusum > p.burst_h and z > 0.0 and excess >= self._min_burst_m3h and varied:
-                self._leak_source = "burst"
                 alerts.append(
                     book.open(
-                        LEAK,
+                        BURST,
                         AlertKind.BURST,
                         started_s=self._burst_start_s,
                         now_s=epoch_s,
@@ -333,37 +353,50 @@ class SeriesDetector:
                     )
                 )
             return
-        if self._leak_source != "burst":
-            return
         self._cusum_down = max(0.0, self._cusum_down + 0.5 - z)
-        if self._cusum_down > p.burst_h:
-            alerts.extend(a for a in [book.close(LEAK, epoch_s)] if a is not None)
+        # Not repaired after burst_max_h: the same event goes on as a lasting leak,
+        # which the night watch updates and closes; the burst CUSUM is free again.
+        lasting = epoch_s - burst.detected_s > 3600 * p.burst_max_h
+        stale = lasting and book.get(NIGHT) is None
+        if self._cusum_down > p.burst_h or stale:
+            if stale:
+                book.rename(BURST, NIGHT)
+                self._normal_nights = 0
+            else:
+                alerts.extend(a for a in [book.close(BURST, epoch_s)] if a is not None)
             self._reset_burst()
-            self._ey, self._ep = 0.0, 0.0
+            self._night.forget_evidence()
+            if not stale:
+                self._ey, self._ep = 0.0, 0.0
             return
-        excess = 0.98 * leak.flow_m3h + 0.02 * (flow - expected)
+        excess = 0.98 * burst.flow_m3h + 0.02 * (flow - expected)
         update = book.update(
-            LEAK,
+            BURST,
             epoch_s,
             excess,
-            leak.confidence,
-            texts.burst(flow, excess, expected, leak.started_s),
+            burst.confidence,
+            texts.burst(flow, excess, expected, burst.started_s),
         )
         alerts.extend(a for a in [update] if a is not None)
 
     def _night_verdict(self, epoch_s: float, verdict: NightVerdict, alerts: list[Alert]) -> None:
         p, book = self.params, self.book
-        leak = book.get(LEAK)
+        if book.get(BURST) is not None:
+            # The open burst explains this night: it is no evidence of another leak.
+            self._night.forget_evidence()
+            return
+        leak = book.get(NIGHT)
         nights = p.night_baseline_nights
         msg = texts.night(verdict.excess_m3h, verdict.baseline_m3h, nights)
         confidence = min(1.0, verdict.cusum / (2 * p.night_h))
         if leak is None:
-            if verdict.alarm and verdict.excess_m3h > 0:
-                self._leak_source = "night"
+            # The CUSUM says "evidence enough"; this night must also be high itself,
+            # so the tail of an old excess (a burst night) does not alarm on its own.
+            if verdict.alarm and verdict.z > p.night_k:
                 self._normal_nights = 0
                 alerts.append(
                     book.open(
-                        LEAK,
+                        NIGHT,
                         AlertKind.BACKGROUND_LEAK,
                         started_s=verdict.evidence_start_s,
                         now_s=epoch_s,
@@ -375,13 +408,13 @@ class SeriesDetector:
             elif verdict.normal:
                 self._night.accept(verdict)
             return
-        if self._leak_source != "night":
-            return
-        self._normal_nights = self._normal_nights + 1 if verdict.normal else 0
+        # The event ends after two nights back under the allowance (a repair; or,
+        # for a false alarm, the normal that came back).
+        self._normal_nights = self._normal_nights + 1 if verdict.z < p.night_k else 0
         if self._normal_nights >= 2:
-            alerts.extend(a for a in [book.close(LEAK, epoch_s)] if a is not None)
+            alerts.extend(a for a in [book.close(NIGHT, epoch_s)] if a is not None)
             return
-        update = book.update(LEAK, epoch_s, max(verdict.excess_m3h, 0.0), confidence, msg)
+        update = book.update(NIGHT, epoch_s, max(verdict.excess_m3h, 0.0), confidence, msg)
         alerts.extend(a for a in [update] if a is not None)
 
     def _continuous(self, epoch_s: float, flow: float, alerts: list[Alert]) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from leaksense.core.errors import (
     AuthenticationError,
+    Conflict,
     InvalidInput,
     LeaksenseError,
     NotFoundError,
@@ -34,6 +35,7 @@ _STATUS: tuple[tuple[type[LeaksenseError], int], ...] = (
     (InvalidInput, 422),
     (AuthenticationError, 401),
     (NotFoundError, 404),
+    (Conflict, 409),
     (RateLimited, 429),
     (ServiceUnavailable, 503),
 )

@@ -5,12 +5,20 @@ nothing twice:
 
 1. A batch already in the batch log (same gateway, ``batch_seq`` and content digest)
    is a replay: the gateway lost our answer. It is answered from the log, unwritten.
-2. Otherwise the readings are written first (InfluxDB answered 204, or SQLite
-   committed); a store that is down raises :class:`StoreUnavailable` (503) and
-   nothing else happens.
-3. Then one database transaction upserts the alerts (by ``alert_id``), the sensors'
-   last-seen times, the gateway's, and records the batch in the log. If it fails the
-   gateway retries, and the readings, keyed by sensor and time, are simply rewritten.
+2. Otherwise the readings are written to the reading store by a helper thread
+   while the request prepares, uncommitted, one database transaction: it upserts the
+   alerts (by ``alert_id``), the sensors' last-seen times and the gateway's.
+3. Only once the store confirmed the write (InfluxDB answered 204, or SQLite
+   committed) is the batch recorded in the log and the transaction committed; a store
+   that is down raises :class:`StoreUnavailable` (503) and the transaction is rolled
+   back. If the commit fails the gateway retries, and the readings, keyed by sensor
+   and time, are simply rewritten.
+
+Overlapping the store's write with the database work saves that work's time on every
+batch (measured in docs/benchmarks.md); the price is that the transaction holds its
+locks (on SQLite, the database's write lock) for the length of the store's write.
+The hourly and daily aggregates are not refreshed here: the store marks the touched
+hours dirty in the same write, and refreshes them off this path (``stores/``).
 
 The log keeps each gateway's batches for ``batch_log_retention_days`` (7 by default);
 older records are deleted by ingest, at most once an hour per gateway and process.
@@ -27,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -38,11 +47,15 @@ from leaksense.core.messages import Alert, IngestResult
 from leaksense.server.db import AlertRecord, Gateway, IngestedBatch, Sensor, upsert_statement
 from leaksense.server.stores.base import ReadingStore
 from leaksense.server.wire import EPOCH, DecodedBatch, ReadingPoint
+from leaksense.server.workflow.received import alert_received
 
 log = logging.getLogger(__name__)
 PRUNE_INTERVAL_S = 3600.0
 SENSOR_SEEN_INTERVAL_S = 60.0
 MAX_CACHED_SENSORS = 100_000
+_WRITERS = ThreadPoolExecutor(8, thread_name_prefix="ingest-write")
+"""Threads writing to the reading store while requests do their database work (shared
+by the process's ingestors; a thread is started only when all are busy)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +76,15 @@ class Ingestor:
         store: ReadingStore,
         retention: timedelta = timedelta(days=7),
         sensor_seen_interval_s: float = SENSOR_SEEN_INTERVAL_S,
+        *,
+        overlap_write: bool = True,
     ) -> None:
         self._store = store
         self._retention = retention
         self._sensor_seen_interval_s = sensor_seen_interval_s
         self._pruned_at_s: dict[str, float] = {}
         self._sensor_written_at_s: dict[str, float] = {}
+        self._overlap = overlap_write
 
     def ingest(self, session: Session, gateway_id: str, batch: DecodedBatch) -> IngestOutcome:
         """Store a batch that the gateway ``gateway_id`` (its token's) sent."""
@@ -88,12 +104,18 @@ class Ingestor:
                 gateway_id,
                 batch.batch_seq,
             )
-        stored, write_s = self._write(batch.points)  # durable, or it raises
-        for alert in batch.alerts:
-            _upsert_alert(session, gateway_id, alert, now)
-        touched = self._touch_sensors(session, gateway_id, batch.points)
-        _touch_gateway(session, gateway_id, now, batch.batch_seq)
-        self._prune(session, gateway_id, now)
+        writing = _WRITERS.submit(self._write, batch.points) if self._overlap else None
+        try:  # the database work of the batch overlaps the store's write, uncommitted
+            if writing is None:
+                stored, write_s = self._write(batch.points)
+            for alert in batch.alerts:
+                _upsert_alert(session, gateway_id, alert, now)
+            touched = self._touch_sensors(session, gateway_id, batch.points)
+            _touch_gateway(session, gateway_id, now, batch.batch_seq)
+            self._prune(session, gateway_id, now)
+        finally:
+            if writing is not None:
+                stored, write_s = writing.result()  # durable, or it raises: no commit
         result = IngestResult(
             gateway_id=gateway_id,
             batch_seq=batch.batch_seq,
@@ -237,7 +259,10 @@ def _log_batch(session: Session, result: IngestResult, content_sha256: str, now:
 
 
 def _upsert_alert(session: Session, gateway_id: str, alert: Alert, now: datetime) -> None:
-    record = session.get(AlertRecord, alert.alert_id) or AlertRecord(
+    """Insert or refresh the alert's figures; its workflow state is left to
+    ``workflow/received.py`` (an update never undoes an acknowledgement)."""
+    existing = session.get(AlertRecord, alert.alert_id)
+    record = existing or AlertRecord(
         alert_id=alert.alert_id, gateway_id=gateway_id, received_at=now, state="open"
     )
     record.sensor_id, record.dma_id = alert.sensor_id, alert.dma_id
@@ -248,3 +273,4 @@ def _upsert_alert(session: Session, gateway_id: str, alert: Alert, now: datetime
     record.confidence = alert.confidence
     record.explanation_en, record.explanation_fr = alert.explanation_en, alert.explanation_fr
     session.add(record)
+    alert_received(session, record, now, created=existing is None)

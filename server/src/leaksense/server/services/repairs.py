@@ -1,10 +1,13 @@
 """Repairs and the before/after report: what fixing leaks earned a DMA.
 
 Repairs come from two places: entered by hand (``POST /api/v1/repairs``, table
-``repairs``), or taken from alerts a gateway raised and an operator resolved (an
-alert of a leak kind in state ``resolved`` with an ``ended_at``: the leak stopped
-then, its flow is the alert's estimate). The comparison itself is pure
-(``domain/before_after.py``); this module gathers the days and the repairs.
+``repairs``), or taken from alerts a gateway raised and an operator resolved as
+``repaired`` (``workflow/service.py``; an alert of a leak kind): the leak stopped at
+the alert's ``ended_at`` (or, if the gateway never sent one, at the resolution), its
+flow is the one measured in the field (``repaired_flow_m3h``) or else the alert's
+estimate. False alarms, planned work and sensor faults are not repairs. The
+comparison itself is pure (``domain/before_after.py``); this module gathers the days
+and the repairs.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from leaksense.core.errors import InvalidInput
@@ -30,6 +33,7 @@ from leaksense.server.services.reports import (
     metered_completeness_pct,
 )
 from leaksense.server.stores.base import ReadingStore
+from leaksense.server.workflow.models import AlertWorkflow
 
 LEAK_ALERT_KINDS = ("burst", "background_leak", "continuous_flow", "high_flow")
 """Alert kinds that are about water leaving the network (not ``sensor_fault``)."""
@@ -120,21 +124,26 @@ def repairs_in(session: Session, dma_id: str, start: datetime, end: datetime) ->
         )
     ).all()
     meters = select(DmaMeter.sensor_id).where(DmaMeter.dma_id == dma_id)
-    alerts = session.scalars(
-        select(AlertRecord).where(
+    repaired_at = func.coalesce(AlertRecord.ended_at, AlertWorkflow.resolved_at)
+    alerts = session.execute(
+        select(AlertRecord, AlertWorkflow)
+        .join(AlertWorkflow, AlertWorkflow.alert_id == AlertRecord.alert_id)
+        .where(
             (AlertRecord.dma_id == dma_id) | AlertRecord.sensor_id.in_(meters),
             AlertRecord.state == "resolved",
+            AlertWorkflow.resolution == "repaired",
             AlertRecord.kind.in_(LEAK_ALERT_KINDS),
-            AlertRecord.ended_at >= start,
-            AlertRecord.ended_at < end,
+            repaired_at >= start,
+            repaired_at < end,
         )
     ).all()
     views = [_manual(r) for r in manual] + [
         RepairView(
-            a.alert_id, dma_id, a.detected_at, a.ended_at or a.detected_at, a.flow_m3h,
+            a.alert_id, dma_id, a.detected_at, a.ended_at or w.resolved_at or a.detected_at,
+            a.flow_m3h if w.repaired_flow_m3h is None else w.repaired_flow_m3h,
             a.explanation_en, "alert",
         )
-        for a in alerts
+        for a, w in alerts
     ]  # fmt: skip
     return sorted(views, key=lambda v: (v.repaired_at, v.repair_id))
 

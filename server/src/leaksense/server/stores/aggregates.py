@@ -37,21 +37,47 @@ class Span:
     end_us: int
 
 
-def touched_hours(points: Iterable[ReadingPoint]) -> dict[Span, list[str]]:
-    """Sensors grouped by the span of whole hours their readings fall into."""
+def hour_spans(points: Iterable[ReadingPoint]) -> dict[str, Span]:
+    """Each sensor's span of whole hours, from its first reading's hour to its last's."""
     first: dict[str, int] = {}
     last: dict[str, int] = {}
     for sensor_id, t, _flow, _index in points:
-        if sensor_id not in first or t < first[sensor_id]:
+        if t < first.get(sensor_id, t + 1):
             first[sensor_id] = t
-        if sensor_id not in last or t > last[sensor_id]:
+        if t > last.get(sensor_id, t - 1):
             last[sensor_id] = t
+    return {
+        s: Span(t0 // HOUR_US * HOUR_US, last[s] // HOUR_US * HOUR_US + HOUR_US)
+        for s, t0 in first.items()
+    }
+
+
+def touched_hours(points: Iterable[ReadingPoint]) -> dict[Span, list[str]]:
+    """Sensors grouped by the span of whole hours their readings fall into."""
+    return group_sensors({s: [span] for s, span in hour_spans(points).items()})
+
+
+def group_sensors(spans: dict[str, list[Span]], gap_us: int = 0) -> dict[Span, list[str]]:
+    """Sensors grouped by recompute span: each sensor's spans merged where they overlap
+    or are at most ``gap_us`` apart, then cut into spans of at most :data:`MAX_SPAN_US`."""
     groups: dict[Span, list[str]] = defaultdict(list)
-    for sensor_id, t0 in first.items():
-        span = Span(t0 // HOUR_US * HOUR_US, last[sensor_id] // HOUR_US * HOUR_US + HOUR_US)
-        for part in split(span, MAX_SPAN_US):
-            groups[part].append(sensor_id)
+    for sensor_id, parts in spans.items():
+        for merged in coalesce(parts, gap_us):
+            for part in split(merged, MAX_SPAN_US):
+                groups[part].append(sensor_id)
     return dict(groups)
+
+
+def coalesce(spans: Iterable[Span], gap_us: int = 0) -> list[Span]:
+    """``spans`` sorted and merged where they overlap or are at most ``gap_us`` apart."""
+    out: list[Span] = []
+    for span in sorted(spans, key=lambda s: s.start_us):
+        if out and span.start_us <= out[-1].end_us + gap_us:
+            if span.end_us > out[-1].end_us:
+                out[-1] = Span(out[-1].start_us, span.end_us)
+        else:
+            out.append(span)
+    return out
 
 
 def days_of(span: Span) -> Span:

@@ -55,6 +55,15 @@ class ReadingStore(Protocol):
         """:meth:`write` for readings as tuples, the ingest path (see ``wire.py``)."""
         ...
 
+    def refresh_aggregates(self) -> int:
+        """Bring the hourly and daily aggregates up to date with every confirmed write.
+
+        Reads do this for the sensors they read, so calling it is never needed for
+        correctness; it moves the work out of a later read (e.g. after a bulk load).
+        Returns how many sensor spans were recomputed.
+        """
+        ...
+
     def readings(
         self, sensor_id: str, start: datetime, end: datetime, limit: int = 100_000
     ) -> list[Reading]:
@@ -64,8 +73,8 @@ class ReadingStore(Protocol):
     def hourly_flow(self, sensor_id: str, start: datetime, end: datetime) -> list[HourlyFlow]:
         """Hourly mean flow of one sensor for the hours starting in ``[start, end)``.
 
-        Read from the hourly aggregate that every write keeps up to date (see
-        ``stores/aggregates.py``); hours without data are absent.
+        Read from the hourly aggregate, brought up to date with every confirmed write
+        first (see ``stores/aggregates.py``); hours without data are absent.
         """
         ...
 

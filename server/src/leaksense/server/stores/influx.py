@@ -4,11 +4,15 @@ The v1 API is served by InfluxDB 1.x and, through compatibility endpoints, by 2.
 3.x (use ``token`` there). ``influxdb-client``'s v2 API cannot talk to 1.x, so this
 adapter speaks HTTP directly. Readings are points of measurement ``flow`` tagged by
 ``sensor_id``; InfluxDB keys points by series and time, which makes writes idempotent.
-Every write also refreshes the hourly and daily aggregates (``influx_aggregates.py``).
+Every write also marks the hours it touched as dirty, in the same request; a worker
+thread and every read refresh the hourly and daily aggregates from those marks
+(``influx_aggregates.py``).
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -18,14 +22,23 @@ import httpx
 from leaksense.core.errors import InvalidInput, StoreUnavailable
 from leaksense.core.messages import Reading
 from leaksense.server.stores.base import DailyFlow, HourlyFlow, check_range, points_of
-from leaksense.server.stores.influx_aggregates import InfluxAggregates, Series
+from leaksense.server.stores.influx_aggregates import (
+    SETTLE_S,
+    InfluxAggregates,
+    Series,
+    TimeRange,
+)
 from leaksense.server.wire import ReadingPoint
+
+log = logging.getLogger(__name__)
 
 MEASUREMENT = "flow"
 WRITE_CHUNK = 5_000
 """Points per ``/write`` request: InfluxDB's recommended batch size."""
 MAX_CACHED_PREFIXES = 100_000
 """Line prefixes kept per sensor id (one escaped string each); the cache is emptied past this."""
+REFRESH_INTERVAL_S = 5.0
+"""How often the background worker refreshes the settled dirty marks."""
 T = TypeVar("T")
 
 
@@ -52,22 +65,32 @@ def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 class _LineFormatter:
     """Line protocol for readings, at about 0.4 µs a point: the escaped
-    ``flow,sensor_id=<id> flow_m3h=`` prefix is built once per sensor."""
+    ``flow,sensor_id=<id> flow_m3h=`` prefix is built once per sensor. The same
+    pass notes each sensor's first and last time, for the dirty marks."""
 
     def __init__(self) -> None:
         self._prefixes: dict[str, str] = {}
 
-    def lines(self, points: Sequence[ReadingPoint]) -> bytes:
+    def lines(self, points: Sequence[ReadingPoint]) -> tuple[bytes, dict[str, TimeRange]]:
+        """The points' lines, and each sensor's ``(first, last)`` time in microseconds."""
         prefixes = self._prefixes
+        seen: dict[str, list[Any]] = {}
         out: list[str] = []
         append = out.append
         for sensor_id, time_us, flow_m3h, index_m3 in points:
-            prefix = prefixes.get(sensor_id) or self._prefix(sensor_id)
+            entry = seen.get(sensor_id)
+            if entry is None:
+                prefix = prefixes.get(sensor_id) or self._prefix(sensor_id)
+                entry = seen[sensor_id] = [prefix, time_us, time_us]
+            elif time_us < entry[1]:
+                entry[1] = time_us
+            elif time_us > entry[2]:
+                entry[2] = time_us
             if index_m3 is None:
-                append(f"{prefix}{flow_m3h!r} {time_us}")
+                append(f"{entry[0]}{flow_m3h!r} {time_us}")
             else:
-                append(f"{prefix}{flow_m3h!r},index_m3={index_m3!r} {time_us}")
-        return "\n".join(out).encode()
+                append(f"{entry[0]}{flow_m3h!r},index_m3={index_m3!r} {time_us}")
+        return "\n".join(out).encode(), {s: (e[1], e[2]) for s, e in seen.items()}
 
     def _prefix(self, sensor_id: str) -> str:
         if len(self._prefixes) >= MAX_CACHED_PREFIXES:
@@ -89,14 +112,28 @@ class InfluxReadingStore:
         password: str | None = None,
         token: str | None = None,
         timeout_s: float = 10.0,
+        refresh_interval_s: float | None = REFRESH_INTERVAL_S,
+        settle_s: float | None = None,
     ) -> None:
+        """``refresh_interval_s=None``: no background worker (reads still refresh).
+        ``settle_s``: how long a write may take to land (default: 60 s, at least twice
+        the timeout); the worker refreshes the marks older than that."""
         headers = {"Authorization": f"Token {token}"} if token else {}
         auth = httpx.BasicAuth(username, password or "") if username else None
         self._db = database
         self._url = url
         self._http = httpx.Client(base_url=url, headers=headers, auth=auth, timeout=timeout_s)
         self._formatter = _LineFormatter()
-        self._aggregates = InfluxAggregates(self._select_series, self._write_lines)
+        self._aggregates = InfluxAggregates(
+            self._select_series,
+            self._write_lines,
+            self._post_db_query,
+            settle_s=settle_s if settle_s is not None else max(SETTLE_S, 2 * timeout_s),
+        )
+        self._refresh_interval_s = refresh_interval_s
+        self._worker: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._worker_lock = threading.Lock()
 
     def ensure_database(self) -> None:
         """Create the database if missing (idempotent; needs admin rights on 1.x)."""
@@ -106,11 +143,19 @@ class InfluxReadingStore:
         return self.write_points(points_of(readings))
 
     def write_points(self, points: Sequence[ReadingPoint]) -> int:
+        """Write the points with their dirty marks, in one request per 5 000 points."""
         for chunk in _chunks(points, WRITE_CHUNK):
-            self._write_lines(self._formatter.lines(chunk))
-        if points:
-            self._aggregates.update(points)
+            lines, times = self._formatter.lines(chunk)
+            mark_us, marks = self._aggregates.mark_lines(times)
+            self._write_lines(lines + b"\n" + marks.encode())
+            self._aggregates.written(mark_us)
+        if points and self._worker is None:
+            self.start_refresh_worker()
         return len(points)
+
+    def refresh_aggregates(self) -> int:
+        """Bring the aggregates up to date with every write so far (also done by reads)."""
+        return self._aggregates.refresh()
 
     def readings(
         self, sensor_id: str, start: datetime, end: datetime, limit: int = 100_000
@@ -139,7 +184,30 @@ class InfluxReadingStore:
         self._raise_for_status(self._request("GET", "/ping"), "ping")
 
     def close(self) -> None:
+        self._stopping.set()
+        if self._worker is not None:
+            self._worker.join()
         self._http.close()
+
+    def start_refresh_worker(self) -> None:
+        """Start the background refresh (the first write does it too): a restarted
+        server refreshes what a crash left dirty even before new data arrives."""
+        with self._worker_lock:
+            if self._worker is not None or self._refresh_interval_s is None:
+                return
+            self._worker = threading.Thread(
+                target=self._refresh_loop, name="influx-aggregates", daemon=True
+            )
+            self._worker.start()
+
+    def _refresh_loop(self) -> None:
+        """Refresh the settled dirty marks every ``refresh_interval_s``, until closed."""
+        interval_s = self._refresh_interval_s or REFRESH_INTERVAL_S
+        while not self._stopping.wait(interval_s):
+            try:
+                self._aggregates.settle()
+            except Exception:  # the next round retries; the marks stay until then
+                log.warning("aggregate refresh failed; retrying", exc_info=True)
 
     def _write_lines(self, body: bytes) -> None:
         response = self._request(
@@ -164,6 +232,10 @@ class InfluxReadingStore:
 
     def _post_query(self, query: str) -> None:
         response = self._request("POST", "/query", params={"q": query})
+        self._raise_for_status(response, "query")
+
+    def _post_db_query(self, query: str) -> None:
+        response = self._request("POST", "/query", params={"db": self._db, "q": query})
         self._raise_for_status(response, "query")
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -1,42 +1,93 @@
-"""The hourly and daily aggregates on InfluxDB: measurements ``flow_hourly`` and ``flow_daily``.
+"""The hourly and daily aggregates on InfluxDB, refreshed off the write path (dirty marks).
 
-After each write of readings the store recomputes, with bounded InfluxQL queries, the
-hours the written sensors touched (``mean``/``count`` of ``flow`` ``GROUP BY time(1h),
-sensor_id``) and writes them to ``flow_hourly``; then the touched days from those hours
-(``sum``/``count``/``min`` ``GROUP BY time(1d), sensor_id``) into ``flow_daily``.
+Aggregates: measurement ``flow_hourly`` (``mean``/``count`` of ``flow`` per sensor and
+UTC hour) and ``flow_daily`` (``sum``/``count``/``min`` of those hours per UTC day),
+recomputed *from the stored readings* for the hours and days that writes touched.
+
+**Dirty marks.** A write does not recompute anything: the same ``/write`` request
+that carries the readings also carries one ``flow_dirty`` point per sensor of the
+chunk (tag ``sensor_id``, fields ``h0``/``h1``: the span of whole hours its readings
+fall into), stamped with the write's own time. InfluxDB answers 204 only once the
+whole body is durable, so a confirmed write has its marks: a crash before the
+aggregates are refreshed loses nothing, the marks are still there at restart.
+
+**Refresh.** :meth:`InfluxAggregates.refresh` reads the marks newer than the
+*cursor* (one ``flow_refresh`` point, persisted in the database), merges each sensor's
+spans, recomputes those hours and then their days with bounded queries (sensors
+sharing a span together, 100 per query), and moves the cursor to ``start − settle``:
+every mark older than that was written completely before the refresh began, because
+a write is sent with the time of its marks and lasts less than ``settle_s``. Marks of
+the last ``settle_s`` are recomputed again by the next refresh, which is harmless: a
+recompute is idempotent, and late, replaced or back-filled readings give the
+aggregate the stored readings give. The store runs a background worker that refreshes
+the marks once settled (:meth:`settle`, every few seconds), and every read first
+recomputes the dirty buckets of the sensors it reads (:meth:`hourly`, :meth:`daily`:
+"refresh dirty buckets, then read"), so a report always reflects every confirmed write.
 
 Why not continuous queries: a CQ recomputes only the latest interval(s) on a
 schedule, so a gateway's backlog or a back-filled month never reaches the aggregate
 (unless ``RESAMPLE FOR`` covers the whole backlog, re-querying it every run); CQs
-also do not exist behind the v1-compatible API of InfluxDB 2.x/3.x. Recomputing at
-write time is idempotent, exact for late data, and needs nothing but ``/query`` and
-``/write``. It costs two queries and two writes per batch (see docs/benchmarks.md).
+also do not exist behind the v1-compatible API of InfluxDB 2.x/3.x.
 
-Points are keyed by series and time, so writing a recomputed hour again replaces it.
-A tag's bucket can come back split over several series (components.md): rows are
-merged by ``(sensor_id, time)`` before they are written or returned.
+Mark times are per-process strictly increasing milliseconds whose last three
+microsecond digits are a random per-process number, so two server instances almost
+never stamp the same sensor's marks with the same time (the later would replace the
+earlier). Points are keyed by series and time, so writing a recomputed hour again
+replaces it. A tag's bucket can come back split over several series (components.md):
+rows are merged by ``(sensor_id, time)`` before they are written or returned.
 """
 
 from __future__ import annotations
 
+import logging
+import secrets
+import threading
+import time
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from leaksense.server.stores.aggregates import Span, days_of, touched_hours
-from leaksense.server.stores.base import DailyFlow, HourlyFlow, check_range
-from leaksense.server.wire import ReadingPoint, epoch_us
+from leaksense.server.stores.aggregates import (
+    DAY_US,
+    HOUR_US,
+    Span,
+    days_of,
+    group_sensors,
+)
+from leaksense.server.stores.base import MAX_QUERY_SPAN, DailyFlow, HourlyFlow, check_range
+from leaksense.server.wire import epoch_us
 
+log = logging.getLogger(__name__)
 RAW = "flow"
 HOURLY = "flow_hourly"
 DAILY = "flow_daily"
+DIRTY = "flow_dirty"
+CURSOR = "flow_refresh"
 SENSORS_PER_QUERY = 100
 """Sensors named in one ``WHERE`` (an ``OR`` of ``sensor_id = '...'``)."""
+SETTLE_S = 60.0
+"""A write is assumed to reach InfluxDB within this long after its marks' time."""
+MERGE_GAP_US = 6 * HOUR_US
+"""Dirty spans of one sensor this close are recomputed as one span (fewer queries)."""
+MARK_KEEP_US = DAY_US
+"""Marks this much older than the cursor are deleted (at most once an hour)."""
+PRUNE_INTERVAL_S = 3600.0
+MAX_DONE_SENSORS = 100_000
+QUERY_CHARS_PER_REQUEST = 60_000
+LINES_PER_WRITE = 5_000
+"""Recompute statements are sent ``;``-joined up to this length (it travels in the URL)."""
+_MAX_QUERY_SPAN_US = int(MAX_QUERY_SPAN.total_seconds()) * 1_000_000 - HOUR_US
+FIRST_LOOKBACK_US = _MAX_QUERY_SPAN_US - DAY_US
+"""Without a stored cursor (a new database), marks are looked for this far back."""
 
 Series = dict[str, Any]
 """One series of an InfluxDB answer: ``tags``, ``columns``, ``values``."""
 SelectSeries = Callable[[str], list[Series]]
 WriteLines = Callable[[bytes], None]
+PostQuery = Callable[[str], None]
+TimeRange = tuple[int, int]
+"""``(first, last)`` time of a sensor's readings in a write, in epoch microseconds."""
 
 
 def escape_tag(value: str) -> str:
@@ -68,24 +119,204 @@ def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
 
 
 class InfluxAggregates:
-    """Keeps and reads the aggregates through the store's own query and write calls."""
+    """Marks, refreshes and reads the aggregates through the store's query and write calls."""
 
-    def __init__(self, select_series: SelectSeries, write_lines: WriteLines) -> None:
+    def __init__(
+        self,
+        select_series: SelectSeries,
+        write_lines: WriteLines,
+        post_query: PostQuery,
+        settle_s: float = SETTLE_S,
+    ) -> None:
         self._select = select_series
         self._write = write_lines
+        self._post_query = post_query
+        self._settle_us = int(settle_s * 1_000_000)
+        self._instance_us = secrets.randbelow(1000)
+        self._writer_id = secrets.randbits(62)
+        self._last_mark_ms = 0
+        self._in_flight: set[int] = set()
+        self._own_done_us = 0
+        self._own_done_by_sensor: dict[str, int] = {}
+        self._mark_lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
+        self._cursor_us: int | None = None
+        self._pruned_at_s = -PRUNE_INTERVAL_S
 
-    def update(self, points: Iterable[ReadingPoint]) -> None:
-        """Recompute the hours, then the days, that ``points`` touched."""
-        for span, sensor_ids in touched_hours(points).items():
+    def mark_lines(self, times: dict[str, TimeRange]) -> tuple[int, str]:
+        """The ``flow_dirty`` lines to send in the same request as readings of these
+        sensors, with these ``(first, last)`` times, and their mark time: pass it to
+        :meth:`written` once InfluxDB confirmed the request."""
+        time_us = self._next_mark_us()
+        writer = self._writer_id
+        return time_us, "\n".join(
+            f"{DIRTY},sensor_id={escape_tag(s)} h0={t0 // HOUR_US * HOUR_US}i,"
+            f"h1={t1 // HOUR_US * HOUR_US + HOUR_US}i,w={writer}i {time_us}"
+            for s, (t0, t1) in times.items()
+        )
+
+    def written(self, mark_us: int) -> None:
+        """The write stamped ``mark_us`` is confirmed: its marks are all readable.
+
+        A failed write's mark stays "in flight" (it may still land) until it is older
+        than ``settle_s``, when the cursor covers it.
+        """
+        with self._mark_lock:
+            self._in_flight.discard(mark_us)
+
+    def _next_mark_us(self) -> int:
+        with self._mark_lock:
+            self._last_mark_ms = max(time.time_ns() // 1_000_000, self._last_mark_ms + 1)
+            mark_us = self._last_mark_ms * 1000 + self._instance_us
+            self._in_flight.add(mark_us)
+            return mark_us
+
+    def _own_complete_us(self) -> int:
+        """Our marks up to this time belong to writes InfluxDB confirmed."""
+        with self._mark_lock:
+            old_us = time.time_ns() // 1000 - self._settle_us
+            self._in_flight = {t for t in self._in_flight if t > old_us}
+            if self._in_flight:
+                return min(self._in_flight) - 1
+            return self._last_mark_ms * 1000 + self._instance_us
+
+    def refresh(self) -> int:
+        """Recompute every dirty bucket marked so far; return the sensor spans recomputed."""
+        return self._refresh_all(final=False)
+
+    def settle(self) -> int:
+        """Recompute the buckets of the marks older than ``settle_s`` (the background worker)."""
+        return self._refresh_all(final=True)
+
+    def _refresh_all(self, *, final: bool) -> int:
+        with self._refresh_lock:
+            own_complete_us = self._own_complete_us()
+            started_us = time.time_ns() // 1000
+            cursor_us = self._cursor()
+            up_to_us = started_us - self._settle_us if final else started_us + self._settle_us
+            if up_to_us <= cursor_us:
+                return 0
+            spans = self._marks(cursor_us, up_to_us, None)
+            self._recompute(spans)
+            self._advance(started_us - self._settle_us)
+            if not final:  # every mark of ours up to own_complete_us is now refreshed
+                self._own_done_us = max(self._own_done_us, own_complete_us)
+                self._own_done_by_sensor.clear()
+            self._prune()
+            return sum(len(v) for v in spans.values())
+
+    def _refresh_sensors(self, sensor_ids: Sequence[str]) -> None:
+        """Recompute the dirty buckets of ``sensor_ids`` only (before a read)."""
+        with self._refresh_lock:
+            own_complete_us = self._own_complete_us()
+            up_to_us = time.time_ns() // 1000 + self._settle_us
+            cursor_us = self._cursor() if self._cursor_us is None else self._cursor_us
+            spans: dict[str, list[Span]] = {}
             for group in _chunks(sensor_ids, SENSORS_PER_QUERY):
-                self._recompute_hours(group, span)
-                self._recompute_days(group, days_of(span))
+                spans |= self._marks(cursor_us, up_to_us, group)
+            self._recompute(spans)
+            if len(self._own_done_by_sensor) > MAX_DONE_SENSORS:
+                self._own_done_by_sensor.clear()
+            for sensor_id in sensor_ids:
+                done_us = self._own_done_by_sensor.get(sensor_id, 0)
+                self._own_done_by_sensor[sensor_id] = max(done_us, own_complete_us)
 
-    def _recompute_hours(self, sensor_ids: Sequence[str], span: Span) -> None:
-        # S608: sensor ids are quoted by quote(); measurement names are constants.
+    def _marks(
+        self, after_us: int, up_to_us: int, sensor_ids: Sequence[str] | None
+    ) -> dict[str, list[Span]]:
+        """Dirty spans per sensor of the marks in ``(after_us, up_to_us]``."""
+        if up_to_us - after_us > _MAX_QUERY_SPAN_US:
+            log.warning("dirty marks older than %s days are not refreshed", MAX_QUERY_SPAN.days)
+            after_us = up_to_us - _MAX_QUERY_SPAN_US
+        where = f"time > {rfc3339_us(after_us)} AND time <= {rfc3339_us(up_to_us)}"
+        if sensor_ids is not None:
+            names = " OR ".join(f'"sensor_id" = {quote(s)}' for s in sensor_ids)
+            where = f"({names}) AND {where}"
         rows = self._rows(
-            f'SELECT mean("flow_m3h"), count("flow_m3h") FROM "{RAW}" '  # noqa: S608
-            f'WHERE {_where(sensor_ids, span)} GROUP BY time(1h), "sensor_id" fill(none)'
+            f'SELECT "h0", "h1", "w" FROM "{DIRTY}" WHERE {where} GROUP BY "sensor_id"'  # noqa: S608
+        )
+        spans: dict[str, list[Span]] = defaultdict(list)
+        for sensor_id, t, h0, h1, writer in rows:
+            if h0 is None or h1 is None or self._done(sensor_id, t, writer):
+                continue
+            spans[sensor_id].append(Span(int(h0), int(h1)))
+        return dict(spans)
+
+    def _done(self, sensor_id: str, mark_us: int, writer: int | None) -> bool:
+        """A mark of ours already refreshed by a refresh that began after its write
+        was confirmed (any other mark of the settle window is recomputed again)."""
+        if writer != self._writer_id:
+            return False
+        return mark_us <= max(self._own_done_us, self._own_done_by_sensor.get(sensor_id, 0))
+
+    def _recompute(self, spans: dict[str, list[Span]]) -> None:
+        """Recompute the hours of ``spans``, then the days that hold them.
+
+        Per sensor the spans are disjoint once grouped, so the rows of all the
+        statements can be merged together; statements go several to a request."""
+        days: dict[str, list[Span]] = defaultdict(list)
+        hour_groups: list[tuple[Sequence[str], Span]] = []
+        for span, sensor_ids in group_sensors(spans, MERGE_GAP_US).items():
+            hour_groups += [(group, span) for group in _chunks(sensor_ids, SENSORS_PER_QUERY)]
+            for sensor_id in sensor_ids:
+                days[sensor_id].append(days_of(span))
+        self._recompute_hours(hour_groups)
+        self._recompute_days(
+            [
+                (group, span)
+                for span, sensor_ids in group_sensors(days).items()
+                for group in _chunks(sensor_ids, SENSORS_PER_QUERY)
+            ]
+        )
+
+    def _rows_of_many(self, statements: list[str]) -> list[tuple[Any, ...]]:
+        """:meth:`_rows` of several statements, sent ``;``-joined, a few KB a request."""
+        out: list[tuple[Any, ...]] = []
+        batch: list[str] = []
+        size = 0
+        for statement in [*statements, ""]:
+            if batch and (not statement or size + len(statement) > QUERY_CHARS_PER_REQUEST):
+                out += self._rows("; ".join(batch))
+                batch, size = [], 0
+            if statement:
+                batch.append(statement)
+                size += len(statement)
+        return out
+
+    def _cursor(self) -> int:
+        """Marks up to this time are refreshed (the largest of ours and the stored one)."""
+        rows = self._rows(
+            f'SELECT "cursor_us" FROM "{CURSOR}" '  # noqa: S608
+            f"WHERE time >= {rfc3339_us(0)} AND time < {rfc3339_us(1)}"
+        )
+        stored = max((int(row[2]) for row in rows if row[2] is not None), default=None)
+        if stored is None and self._cursor_us is None:
+            self._cursor_us = time.time_ns() // 1000 - FIRST_LOOKBACK_US
+        self._cursor_us = max(stored or 0, self._cursor_us or 0)
+        return self._cursor_us
+
+    def _advance(self, cursor_us: int) -> None:
+        if self._cursor_us is None or cursor_us > self._cursor_us:
+            self._write(f"{CURSOR} cursor_us={cursor_us}i 0".encode())
+            self._cursor_us = cursor_us
+
+    def _prune(self) -> None:
+        """Delete the marks well behind the cursor, at most once an hour."""
+        now_s = time.monotonic()
+        if self._cursor_us is None or now_s - self._pruned_at_s < PRUNE_INTERVAL_S:
+            return
+        self._pruned_at_s = now_s
+        before = rfc3339_us(self._cursor_us - MARK_KEEP_US)
+        self._post_query(f'DELETE FROM "{DIRTY}" WHERE time < {before}')  # noqa: S608
+
+    def _recompute_hours(self, groups: list[tuple[Sequence[str], Span]]) -> None:
+        # S608: sensor ids are quoted by quote(); measurement names are constants.
+        rows = self._rows_of_many(
+            [
+                f'SELECT mean("flow_m3h"), count("flow_m3h") FROM "{RAW}" '  # noqa: S608
+                f'WHERE {_where(sensor_ids, span)} GROUP BY time(1h), "sensor_id" fill(none)'
+                for sensor_ids, span in groups
+            ]
         )
         merged: dict[tuple[str, int], tuple[float, int]] = {}
         for sensor_id, t, mean, count in rows:
@@ -99,11 +330,14 @@ class InfluxAggregates:
             for (s, t), (m, c) in merged.items()
         )
 
-    def _recompute_days(self, sensor_ids: Sequence[str], span: Span) -> None:
-        rows = self._rows(
-            f'SELECT sum("mean_flow_m3h"), count("mean_flow_m3h"), min("mean_flow_m3h") '  # noqa: S608
-            f'FROM "{HOURLY}" WHERE {_where(sensor_ids, span)} '
-            f'GROUP BY time(1d), "sensor_id" fill(none)'
+    def _recompute_days(self, groups: list[tuple[Sequence[str], Span]]) -> None:
+        rows = self._rows_of_many(
+            [
+                f'SELECT sum("mean_flow_m3h"), count("mean_flow_m3h"), min("mean_flow_m3h") '  # noqa: S608
+                f'FROM "{HOURLY}" WHERE {_where(sensor_ids, span)} '
+                f'GROUP BY time(1d), "sensor_id" fill(none)'
+                for sensor_ids, span in groups
+            ]
         )
         self._write_points(
             f"{DAILY},sensor_id={escape_tag(s)} volume_m3={volume!r},"
@@ -112,9 +346,10 @@ class InfluxAggregates:
         )
 
     def _write_points(self, lines: Iterable[str]) -> None:
-        body = "\n".join(lines)
-        if body:
-            self._write(body.encode())
+        """Write aggregate lines, 5 000 to a request."""
+        batch = list(lines)
+        for i in range(0, len(batch), LINES_PER_WRITE):
+            self._write("\n".join(batch[i : i + LINES_PER_WRITE]).encode())
 
     def _rows(self, query: str) -> list[tuple[Any, ...]]:
         """``(sensor_id, time_us, *values)`` of every row of every series."""
@@ -125,8 +360,9 @@ class InfluxAggregates:
         return out
 
     def hourly(self, sensor_id: str, start: datetime, end: datetime) -> list[HourlyFlow]:
-        """The aggregate hours of one sensor starting in ``[start, end)``."""
+        """The aggregate hours of one sensor starting in ``[start, end)``, refreshed first."""
         check_range(start, end)
+        self._refresh_sensors([sensor_id])
         rows = self._rows(
             f'SELECT "mean_flow_m3h", "reading_count" FROM "{HOURLY}" '  # noqa: S608
             f"WHERE {_where([sensor_id], Span(epoch_us(start), epoch_us(end)))}"
@@ -136,10 +372,11 @@ class InfluxAggregates:
     def daily(
         self, sensor_ids: Sequence[str], start: datetime, end: datetime
     ) -> dict[str, list[DailyFlow]]:
-        """The aggregate days of each sensor starting in ``[start, end)``, one query per 100."""
+        """The aggregate days of each sensor starting in ``[start, end)``, refreshed first."""
         check_range(start, end)
-        span = Span(epoch_us(start), epoch_us(end))
         out: dict[str, list[DailyFlow]] = {s: [] for s in sensor_ids}
+        self._refresh_sensors(list(out))
+        span = Span(epoch_us(start), epoch_us(end))
         for group in _chunks(list(out), SENSORS_PER_QUERY):
             rows = self._rows(
                 f'SELECT "volume_m3", "hours_measured", "min_hourly_flow_m3h" '  # noqa: S608

@@ -70,6 +70,10 @@ class SqliteReadingStore:
             raise StoreUnavailable(f"SQLite write failed: {exc}") from exc
         return len(points)
 
+    def refresh_aggregates(self) -> int:
+        """Nothing to do: SQLite updates the aggregates in the write's own transaction."""
+        return 0
+
     def readings(
         self, sensor_id: str, start: datetime, end: datetime, limit: int = 100_000
     ) -> list[Reading]:

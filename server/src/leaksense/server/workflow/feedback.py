@@ -1,0 +1,102 @@
+"""False-alarm feedback: a series whose alerts keep being false alarms gets less sensitive.
+
+Each ``false_alarm`` resolution of an alert about a sensor (or a DMA) in the last
+:data:`WINDOW_DAYS` days raises that series' detection thresholds by
+:data:`STEP_PER_FALSE_ALARM` (10 %), up to :data:`MAX_MULTIPLIER` (×2, reached at 10
+false alarms)::
+
+    threshold_multiplier = min(2.0, 1.0 + 0.1 × false alarms in the last 90 days)
+
+The multiplier is bounded so that feedback can never silence a sensor: a burst far
+above its usual flow still trips a doubled threshold. It is recomputed at each
+resolution or reopening of the series' alerts and when read after a day (so old false
+alarms leave the window), stored in ``series_sensitivity`` and served to gateways by
+``GET /api/v1/sensitivity`` (see ``docs/alerts.md``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from leaksense.server.db import AlertRecord, upsert_statement
+from leaksense.server.workflow.models import AlertWorkflow, SeriesSensitivity
+
+ADJUSTED_PARAMS: Final = ("burst_h", "night_h")
+"""The detection parameters the multiplier scales: the CUSUM decision thresholds (σ)."""
+WINDOW_DAYS: Final = 90
+STEP_PER_FALSE_ALARM: Final = 0.1
+MAX_MULTIPLIER: Final = 2.0
+STALE_AFTER: Final = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Sensitivity:
+    series_id: str
+    false_alarms: int
+    threshold_multiplier: float
+    updated_at: datetime
+
+
+def multiplier(false_alarms: int) -> float:
+    """The detection threshold multiplier for a count of recent false alarms (1.0..2.0)."""
+    return min(MAX_MULTIPLIER, 1.0 + STEP_PER_FALSE_ALARM * max(0, false_alarms))
+
+
+def adjust_params(params: dict[str, float], threshold_multiplier: float) -> dict[str, float]:
+    """``params`` (a model artifact's ``DetectionParams`` as a dict) with the CUSUM
+    decision thresholds scaled by the (clamped) multiplier; other values unchanged."""
+    factor = min(MAX_MULTIPLIER, max(1.0, threshold_multiplier))
+    return {k: v * factor if k in ADJUSTED_PARAMS else v for k, v in params.items()}
+
+
+def count_false_alarms(session: Session, series_id: str, now: datetime) -> int:
+    """``false_alarm`` resolutions of the series' alerts in the last :data:`WINDOW_DAYS`."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(AlertRecord)
+            .join(AlertWorkflow, AlertWorkflow.alert_id == AlertRecord.alert_id)
+            .where(
+                or_(AlertRecord.sensor_id == series_id, AlertRecord.dma_id == series_id),
+                AlertRecord.state == "resolved",
+                AlertWorkflow.resolution == "false_alarm",
+                AlertWorkflow.resolved_at >= now - timedelta(days=WINDOW_DAYS),
+            )
+        )
+        or 0
+    )
+
+
+def refresh_sensitivity(session: Session, series_id: str, now: datetime) -> Sensitivity:
+    """Recount the series' false alarms and store its multiplier (the caller commits)."""
+    count = count_false_alarms(session, series_id, now)
+    values = {"false_alarms": count, "threshold_multiplier": multiplier(count), "updated_at": now}
+    insert = upsert_statement(session, SeriesSensitivity)
+    session.execute(
+        insert.values(series_id=series_id, **values).on_conflict_do_update(
+            index_elements=[SeriesSensitivity.series_id], set_=values
+        )
+    )
+    return Sensitivity(series_id, count, multiplier(count), now)
+
+
+def list_sensitivity(session: Session, now: datetime) -> list[Sensitivity]:
+    """Every series with a stored multiplier; rows older than a day are recounted first."""
+    stale = session.scalars(
+        select(SeriesSensitivity.series_id).where(
+            SeriesSensitivity.false_alarms > 0, SeriesSensitivity.updated_at < now - STALE_AFTER
+        )
+    ).all()
+    if stale:
+        for series_id in stale:
+            refresh_sensitivity(session, series_id, now)
+        session.commit()
+    rows = session.scalars(select(SeriesSensitivity).order_by(SeriesSensitivity.series_id)).all()
+    return [
+        Sensitivity(r.series_id, r.false_alarms, r.threshold_multiplier, r.updated_at) for r in rows
+    ]

@@ -1,0 +1,511 @@
+"""The alert workflow: open → acknowledged → resolved, with notes and an audit log.
+
+Every function takes the caller's SQLAlchemy session; the ones that change an alert
+commit their change, its audit entry and its side effects (cancelled notifications,
+false-alarm feedback) in one transaction, and roll back on refusal.
+
+A state change is one conditional ``UPDATE alerts SET state = … WHERE state IN
+(allowed)``: of two servers acknowledging the same alert at once, the database lets
+exactly one update the row; the other sees no row changed and gets a
+:class:`Conflict` (HTTP 409) that says who was first. An unknown alert is a
+:class:`NotFoundError`, bad input an :class:`InvalidInput`.
+
+Who did it (``actor``) is a free string chosen by the caller: a user name for the
+dashboard, ``token:<name>`` for the API, ``gateway:<id>`` or ``system`` otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Final, Literal, get_args
+
+from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.orm import Session
+
+from leaksense.core.errors import Conflict, InvalidInput, NotFoundError
+from leaksense.server.db import AlertRecord, DmaMeter, Sensor, upsert_statement
+from leaksense.server.workflow.feedback import refresh_sensitivity
+from leaksense.server.workflow.models import (
+    AlertNote,
+    AlertWorkflow,
+    AuditRecord,
+    NotificationRecord,
+)
+
+AlertState = Literal["open", "acknowledged", "resolved"]
+Resolution = Literal["repaired", "false_alarm", "planned_work", "sensor_fault"]
+STATES: Final = frozenset(get_args(AlertState))
+RESOLUTIONS: Final = frozenset(get_args(Resolution))
+MAX_LIST: Final = 1000
+MAX_NOTE_CHARS: Final = 2000
+MAX_ACTOR_CHARS: Final = 128
+MAX_REPAIRED_FLOW_M3H: Final = 10_000.0
+
+
+@dataclass(frozen=True, slots=True)
+class NoteView:
+    created_at: datetime
+    author: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    """An alert with its workflow; ``notes`` is filled by :func:`get_alert` only."""
+
+    alert_id: str
+    gateway_id: str
+    sensor_id: str | None
+    dma_id: str | None
+    kind: str
+    fault: str | None
+    state: str
+    started_at: datetime
+    detected_at: datetime
+    updated_at: datetime | None
+    ended_at: datetime | None
+    received_at: datetime
+    flow_m3h: float
+    lost_volume_m3: float
+    confidence: float
+    explanation_en: str
+    explanation_fr: str
+    assignee: str | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    resolution: str | None = None
+    repaired_flow_m3h: float | None = None
+    escalation_level: int = -1
+    """-1: nobody notified yet; 0: the first on-call person; n: escalated n times."""
+    reopened_count: int = 0
+    notes: tuple[NoteView, ...] = ()
+
+    @property
+    def series_id(self) -> str:
+        """The sensor, or the DMA, the alert is about."""
+        return self.sensor_id or self.dma_id or ""
+
+    def explanation(self, language: str) -> str:
+        """The gateway's explanation in ``fr`` or ``en``."""
+        return self.explanation_fr if language == "fr" else self.explanation_en
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dict (ISO 8601 UTC times)."""
+        out: dict[str, Any] = {}
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif name == "notes":
+                value = [
+                    {"created_at": n.created_at.isoformat(), "author": n.author, "text": n.text}
+                    for n in value
+                ]
+            out[name] = value
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    details: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "actor": self.actor,
+            "action": self.action,
+            "target": self.target,
+            "details": self.details,
+        }
+
+
+def record_audit(
+    session: Session,
+    actor: str,
+    action: str,
+    target: str,
+    details: dict[str, Any],
+    *,
+    at: datetime | None = None,
+) -> None:
+    """Add an audit entry to the session's transaction (the caller commits).
+
+    ``target`` is ``kind:id`` (``alert:…``, ``user:…``); ``details`` holds what
+    changed, e.g. ``{"before": {...}, "after": {...}}`` (non-JSON values as strings).
+    """
+    session.add(
+        AuditRecord(
+            at=at or datetime.now(UTC),
+            actor=actor[:MAX_ACTOR_CHARS],
+            action=action,
+            target=target[:200],
+            details_json=json.dumps(details, default=str, sort_keys=True),
+        )
+    )
+
+
+def alert_target(alert_id: str) -> str:
+    return f"alert:{alert_id}"
+
+
+def list_alerts(
+    session: Session,
+    *,
+    state: str | None = None,
+    dma_id: str | None = None,
+    kind: str | None = None,
+    limit: int = 200,
+) -> list[AlertView]:
+    """Alerts, newest detection first, filtered by state, DMA and kind (without notes).
+
+    ``dma_id`` selects the DMA's own alerts and those of its sensors: customer meters
+    in it (``sensors.dma_id``) and meters on its boundary (``dma_meters``).
+    """
+    if state is not None and state not in STATES:
+        raise InvalidInput(f"unknown alert state {state!r}: one of {sorted(STATES)}")
+    if not 1 <= limit <= MAX_LIST:
+        raise InvalidInput(f"limit must be within 1..{MAX_LIST}, not {limit}")
+    query = select(AlertRecord, AlertWorkflow).outerjoin(
+        AlertWorkflow, AlertWorkflow.alert_id == AlertRecord.alert_id
+    )
+    if state is not None:
+        query = query.where(AlertRecord.state == state)
+    if dma_id is not None:
+        query = query.where(_in_dma(dma_id))
+    if kind is not None:
+        query = query.where(AlertRecord.kind == kind)
+    query = query.order_by(AlertRecord.detected_at.desc(), AlertRecord.alert_id).limit(limit)
+    rows = session.execute(query.execution_options(populate_existing=True)).all()
+    return [_view(a, w) for a, w in rows]
+
+
+def _in_dma(dma_id: str) -> ColumnElement[bool]:
+    """Alerts about the DMA, its customer meters, or the meters on its boundary."""
+    sensors = select(Sensor.sensor_id).where(Sensor.dma_id == dma_id)
+    meters = select(DmaMeter.sensor_id).where(DmaMeter.dma_id == dma_id)
+    return or_(
+        AlertRecord.dma_id == dma_id,
+        AlertRecord.sensor_id.in_(sensors),
+        AlertRecord.sensor_id.in_(meters),
+    )
+
+
+def get_alert(session: Session, alert_id: str) -> AlertView:
+    """One alert with its workflow and notes, or :class:`NotFoundError`."""
+    row = session.execute(
+        select(AlertRecord, AlertWorkflow)
+        .outerjoin(AlertWorkflow, AlertWorkflow.alert_id == AlertRecord.alert_id)
+        .where(AlertRecord.alert_id == alert_id)
+        .execution_options(populate_existing=True)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"no alert {alert_id!r}")
+    notes = session.scalars(
+        select(AlertNote)
+        .where(AlertNote.alert_id == alert_id)
+        .order_by(AlertNote.created_at, AlertNote.id)
+    ).all()
+    return _view(row[0], row[1], tuple(NoteView(n.created_at, n.author, n.text) for n in notes))
+
+
+def acknowledge(session: Session, alert_id: str, *, actor: str, now: datetime) -> AlertView:
+    """open → acknowledged; the actor becomes the assignee if there is none.
+
+    Escalation stops and notifications not yet sent are cancelled. Acknowledging an
+    alert that is no longer open raises :class:`Conflict` naming who did it first.
+    """
+    _check_actor(actor)
+    try:
+        _transition(session, alert_id, ("open",), "acknowledged", "acknowledge")
+        flow = ensure_workflow(session, alert_id, now)
+        before = _snapshot("open", flow)
+        flow.acknowledged_at, flow.acknowledged_by = now, actor
+        flow.assignee = flow.assignee or actor
+        _cancel_pending(session, alert_id, now)
+        record_audit(
+            session,
+            actor,
+            "acknowledge",
+            alert_target(alert_id),
+            {"before": before, "after": _snapshot("acknowledged", flow)},
+            at=now,
+        )
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return get_alert(session, alert_id)
+
+
+def assign(
+    session: Session, alert_id: str, *, assignee: str, actor: str, now: datetime
+) -> AlertView:
+    """Give an open or acknowledged alert to ``assignee`` (a resolved one: Conflict)."""
+    _check_actor(actor)
+    assignee = assignee.strip()
+    if not assignee or len(assignee) > MAX_ACTOR_CHARS:
+        raise InvalidInput(f"assignee must be 1..{MAX_ACTOR_CHARS} characters")
+    try:
+        state = _transition(session, alert_id, ("open", "acknowledged"), None, "assign")
+        flow = ensure_workflow(session, alert_id, now)
+        before = _snapshot(state, flow)
+        flow.assignee = assignee
+        record_audit(
+            session,
+            actor,
+            "assign",
+            alert_target(alert_id),
+            {"before": before, "after": _snapshot(state, flow)},
+            at=now,
+        )
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return get_alert(session, alert_id)
+
+
+def resolve(
+    session: Session,
+    alert_id: str,
+    *,
+    resolution: str,
+    actor: str,
+    now: datetime,
+    notes: str = "",
+    repaired_flow_m3h: float | None = None,
+) -> AlertView:
+    """open/acknowledged → resolved with a resolution (and, if repaired, the measured flow).
+
+    ``notes`` (if any) is kept as a note. A ``false_alarm`` updates the series'
+    sensitivity (``workflow/feedback.py``); a ``repaired`` one feeds the before/after
+    report (``services/repairs.py``).
+    """
+    _check_actor(actor)
+    _check_resolution(resolution, repaired_flow_m3h)
+    _check_text(notes, allow_empty=True)
+    try:
+        was = _transition(session, alert_id, ("open", "acknowledged"), "resolved", "resolve")
+        flow = ensure_workflow(session, alert_id, now)
+        before = _snapshot(was, flow)
+        flow.resolved_at, flow.resolved_by = now, actor
+        flow.resolution, flow.repaired_flow_m3h = resolution, repaired_flow_m3h
+        if notes.strip():
+            session.add(AlertNote(alert_id=alert_id, created_at=now, author=actor, text=notes))
+        _cancel_pending(session, alert_id, now)
+        record_audit(
+            session,
+            actor,
+            "resolve",
+            alert_target(alert_id),
+            {"before": before, "after": _snapshot("resolved", flow), "notes": notes},
+            at=now,
+        )
+        session.flush()
+        refresh_sensitivity(session, _series_of(session, alert_id), now)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return get_alert(session, alert_id)
+
+
+def add_note(session: Session, alert_id: str, *, actor: str, now: datetime, text: str) -> AlertView:
+    """Add a note to an alert in any state."""
+    _check_actor(actor)
+    _check_text(text, allow_empty=False)
+    try:
+        if session.get(AlertRecord, alert_id) is None:
+            raise NotFoundError(f"no alert {alert_id!r}")
+        session.add(AlertNote(alert_id=alert_id, created_at=now, author=actor, text=text))
+        record_audit(session, actor, "note", alert_target(alert_id), {"text": text}, at=now)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return get_alert(session, alert_id)
+
+
+def history(session: Session, alert_id: str) -> list[AuditEntry]:
+    """The audit entries of an alert, oldest first."""
+    if session.get(AlertRecord, alert_id) is None:
+        raise NotFoundError(f"no alert {alert_id!r}")
+    records = session.scalars(
+        select(AuditRecord)
+        .where(AuditRecord.target == alert_target(alert_id))
+        .order_by(AuditRecord.at, AuditRecord.id)
+    ).all()
+    return [
+        AuditEntry(r.at, r.actor, r.action, r.target, json.loads(r.details_json)) for r in records
+    ]
+
+
+def ensure_workflow(session: Session, alert_id: str, now: datetime) -> AlertWorkflow:
+    """The alert's workflow row, created if missing (alerts stored before the workflow).
+
+    ``INSERT … ON CONFLICT DO NOTHING``: two instances creating it at once make one.
+    """
+    flow = session.get(AlertWorkflow, alert_id, populate_existing=True)
+    if flow is not None:
+        return flow
+    insert = upsert_statement(session, AlertWorkflow)
+    session.execute(
+        insert.values(
+            alert_id=alert_id, escalation_level=-1, escalation_base_at=now, reopened_count=0
+        ).on_conflict_do_nothing(index_elements=[AlertWorkflow.alert_id])
+    )
+    flow = session.get(AlertWorkflow, alert_id)
+    assert flow is not None
+    return flow
+
+
+def _transition(
+    session: Session,
+    alert_id: str,
+    allowed: tuple[str, ...],
+    to_state: str | None,
+    verb: str,
+) -> str:
+    """Move the alert to ``to_state`` (None: keep it) if it is in ``allowed``.
+
+    Returns the state it was in. The conditional UPDATE comes first so that it takes
+    the row (PostgreSQL) or the database (SQLite) write lock before anything is read.
+    """
+    target = AlertRecord.state if to_state is None else to_state
+    result = session.execute(
+        update(AlertRecord)
+        .where(AlertRecord.alert_id == alert_id, AlertRecord.state.in_(allowed))
+        .values(state=target)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        if to_state is None:
+            state = session.scalar(
+                select(AlertRecord.state).where(AlertRecord.alert_id == alert_id)
+            )
+            return str(state)
+        if len(allowed) == 1:
+            return allowed[0]
+        flow = session.get(AlertWorkflow, alert_id, populate_existing=True)
+        return "acknowledged" if flow is not None and flow.acknowledged_at else "open"
+    session.rollback()
+    record = session.get(AlertRecord, alert_id, populate_existing=True)
+    if record is None:
+        raise NotFoundError(f"no alert {alert_id!r}")
+    flow = session.get(AlertWorkflow, alert_id, populate_existing=True)
+    raise Conflict(
+        f"alert {alert_id!r} is {record.state}{_by_whom(record.state, flow)}: cannot {verb} it"
+    )
+
+
+def _by_whom(state: str, flow: AlertWorkflow | None) -> str:
+    if flow is None:
+        return ""
+    if state == "acknowledged" and flow.acknowledged_at is not None:
+        return f" (acknowledged by {flow.acknowledged_by} at {flow.acknowledged_at:{_ISO}})"
+    if state == "resolved" and flow.resolved_at is not None:
+        return f" ({flow.resolution} by {flow.resolved_by} at {flow.resolved_at:{_ISO}})"
+    return ""
+
+
+_ISO: Final = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def _cancel_pending(session: Session, alert_id: str, now: datetime) -> None:
+    """Cancel the alert's notifications that no worker holds right now."""
+    session.execute(
+        update(NotificationRecord)
+        .where(
+            NotificationRecord.alert_id == alert_id,
+            NotificationRecord.sent_at.is_(None),
+            NotificationRecord.failed_at.is_(None),
+            NotificationRecord.cancelled_at.is_(None),
+            (NotificationRecord.lease_until.is_(None)) | (NotificationRecord.lease_until < now),
+        )
+        .values(cancelled_at=now, claim_token=None, lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _series_of(session: Session, alert_id: str) -> str:
+    record = session.get(AlertRecord, alert_id)
+    assert record is not None
+    return record.sensor_id or record.dma_id or ""
+
+
+def _snapshot(state: str, flow: AlertWorkflow) -> dict[str, Any]:
+    return {
+        "state": state,
+        "assignee": flow.assignee,
+        "resolution": flow.resolution,
+        "repaired_flow_m3h": flow.repaired_flow_m3h,
+    }
+
+
+def _check_actor(actor: str) -> None:
+    if not actor.strip() or len(actor) > MAX_ACTOR_CHARS:
+        raise InvalidInput(f"actor must be 1..{MAX_ACTOR_CHARS} characters")
+
+
+def _check_text(text: str, *, allow_empty: bool) -> None:
+    if not allow_empty and not text.strip():
+        raise InvalidInput("a note needs some text")
+    if len(text) > MAX_NOTE_CHARS:
+        raise InvalidInput(f"a note has at most {MAX_NOTE_CHARS} characters, not {len(text)}")
+
+
+def _check_resolution(resolution: str, repaired_flow_m3h: float | None) -> None:
+    if resolution not in RESOLUTIONS:
+        raise InvalidInput(f"unknown resolution {resolution!r}: one of {sorted(RESOLUTIONS)}")
+    if repaired_flow_m3h is None:
+        return
+    if resolution != "repaired":
+        raise InvalidInput("repaired_flow_m3h is only for resolution 'repaired'")
+    if not math.isfinite(repaired_flow_m3h) or not 0 <= repaired_flow_m3h <= MAX_REPAIRED_FLOW_M3H:
+        raise InvalidInput(f"repaired_flow_m3h must be within 0..{MAX_REPAIRED_FLOW_M3H:g} m³/h")
+
+
+def _view(a: AlertRecord, w: AlertWorkflow | None, notes: tuple[NoteView, ...] = ()) -> AlertView:
+    base = AlertView(
+        alert_id=a.alert_id,
+        gateway_id=a.gateway_id,
+        sensor_id=a.sensor_id,
+        dma_id=a.dma_id,
+        kind=a.kind,
+        fault=a.fault,
+        state=a.state,
+        started_at=a.started_at,
+        detected_at=a.detected_at,
+        updated_at=a.updated_at,
+        ended_at=a.ended_at,
+        received_at=a.received_at,
+        flow_m3h=a.flow_m3h,
+        lost_volume_m3=a.lost_volume_m3,
+        confidence=a.confidence,
+        explanation_en=a.explanation_en,
+        explanation_fr=a.explanation_fr,
+        notes=notes,
+    )
+    if w is None:
+        return base
+    return replace(
+        base,
+        assignee=w.assignee,
+        acknowledged_at=w.acknowledged_at,
+        acknowledged_by=w.acknowledged_by,
+        resolved_at=w.resolved_at,
+        resolved_by=w.resolved_by,
+        resolution=w.resolution,
+        repaired_flow_m3h=w.repaired_flow_m3h,
+        escalation_level=w.escalation_level,
+        reopened_count=w.reopened_count,
+    )

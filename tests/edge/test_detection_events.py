@@ -1,0 +1,69 @@
+"""Events of different kinds on one series do not block or echo each other
+(regressions found by the evaluation, docs/detection.md)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import numpy.typing as npt
+
+from flows import night_mean, series
+from leaksense.core.messages import Alert, AlertKind
+from leaksense.edge.detection.clock import LocalClock
+from leaksense.edge.detection.series import SeriesDetector
+
+DAY = 86_400
+STEP_S = 300
+LEAK_KINDS = {AlertKind.BURST, AlertKind.BACKGROUND_LEAK, AlertKind.CONTINUOUS_FLOW}
+
+
+def run(epoch: npt.NDArray[np.float64], flow: npt.NDArray[np.float64]) -> list[Alert]:
+    detector = SeriesDetector(
+        "s1", gateway_id="gw", clock=LocalClock(holidays=[date(2026, 4, 6)]), warmup_s=14 * DAY
+    )
+    alerts: list[Alert] = []
+    for t, y in zip(epoch.tolist(), flow.tolist(), strict=True):
+        alerts += detector.observe(t, y)
+    return alerts
+
+
+def first(alerts: list[Alert]) -> list[Alert]:
+    seen: dict[str, Alert] = {}
+    for alert in alerts:
+        if alert.kind in LEAK_KINDS:
+            seen.setdefault(alert.alert_id, alert)
+    return list(seen.values())
+
+
+def test_an_open_lasting_leak_does_not_block_a_burst() -> None:
+    epoch, flow = series(32)
+    flow[17 * DAY // STEP_S :] += 0.3 * night_mean(epoch, flow)  # a leak from day 17
+    burst_at = int(27.5 * DAY // STEP_S)  # day 27, midday
+    flow[burst_at:] += 0.2 * flow.mean()
+    events = first(run(epoch, flow))
+    assert len(events) == 2
+    assert events[0].detected_at.timestamp() < epoch[burst_at]
+    assert events[1].kind is AlertKind.BURST
+    delay_s = events[1].detected_at.timestamp() - epoch[burst_at]
+    assert 0 <= delay_s <= 15 * 60
+
+
+def test_a_repaired_night_burst_leaves_no_background_leak_behind() -> None:
+    epoch, flow = series(24)
+    start = 18 * DAY // STEP_S + 12  # day 18, about 01:00 local
+    flow[start : start + 8 * 12] += 0.5 * flow.mean()  # 8 h, repaired at dawn
+    events = first(run(epoch, flow))
+    assert [a.kind for a in events] == [AlertKind.BURST]
+
+
+def test_a_burst_never_repaired_stays_one_event() -> None:
+    epoch, flow = series(26)
+    start = int(16.5 * DAY // STEP_S)
+    flow[start:] += 0.3 * flow.mean()
+    alerts = run(epoch, flow)
+    events = first(alerts)
+    assert [a.kind for a in events] == [AlertKind.BURST]
+    updates = [a for a in alerts if a.alert_id == events[0].alert_id]
+    assert updates[-1].ended_at is None
+    assert updates[-1].lost_volume_m3 > updates[0].lost_volume_m3
