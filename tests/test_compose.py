@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from leaksense.server.settings import load_settings
 from leaksense.server.stores.influx import MEASUREMENT
 from leaksense.server.stores.influx_aggregates import HOURLY
 
@@ -39,6 +40,18 @@ LOOPBACK_ONLY = {"influxdb", "server", "grafana", "mosquitto"}
 REFERENCE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?+])?(?P<arg>[^}]*)\}")
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|_KEY$|USER(NAME)?$|DATABASE_URL")
 ENV_LINE = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.*)")
+OPTIONAL_SECRETS = {
+    "LEAKSENSE_SERVER_SMTP_USERNAME",
+    "LEAKSENSE_SERVER_SMTP_PASSWORD",
+    "LEAKSENSE_SERVER_WEBHOOK_SECRET",
+}
+"""Secrets of optional features: ``${NAME?message}`` (the line must be in .env, empty
+while the feature is off) and empty in .env.example; the server refuses the feature
+without them, and a placeholder in production (``server/settings.py``)."""
+
+
+def _secret_op(name: str) -> str:
+    return "?" if name in OPTIONAL_SECRETS else ":?"
 
 
 @cache
@@ -209,7 +222,8 @@ def test_secrets_are_required_and_have_no_default() -> None:
         "LEAKSENSE_SERVER_DATABASE_URL",
     }
     for match in secrets:
-        assert match["op"] == ":?", f"{match[0]} must be ${{{match['name']}:?message}}"
+        op = _secret_op(match["name"])
+        assert match["op"] == op, f"{match[0]} must be ${{{match['name']}{op}message}}"
         assert match["arg"].strip(), f"{match[0]} needs a message saying what to set"
 
 
@@ -222,13 +236,13 @@ def test_secret_settings_come_only_from_the_env_file() -> None:
             if SECRET_NAME.search(key):
                 match = REFERENCE.fullmatch(str(value))
                 assert match is not None, f"{name}.{key} is not a ${{VAR:?...}} reference"
-                assert match["op"] == ":?", f"{name}.{key} has a default"
+                assert match["op"] == _secret_op(match["name"]), f"{name}.{key} has a default"
 
 
 def test_env_example_holds_placeholders_not_secrets() -> None:
     for name, (value, _) in _env_example().items():
         if re.search("PASSWORD|SECRET|TOKEN", name):
-            assert value == "change-me", name
+            assert value == ("" if name in OPTIONAL_SECRETS else "change-me"), name
 
 
 def test_a_variable_has_the_same_default_everywhere() -> None:
@@ -238,6 +252,36 @@ def test_a_variable_has_the_same_default_everywhere() -> None:
     for name, seen in forms.items():
         defaults = {arg for op, arg in seen if op in {"-", ":-"}}
         assert len(defaults) <= 1, f"{name} has different defaults: {defaults}"
+
+
+def _interpolate(text: str, env: dict[str, str]) -> str:
+    """``text`` as compose interpolates it from ``env`` (the forms this file uses)."""
+
+    def value(match: re.Match[str]) -> str:
+        given = env.get(match["name"])
+        if match["op"] in {":-", "-"} and not given:
+            return match["arg"]
+        assert given is not None or match["op"] not in {"?", ":?"}, match[0]
+        return given or ""
+
+    return REFERENCE.sub(value, text.replace("$$", "$"))
+
+
+def test_the_server_accepts_its_compose_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With .env.example's values (placeholders replaced by real secrets, optional
+    features left empty), the server's settings load in production mode."""
+    env = {
+        name: "a-real-secret-of-at-least-32-chars!" if value == "change-me" else value
+        for name, (value, _) in _env_example().items()
+    }
+    for key, raw in _services()["server"]["environment"].items():
+        monkeypatch.setenv(key, _interpolate(str(raw), env))
+    settings = load_settings()
+    assert settings.mode == "production"
+    assert settings.display_timezone == "Europe/Paris"
+    assert settings.smtp_host is None and settings.smtp_password is None
+    assert settings.webhook_url is None and settings.webhook_secret is None
+    assert settings.notify_urgent_kinds == ["burst"]  # empty: the server's default
 
 
 @pytest.mark.parametrize("name", sorted(LOOPBACK_ONLY))

@@ -36,9 +36,19 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 class Site:
     url: str
     runtime: Runtime
+    gateway_token: str
 
     def client(self, **headers: str) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers=headers, follow_redirects=False)
+
+    def ingest(self, batch: dict[str, Any]) -> None:
+        """Send a batch as the site's gateway would."""
+        response = httpx.post(
+            f"{self.url}/api/v1/ingest",
+            json=batch,
+            headers={"Authorization": f"Bearer {self.gateway_token}"},
+        )
+        assert response.status_code == 200, response.text
 
 
 def _network() -> entities.NetworkDescription:
@@ -84,9 +94,9 @@ def _batch() -> dict[str, Any]:
     }
 
 
-def serve_site(tmp_path: Path) -> Iterator[Site]:
-    """The server, until the generator is closed."""
-    settings = load_settings(data_dir=tmp_path / "data")
+def serve_site(tmp_path: Path, **overrides: object) -> Iterator[Site]:
+    """The server (settings: ``overrides``), until the generator is closed."""
+    settings = load_settings(data_dir=tmp_path / "data", **overrides)
     runtime = build_runtime(settings)
     now = datetime.now(UTC)
     with runtime.sessions() as session:
@@ -96,13 +106,9 @@ def serve_site(tmp_path: Path) -> Iterator[Site]:
             users.add_user(session, name, PASSWORD, role, actor="tests", now=now)
     server = ServerThread(create_app(settings, runtime)).start()
     try:
-        response = httpx.post(
-            f"{server.url}/api/v1/ingest",
-            json=_batch(),
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        assert response.status_code == 200, response.text
-        yield Site(server.url, runtime)
+        site = Site(server.url, runtime, token)
+        site.ingest(_batch())
+        yield site
     finally:
         server.stop()
 

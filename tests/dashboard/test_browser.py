@@ -1,7 +1,8 @@
 """The dashboard in headless Chromium (Debian's, driven by Playwright; no browser download).
 
 A technician logs in on a phone-sized screen, finds the alert, acknowledges it and
-resolves it as repaired; a manager opens the reports and the printable report. Each
+resolves it as repaired; a manager opens the reports and the printable report; an
+admin changes a user's role. Each
 step leaves a screenshot in ``build/screenshots/`` (kept as a CI artifact).
 """
 
@@ -14,6 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from dashboard.harness import ALERT_ID, PASSWORD, Site
+from leaksense.server.users import service as users
 from leaksense.server.workflow.service import get_alert
 from services import require_binary
 
@@ -126,3 +128,24 @@ def test_manager_opens_a_report_and_switches_language(browser: Browser, site: Si
         _shot(page, "08-printable-report")
     finally:
         context.close()
+
+
+def test_admin_changes_a_role_on_a_phone(browser: Browser, site: Site) -> None:
+    context = browser.new_context(viewport=PHONE, locale="en-GB", is_mobile=True, has_touch=True)
+    page = context.new_page()
+    try:
+        _log_in(page, site, "alice")
+        page.click("nav >> text=Users")
+        page.wait_for_url("**/dashboard/users")
+        page.click("#edit-tom summary")  # <details>: no JavaScript needed
+        page.select_option("#edit-tom select[name=role]", "manager")
+        assert _fits_the_screen(page)
+        _shot(page, "09-users-role")
+        page.click("#edit-tom >> text=Change role")
+        page.wait_for_selector(".flash.ok:text('tom → manager')")
+        assert "Local times (Europe/Paris)" in page.inner_text("#time-zone")
+        _shot(page, "10-users-role-changed")
+    finally:
+        context.close()
+    with site.runtime.sessions() as session:
+        assert users.get_user(session, "tom").role == "manager"

@@ -11,6 +11,7 @@ import numpy.typing as npt
 from flows import night_mean, series
 from leaksense.core.messages import Alert, AlertKind
 from leaksense.edge.detection.clock import LocalClock
+from leaksense.edge.detection.engine import DetectionEngine, DmaMeters, EngineSettings
 from leaksense.edge.detection.series import SeriesDetector
 
 DAY = 86_400
@@ -67,3 +68,19 @@ def test_a_burst_never_repaired_stays_one_event() -> None:
     updates = [a for a in alerts if a.alert_id == events[0].alert_id]
     assert updates[-1].ended_at is None
     assert updates[-1].lost_volume_m3 > updates[0].lost_volume_m3
+
+
+def test_a_stuck_inlet_raises_no_leak_alert_on_its_dma() -> None:
+    epoch, inlet = series(20)
+    _, outlet = series(20, base_m3h=8.0, seed=2)
+    stuck_at = 16 * DAY // STEP_S + 20 * 12  # day 16, about 21:00 local: evening peak
+    inlet[stuck_at : stuck_at + 8 * 12] = inlet[stuck_at]  # frozen for 8 h
+    settings = EngineSettings(warmup_days=14, dmas=(DmaMeters("d", ("i",), ("o",)),))
+    engine = DetectionEngine("gw", settings)
+    alerts: list[Alert] = []
+    for t, a, b in zip(epoch.tolist(), inlet.tolist(), outlet.tolist(), strict=True):
+        alerts += engine.observe_values("i", t, a)
+        alerts += engine.observe_values("o", t, b)
+    assert first(alerts) == []
+    faults = {(a.sensor_id, a.fault) for a in alerts if a.kind is AlertKind.SENSOR_FAULT}
+    assert ("i", "flatline") in faults

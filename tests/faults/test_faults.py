@@ -17,8 +17,9 @@ import random
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,10 @@ def finish(
     return result
 
 
+def more_than(count: Callable[[], int], than: int) -> bool:
+    return count() > than
+
+
 def start_both(bed: Bed, gateway: GatewayProcess) -> None:
     """Start the gateway and the server side by side (each takes seconds to import)."""
     gateway.spawn()
@@ -96,7 +101,7 @@ def test_a_mosquitto_restarted_mid_stream(bed: Bed, fault_report: list[Tally]) -
             time.sleep(0.1)
             bed.broker.restart()  # SIGTERM: Mosquitto saves sessions and queues
             restarts += 1
-            wait_for(lambda c=connections: gateway.connections() > c, 30, "a reconnection")
+            wait_for(partial(more_than, gateway.connections, connections), 30, "a reconnection")
         bed.sensors.confirm(mids)
     result = finish(
         bed, gateway, fault_report, "a. mosquitto restarted", f"{restarts} broker restarts"
@@ -143,7 +148,8 @@ def test_c_server_killed_mid_batch(bed: Bed, fault_report: list[Tally]) -> None:
         bed.server.start()
         # The gateway drains its backlog in batches of 1 000: kill the server as soon
         # as it stored something, while it is handling the next batch.
-        wait_for(lambda b=before: stored_count(bed.influx) > b, 30, "a batch stored", 0.01)
+        stored = partial(stored_count, bed.influx)
+        wait_for(partial(more_than, stored, before), 30, "a batch stored", 0.01)
         bed.server.kill()
     bed.server.start()
     result = finish(
@@ -166,7 +172,8 @@ def test_d_gateway_killed_mid_write_repeatedly(bed: Bed, fault_report: list[Tall
         infos = bed.sensors.send(series(SENSORS, T0, range(block * 10, (block + 1) * 10)))
         if block in (2, 5, 8, 10):
             # Up and working since its last start: readings reached the server...
-            wait_for(lambda b=before: stored_count(bed.influx) > b, 30, "the gateway at work")
+            stored = partial(stored_count, bed.influx)
+            wait_for(partial(more_than, stored, before), 30, "the gateway at work")
             bed.sensors.confirm(infos)
             more = bed.sensors.send(
                 series(SENSORS, T0 + timedelta(days=1), range(block * 10, (block + 1) * 10))
@@ -179,8 +186,8 @@ def test_d_gateway_killed_mid_write_repeatedly(bed: Bed, fault_report: list[Tall
     result = finish(bed, gateway, fault_report, "d. gateway SIGKILLed", f"{gateway.kills} SIGKILLs")
     result.notes.append(
         "killed 20–150 ms into a block of 200 messages, while it received, committed "
-        "and sent; what it stored twice in its outbox (acknowledgement lost) reached "
-        "the server twice and was stored once"
+        "and sent; readings committed but not acknowledged before a kill come again "
+        "from the broker and are stored once (column re-sent)"
     )
     assert gateway.kills >= 3
     assert_exactly_once(result)
@@ -273,7 +280,11 @@ def test_f_outbox_at_its_bound(bed: Bed, fault_report: list[Tally]) -> None:
     log = gateway.log_text()
     assert "Traceback" not in log, log[-3000:]
     assert log_lines(log, "outbox at its bound") >= 1
-    assert 0 < len(missing) <= dropped <= len(missing) + len(means)
+    # Every reading missing on the server was counted as dropped. The count may be
+    # higher: a mean is stamped at one of its readings' times (that key is on the
+    # server), and on a loaded machine the broker can redeliver messages the gateway
+    # had not yet acknowledged, so a reading can be folded twice.
+    assert 0 < len(missing) <= dropped
     assert not unrepresented, f"lost without a mean: {unrepresented[:5]}"
     assert {alert_id for alert_id, _ in bed.server.alerts()}, "the alert was dropped"
 
@@ -309,22 +320,28 @@ def fill(disk: Path, leave_bytes: int) -> Path:
     return filler
 
 
-def test_g_outbox_disk_full(bed: Bed, fault_report: list[Tally], small_disk: Path) -> None:
+def test_g_outbox_disk_full(small_disk: Path, bed: Bed, fault_report: list[Tally]) -> None:
     """A real ENOSPC: the outbox on a 1 MiB tmpfs, almost full. A commit that fails
     leaves its messages unacknowledged (the broker keeps them) and is retried every
     second; once space is freed everything arrives, exactly once."""
     gateway = bed.gateway(GatewaySettings(outbox_dir=small_disk))
     gateway.start()  # the outbox exists, empty
-    filler = fill(small_disk, leave_bytes=160 * 1024)
-    bed.sensors.publish(series(SENSORS, T0, range(100)))  # 2 000 readings, server down
-    wait_for(
-        lambda: log_lines(gateway.log_text(), "cannot commit to the outbox") >= 2, 30, "ENOSPC"
-    )
+    filler = fill(small_disk, leave_bytes=64 * 1024)
+
+    def failed_commits() -> int:
+        return log_lines(gateway.log_text(), "cannot commit to the outbox")
+
+    for block in range(10):  # blocks of 1 000 readings, server down, until the disk is full
+        bed.sensors.publish(series(SENSORS, T0, range(block * 50, (block + 1) * 50)))
+        time.sleep(0.5)
+        if failed_commits() >= 2:
+            break
+    wait_for(lambda: failed_commits() >= 2, 10, "commits failing with ENOSPC")
     waiting = gateway.metric("outbox_readings")
     filler.unlink()  # the technician frees space
     bed.server.start()
     result = finish(
-        bed, gateway, fault_report, "g. outbox disk full", "1 MiB tmpfs filled to 160 KiB free"
+        bed, gateway, fault_report, "g. outbox disk full", "1 MiB tmpfs, 64 KiB left free"
     )
     failures = log_lines(gateway.log_text(), "cannot commit to the outbox")
     result.notes.append(

@@ -37,7 +37,7 @@ def test_a_mean_never_takes_the_key_of_a_reading_in_flight(tmp_path: Path) -> No
         dropped = outbox.stats().readings_dropped
         assert dropped > 0
         outbox.confirm(in_flight.batch_seq)
-        rest = []
+        rest: list[Reading] = []
         while (batch := outbox.peek_batch(1000)) is not None:
             rest += batch.readings
             outbox.confirm(batch.batch_seq)

@@ -180,8 +180,9 @@ def wait_for(check: Callable[[], bool], timeout_s: float = 10.0) -> bool:
 
 @pytest.mark.influx
 def test_the_worker_refreshes_aggregates_off_the_write_path(influx_db: InfluxDatabase) -> None:
-    """A write only marks its hours dirty; the background worker refreshes them."""
-    store = InfluxReadingStore(influx_db.url, influx_db.name, refresh_interval_s=0.05, settle_s=0.2)
+    """A write only marks its hours dirty; the background worker refreshes them within a
+    round, without waiting ``settle_s`` (60 s) for the marks of its own confirmed writes."""
+    store = InfluxReadingStore(influx_db.url, influx_db.name, refresh_interval_s=0.05)
     try:
         store.write(readings("s1", 24, step_s=300))  # 2 hours
         assert wait_for(lambda: len(hourly_rows(influx_db)) == 2)
@@ -221,7 +222,7 @@ def test_a_crash_between_write_and_refresh_keeps_the_dirty_marks(
     )
     assert writer.returncode == -signal.SIGKILL, writer.stderr.decode()
     assert hourly_rows(influx_db) == []  # nothing refreshed before the crash
-    restarted = InfluxReadingStore(
+    restarted = InfluxReadingStore(  # another process's marks: refreshed once settled
         influx_db.url, influx_db.name, refresh_interval_s=0.05, settle_s=0.1
     )
     try:

@@ -121,6 +121,8 @@ def test_the_fast_path_pattern_is_anchored() -> None:
         with_reading(index_m3=-1),
         with_reading(sensor_id="bad id"),
         with_reading(sensor_id="x" * 65),
+        with_reading(sensor_id="s-1\n"),  # the fast path checks each distinct id once
+        with_reading(time="2026-01-05T03:15:00Z\n"),
         with_reading(unknown=1),
         GOLDEN | {"batch_seq": -1},
         GOLDEN | {"schema_version": 2},

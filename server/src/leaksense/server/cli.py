@@ -67,11 +67,15 @@ def add_gateway(
 def add_token(
     name: str,
     kind: Annotated[
-        Literal["reader", "admin"],
-        typer.Option(help="reader: read reports and readings; admin: also enter repairs."),
+        Literal["reader", "admin", "integration"],
+        typer.Option(
+            help="reader: read reports, readings and alerts; admin: also enter repairs and"
+            " act on alerts; integration: read alerts and act on them, nothing else."
+        ),
     ] = "reader",
 ) -> None:
-    """Issue an API token (reports, integrations), shown only once."""
+    """Issue an API token (reports, integrations), shown only once; the server keeps its
+    SHA-256 only. Alert changes made with it are audited as ``token:NAME``."""
     runtime = _runtime()
     with runtime.sessions() as session:
         token = entities.add_token(session, name, kind)

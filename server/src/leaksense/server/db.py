@@ -178,7 +178,8 @@ class GatewayHealthRecord(Base):
 
 
 class ApiToken(Base):
-    """A bearer token, stored as its SHA-256 only; ``kind``: ``gateway``, ``reader``, ``admin``."""
+    """A bearer token, stored as its SHA-256 only; ``kind``: ``gateway``, ``reader``,
+    ``admin``, ``integration`` (what each may do: ``services.entities.TokenKind``)."""
 
     __tablename__ = "api_tokens"
     token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)

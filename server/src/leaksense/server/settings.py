@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from leaksense.core.errors import ConfigError
 from leaksense.core.messages import MAX_READINGS_PER_BATCH
@@ -22,7 +23,11 @@ class ServerSettings(BaseSettings):
     refuses an InfluxDB without credentials and any placeholder secret.
     """
 
-    model_config = SettingsConfigDict(env_prefix="LEAKSENSE_SERVER_", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="LEAKSENSE_SERVER_", extra="forbid", env_ignore_empty=True
+    )
+    """An empty variable counts as unset (its default): docker-compose.yml passes the
+    optional ones through as ``${VAR:-}``."""
 
     mode: Literal["development", "production"] = "development"
     host: str = "127.0.0.1"
@@ -70,6 +75,10 @@ class ServerSettings(BaseSettings):
     instance behind one load balancer needs the same. ``production`` refuses to serve
     without it; ``development`` keeps a random one in ``data_dir``."""
 
+    display_timezone: str = "Europe/Paris"
+    """IANA zone of the times people read: dashboard pages and notification texts show
+    local time with the zone's abbreviation (CET/CEST); JSON APIs stay in UTC."""
+
     # Alert notifications and escalation (docs/alerts.md).
     notify_worker: bool = True
     """Run the notification worker in this server process (it starts only if SMTP or a
@@ -106,6 +115,20 @@ class ServerSettings(BaseSettings):
     notify_lease_s: float = Field(default=120.0, gt=0)
     """How long a worker holds a claimed notification; longer than any send timeout."""
 
+    @field_validator("display_timezone", "notify_timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ValueError, ZoneInfoNotFoundError) as exc:
+            raise ValueError(f"unknown time zone {name!r} (an IANA name: Europe/Paris)") from exc
+        return name
+
+    @property
+    def display_zone(self) -> ZoneInfo:
+        """:attr:`display_timezone` as a zone (``ZoneInfo`` keeps one per name)."""
+        return ZoneInfo(self.display_timezone)
+
     @property
     def entity_database_url(self) -> str:
         """The SQLAlchemy URL; defaults to a SQLite file in ``data_dir``."""
@@ -115,12 +138,18 @@ class ServerSettings(BaseSettings):
     def _refuse_weak_production(self) -> ServerSettings:
         if self.webhook_url and self.webhook_secret is None:
             raise ValueError("a webhook_url needs a webhook_secret (HMAC-SHA256 key)")
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            raise ValueError("smtp_username and smtp_password go together (both or neither)")
         if self.mode != "production":
             return self
         if self.webhook_secret is not None and (
             self.webhook_secret.get_secret_value().lower() in PLACEHOLDER_SECRETS
         ):
             raise ValueError("production mode refuses a placeholder webhook_secret")
+        if self.smtp_password is not None and (
+            self.smtp_password.get_secret_value().lower() in PLACEHOLDER_SECRETS
+        ):
+            raise ValueError("production mode refuses a placeholder smtp_password")
         if self.database_url is None:
             raise ValueError("production mode needs an explicit LEAKSENSE_SERVER_DATABASE_URL")
         if self.reading_store == "influxdb":
@@ -151,3 +180,5 @@ def load_settings(**overrides: object) -> ServerSettings:
             f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
         )
         raise ConfigError(f"invalid server settings: {problems}") from exc
+    except SettingsError as exc:  # a variable that is not the JSON its field needs
+        raise ConfigError(f"invalid server settings: {exc}") from exc

@@ -67,8 +67,10 @@ class DetectionEngine:
             series = self.series[sensor_id] = self._new_series(sensor_id)
         alerts = series.observe(epoch_s, flow_m3h, index_m3)
         for aggregator in self._member_of.get(sensor_id, ()):
+            dma = self.dma_series[aggregator.dma_id]
+            dma.member_state(sensor_id, epoch_s, series)
             for bucket_s, net in aggregator.add(sensor_id, epoch_s, flow_m3h):
-                alerts += self.dma_series[aggregator.dma_id].observe(bucket_s, net)
+                alerts += dma.observe(bucket_s, net)
         return alerts
 
     def install(self, artifacts: Iterable[ModelArtifact]) -> int:

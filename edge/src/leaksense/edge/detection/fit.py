@@ -24,6 +24,8 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 MAD_TO_SIGMA = 1.4826
 MIN_DAYS = 3
+INTERMITTENT_FRACTION = 0.2
+"""A series at rest this share of the time is intermittent (a customer's meter)."""
 _UNIX_DAY_ORDINAL = date(1970, 1, 1).toordinal()
 
 
@@ -102,7 +104,7 @@ def _profile(day: IntArray, day_type: IntArray, slot: IntArray, flow: FloatArray
         row = profile[k]
         days_k = np.unique(day[day_type == k]).size
         if days_k < 2 or np.isnan(row).mean() > 0.2:
-            known = days_k and not np.isnan(row).all()
+            known = days_k and not np.isnan(row).all() and np.median(weekday) > 0
             level = np.nanmedian(row) / np.median(weekday) if known else 1.0
             row = weekday * level
         profile[k] = np.where(np.isnan(row), weekday, row)
@@ -201,9 +203,16 @@ def fit_artifact(
     baseline = float(np.median(nights)) if nights.size else float(np.min(profile))
     factors = _night_factors(nights, types, baseline)
     relative = nights / np.asarray(factors)[types] if nights.size else nights
-    # A night mean averages a whole window: a pulse meter's step shrinks with it.
+    # A night mean averages a whole window: a pulse meter's step shrinks with it. A
+    # series mostly at rest (a household) keeps the step of one reading: the spread
+    # of its nights (a flush, or none) is invisible to the median.
+    zero_fraction = float(np.mean(np.abs(flow_m3h) <= params.zero_flow_m3h))
     window_s = 3600.0 * (params.night_end_hour - params.night_start_hour)
-    night_floor = max(_quantum(flow_m3h) * interval_s / window_s, 1e-4)
+    night_floor = (
+        floor
+        if zero_fraction > INTERMITTENT_FRACTION
+        else max(_quantum(flow_m3h) * interval_s / window_s, 1e-4)
+    )
     night_sigma = max(robust_sigma(relative), 0.02 * abs(baseline), night_floor)
     return ModelArtifact(
         series_id=series_id,
@@ -220,7 +229,7 @@ def fit_artifact(
         night_sigma_m3h=round_floats(night_sigma),
         night_day_factors=round_floats(factors),
         mean_flow_m3h=round_floats(mean_flow),
-        zero_fraction=round(float(np.mean(np.abs(flow_m3h) <= params.zero_flow_m3h)), 4),
+        zero_fraction=round(zero_fraction, 4),
         params=params.model_copy(
             update={
                 "max_flow_m3h": max(10 * float(np.percentile(flow_m3h, 99.5)), 1.0),

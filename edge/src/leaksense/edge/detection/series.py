@@ -21,14 +21,13 @@ from leaksense.edge.detection import texts
 from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact
 from leaksense.edge.detection.clock import LocalClock
 from leaksense.edge.detection.events import EventBook
-from leaksense.edge.detection.fit import fit_artifact
+from leaksense.edge.detection.fit import INTERMITTENT_FRACTION, fit_artifact
 from leaksense.edge.detection.night import NightVerdict, NightWatch
 from leaksense.edge.detection.recent import RecentExcess
 
 LN2 = math.log(2)
 GUARD_S = 3600.0
 """Leak detection stays paused this long after a sensor fault ends."""
-INTERMITTENT = 0.2
 BURST = "burst"
 NIGHT = "night"
 CONTINUOUS = "continuous"
@@ -73,6 +72,7 @@ class SeriesDetector:
         self._held: list[tuple[float, float, float, float]] = []
         self._ey = self._ep = 0.0  # recent level: averages of flow and profile
         self._recent: RecentExcess | None = None
+        self._member_change_s: dict[str, float] = {}
         self._reset_burst()
 
     # -- model ---------------------------------------------------------------------
@@ -85,7 +85,7 @@ class SeriesDetector:
         self._profile = [list(row) for row in artifact.profile_m3h]
         self._sigma = list(artifact.sigma_m3h)
         self._min_burst_m3h = self.params.burst_min_fraction * artifact.mean_flow_m3h
-        self._intermittent = self.customer or artifact.zero_fraction > INTERMITTENT
+        self._intermittent = self.customer or artifact.zero_fraction > INTERMITTENT_FRACTION
         self._absurd_m3h = 3.0 * max(max(row) for row in self._profile) + 3.0 * max(self._sigma)
         night_h = self.params.night_end_hour - self.params.night_start_hour
         self._night = NightWatch(artifact, 3600 * night_h / artifact.interval_s)
@@ -128,8 +128,13 @@ class SeriesDetector:
                 params=self.params,
             )
         except InvalidInput:
+            self._next_refit_s = epoch_s + 3600.0
             return
         self.install(artifact)
+        # History stops while a leak is open: the next refit is counted from now,
+        # not from the last remembered reading (else it would refit every reading).
+        refit_s = 86_400 * self.params.refit_every_days
+        self._next_refit_s = max(self._next_refit_s, epoch_s + refit_s)
 
     # -- per reading ---------------------------------------------------------------
     def observe(
@@ -244,6 +249,17 @@ class SeriesDetector:
             10 * self.params.zero_flow_m3h
         )
 
+    def member_state(self, sensor_id: str, epoch_s: float, meter: SeriesDetector) -> None:
+        """What a DMA series needs from one of its meters after each of its readings:
+        when its value last changed (a stuck meter makes no burst) and its fault pause
+        (a faulty meter's water balance is no evidence of a leak)."""
+        self._member_change_s[sensor_id] = meter._flat_start_s
+        if meter._pause_until_s > epoch_s and meter._pause_until_s > self._pause_until_s:
+            self._pause_until_s = meter._pause_until_s
+            self._reset_burst()
+            if self.artifact is not None:
+                self._night.reset()
+
     def _pause(self, epoch_s: float) -> None:
         self._pause_until_s = epoch_s + GUARD_S
         self._reset_burst()
@@ -339,7 +355,9 @@ class SeriesDetector:
         burst = book.get(BURST)
         if burst is None:
             excess = self._excess_sum / max(self._excess_n, 1)
-            varied = self._flat_start_s > self._burst_start_s  # a frozen value is no burst
+            # A frozen value (of this series, or of a meter of this DMA) is no burst.
+            changed_s = min(self._member_change_s.values(), default=math.inf)
+            varied = min(self._flat_start_s, changed_s) > self._burst_start_s
             if self._cusum > p.burst_h and z > 0.0 and excess >= self._min_burst_m3h and varied:
                 alerts.append(
                     book.open(
@@ -365,7 +383,7 @@ class SeriesDetector:
             else:
                 alerts.extend(a for a in [book.close(BURST, epoch_s)] if a is not None)
             self._reset_burst()
-            self._night.forget_evidence()
+            self._night.reset()  # tonight's window so far saw the burst: no evidence
             if not stale:
                 self._ey, self._ep = 0.0, 0.0
             return

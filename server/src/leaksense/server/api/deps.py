@@ -106,6 +106,17 @@ def report_token(session: SessionDep, credentials: Credentials) -> ApiToken:
     return _token(session, credentials, ("reader", "admin"))
 
 
+def alert_reader_token(session: SessionDep, credentials: Credentials) -> ApiToken:
+    """A ``reader``, ``admin`` or ``integration`` token: who may read alerts."""
+    return _token(session, credentials, ("reader", "admin", "integration"))
+
+
+def alert_actor_token(session: SessionDep, credentials: Credentials) -> ApiToken:
+    """An ``admin`` or ``integration`` token: who may change alerts (audited as
+    ``token:<name>``)."""
+    return _token(session, credentials, ("admin", "integration"))
+
+
 def metrics_access(runtime: RuntimeDep, session: SessionDep, credentials: Credentials) -> None:
     """A reader token, if ``metrics_require_token`` is set."""
     if runtime.settings.metrics_require_token:
@@ -124,6 +135,8 @@ GatewayId = Annotated[str, Depends(gateway_id)]
 ReaderToken = Annotated[ApiToken, Depends(reader_token)]
 AdminToken = Annotated[ApiToken, Depends(admin_token)]
 ReportToken = Annotated[ApiToken, Depends(report_token)]
+AlertReaderToken = Annotated[ApiToken, Depends(alert_reader_token)]
+AlertActorToken = Annotated[ApiToken, Depends(alert_actor_token)]
 MetricsAccess = Depends(metrics_access)
 
 

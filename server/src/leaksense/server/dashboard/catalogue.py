@@ -22,6 +22,10 @@ TEXTS: dict[str, dict[Lang, str]] = {
     "logout": {"fr": "Déconnexion", "en": "Log out"},
     "signed_in_as": {"fr": "Connecté :", "en": "Signed in:"},
     "switch_lang": {"fr": "English", "en": "Français"},
+    "times_in": {
+        "fr": "Heures locales ({zone}) ; les API JSON restent en UTC.",
+        "en": "Local times ({zone}); JSON APIs stay in UTC.",
+    },
     # login
     "login_title": {"fr": "Connexion", "en": "Log in"},
     "username": {"fr": "Identifiant", "en": "Username"},
@@ -153,6 +157,10 @@ TEXTS: dict[str, dict[Lang, str]] = {
     "repairs_report": {"fr": "Réparations avant / après", "en": "Repairs before / after"},
     "no_dmas": {"fr": "Aucun secteur déclaré.", "en": "No DMA declared."},
     "scope_network": {"fr": "Ensemble du réseau", "en": "Whole network"},
+    "report_days_utc": {
+        "fr": "Les périodes des rapports sont des jours UTC (minuit UTC à minuit UTC).",
+        "en": "Report periods are UTC days (UTC midnight to UTC midnight).",
+    },
     # users
     "users_title": {"fr": "Utilisateurs", "en": "Users"},
     "display_name": {"fr": "Nom affiché", "en": "Display name"},
@@ -164,6 +172,14 @@ TEXTS: dict[str, dict[Lang, str]] = {
     "disable": {"fr": "Désactiver", "en": "Disable"},
     "enable": {"fr": "Réactiver", "en": "Enable"},
     "password_rule": {"fr": "10 caractères au moins", "en": "at least 10 characters"},
+    "edit_user": {"fr": "Rôle, mot de passe", "en": "Role, password"},
+    "change_role": {"fr": "Changer le rôle", "en": "Change role"},
+    "new_password": {"fr": "Nouveau mot de passe", "en": "New password"},
+    "reset_password": {"fr": "Réinitialiser le mot de passe", "en": "Reset password"},
+    "reset_ends_sessions": {
+        "fr": "Un nouveau mot de passe ferme les sessions ouvertes de l'utilisateur.",
+        "en": "A new password ends the user's open sessions.",
+    },
 }
 
 

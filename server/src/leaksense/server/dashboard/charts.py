@@ -12,7 +12,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from markupsafe import Markup
 from sqlalchemy.orm import Session
@@ -95,9 +95,11 @@ def _net(columns: Sequence[tuple[int, list[float | None]]], n: int) -> list[floa
     return out
 
 
-def _labels(start: datetime, step: timedelta, n: int, lang: str) -> list[str]:
+def _labels(start: datetime, step: timedelta, n: int, lang: str, zone: tzinfo) -> list[str]:
+    """Local times of the buckets (buckets themselves are UTC: a DST change only makes
+    one label repeat or skip, as the wall clock does)."""
     fmt = "%d/%m %H:%M" if lang == "fr" else "%m-%d %H:%M"
-    return [(start + step * i).astimezone(UTC).strftime(fmt) for i in range(n)]
+    return [(start + step * i).astimezone(zone).strftime(fmt) for i in range(n)]
 
 
 def _chart(
@@ -119,6 +121,7 @@ def event_chart(
     marks: Sequence[datetime],
     title: str,
     lang: str,
+    zone: tzinfo = UTC,
 ) -> Chart:
     """The flow of the alert's sensor (or its DMA's net inflow) over ``window``."""
     start, end = window
@@ -131,7 +134,7 @@ def event_chart(
     values = _net(columns, n)
     name = sensor_id or dma_id or ""
     markers = [int((m - start) / step) for m in marks]
-    return _chart(title, name, values, _labels(start, step, n, lang), markers)
+    return _chart(title, name, values, _labels(start, step, n, lang, zone), markers)
 
 
 def hourly_chart(
@@ -143,6 +146,7 @@ def hourly_chart(
     title: str,
     name: str,
     lang: str,
+    zone: tzinfo = UTC,
 ) -> Chart:
     """Hourly mean flow over ``days`` days before ``end`` (one meter, or a DMA's net)."""
     last_hour = end.astimezone(UTC).replace(minute=0, second=0, microsecond=0) + HOUR
@@ -152,4 +156,4 @@ def hourly_chart(
         values = _hourly(store, meters[0][0], start, n)
     else:
         values = _net([(sign, _hourly(store, m, start, n)) for m, sign in meters], n)
-    return _chart(title, name, values, _labels(start, HOUR, n, lang), [])
+    return _chart(title, name, values, _labels(start, HOUR, n, lang, zone), [])

@@ -30,6 +30,7 @@ from leaksense.server.dashboard.web import (
     lang_of,
     redirect,
     render,
+    zone_of,
 )
 from leaksense.server.db import Dma
 from leaksense.server.users.service import list_users
@@ -83,6 +84,7 @@ def alert_detail(
         session, store, sensor_id=alert.sensor_id, dma_id=alert.dma_id,
         window=event_window(alert.started_at, alert.detected_at, alert.ended_at, now),
         marks=[alert.started_at, alert.detected_at], title=cat.t("chart_title", lang), lang=lang,
+        zone=zone_of(request),
     )  # fmt: skip
     assignees = [u.username for u in list_users(session) if u.active]
     return render(

@@ -21,7 +21,7 @@ from leaksense.server.dashboard import catalogue as cat
 from leaksense.server.dashboard.auth import NetworkViewer
 from leaksense.server.dashboard.charts import dma_meters, hourly_chart
 from leaksense.server.dashboard.routes_alerts import alerts_in
-from leaksense.server.dashboard.web import PREFIX, DashboardRoute, lang_of, render
+from leaksense.server.dashboard.web import PREFIX, DashboardRoute, lang_of, render, zone_of
 from leaksense.server.db import Dma, Sensor
 from leaksense.server.services import entities
 from leaksense.server.services.gateways import list_gateways
@@ -85,7 +85,7 @@ def sensor_page(
     now = datetime.now(UTC)
     chart = hourly_chart(
         store, [(sensor_id, 1)], end=sensor.last_seen_at or now, days=days,
-        title=cat.t("hourly_chart", lang), name=sensor_id, lang=lang,
+        title=cat.t("hourly_chart", lang), name=sensor_id, lang=lang, zone=zone_of(request),
     )  # fmt: skip
     row = SensorRow(
         sensor.sensor_id, sensor.dma_id, sensor.role, sensor.last_seen_at,
@@ -106,7 +106,7 @@ def dma_page(
             if s.last_seen_at and s.sensor_id in {m for m, _ in meters}]  # fmt: skip
     chart = hourly_chart(
         store, meters, end=max(last, default=datetime.now(UTC)), days=days,
-        title=cat.t("dma_chart", lang), name=dma_id, lang=lang,
+        title=cat.t("dma_chart", lang), name=dma_id, lang=lang, zone=zone_of(request),
     )  # fmt: skip
     alerts = alerts_in(session, dma_id)[:50]
     return render(

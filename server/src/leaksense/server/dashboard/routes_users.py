@@ -1,4 +1,8 @@
-"""Users (admins only): list, add, disable, enable. Each change is audited by the service."""
+"""Users (admins only): list, add, change role, reset password, disable, enable.
+
+Each change is made and audited by the users service (``users/service.py``), the one
+the CLI calls, so its rules hold here too: the last active admin keeps their role.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,10 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response
 
-from leaksense.core.errors import Conflict, InvalidInput
+from leaksense.core.errors import Conflict, InvalidInput, NotFoundError
 from leaksense.server.api.deps import SessionDep
 from leaksense.server.dashboard import catalogue as cat
-from leaksense.server.dashboard.auth import CsrfForm, UserAdmin
+from leaksense.server.dashboard.auth import CsrfForm, UserAdmin, start_session
 from leaksense.server.dashboard.web import (
     PREFIX,
     DashboardRoute,
@@ -69,3 +73,39 @@ def enable_user(
 ) -> Response:
     service.enable_user(session, username, actor=user.username, now=datetime.now(UTC))
     return _done(request, username)
+
+
+@router.post("/{username}/role")
+def change_role(
+    request: Request, username: str, form: CsrfForm, user: UserAdmin, session: SessionDep
+) -> Response:
+    """Give ``username`` the posted role (refused for the last active admin)."""
+    try:
+        changed = service.set_role(
+            session, username, form_text(form, "role", 16), actor=user.username,
+            now=datetime.now(UTC),
+        )  # fmt: skip
+    except (InvalidInput, Conflict, NotFoundError) as exc:
+        flash(request, "error", str(exc))
+        return redirect(PAGE)
+    role = cat.label_of("role", changed.role, lang_of(request))
+    return _done(request, f"{changed.username} → {role}")
+
+
+@router.post("/{username}/password")
+def reset_password(
+    request: Request, username: str, form: CsrfForm, user: UserAdmin, session: SessionDep
+) -> Response:
+    """Set a new password for ``username``; that user's open sessions end (the admin's
+    own session goes on when they reset their own password)."""
+    password = form_text(form, "password", 1024, strip=False)
+    try:
+        changed = service.set_password(
+            session, username, password, actor=user.username, now=datetime.now(UTC)
+        )
+    except (InvalidInput, NotFoundError) as exc:
+        flash(request, "error", str(exc))
+        return redirect(PAGE)
+    if changed.username == user.username:
+        start_session(request, changed)
+    return _done(request, f"{changed.username} ({cat.t('password', lang_of(request)).lower()})")

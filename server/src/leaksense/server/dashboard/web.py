@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine, Mapping
-from datetime import UTC, datetime
+from datetime import datetime, tzinfo
 from functools import cache
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -37,6 +38,7 @@ from leaksense.server.dashboard.auth import (
     csrf_token,
 )
 from leaksense.server.render.catalogue import Lang
+from leaksense.server.runtime import Runtime
 from leaksense.server.users.service import UserView
 
 log = logging.getLogger(__name__)
@@ -57,11 +59,19 @@ def _num(value: float | None, digits: int = 1, lang: Lang = "en") -> str:
     return text.replace(",", "\u202f").replace(".", ",") if lang == "fr" else text
 
 
-def _time(moment: datetime | None, lang: Lang) -> str:
+def zone_of(request: Request) -> ZoneInfo:
+    """The zone pages show times in (``display_timezone``; JSON APIs stay in UTC)."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime.settings.display_zone
+
+
+def local_time(moment: datetime | None, lang: Lang, zone: tzinfo) -> str:
+    """``05/01/2026 04:00 CET``: local time with the zone's abbreviation, which tells
+    the two 02:30 of the autumn change apart (CEST, then CET)."""
     if moment is None:
         return "—"
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%d/%m/%Y %H:%M UTC" if lang == "fr" else "%Y-%m-%d %H:%M UTC")
+    local = moment.astimezone(zone)
+    return local.strftime("%d/%m/%Y %H:%M %Z" if lang == "fr" else "%Y-%m-%d %H:%M %Z")
 
 
 @cache
@@ -89,6 +99,7 @@ def render(
 ) -> HTMLResponse:
     """A dashboard page in the request's language."""
     lang = lang_of(request)
+    zone = zone_of(request)
     message = request.session.pop("flash", None)
     html = (
         _environment()
@@ -99,7 +110,8 @@ def render(
             t=lambda key, **p: cat.t(key, lang, **p),
             word=lambda prefix, value: cat.label_of(prefix, value, lang),
             num=lambda value, digits=1: _num(value, digits, lang),
-            time=lambda moment: _time(moment, lang),
+            time=lambda moment: local_time(moment, lang, zone),
+            zone_name=zone.key,
             user=user,
             can=lambda permission: allowed(user, permission),
             csrf=csrf_token(request),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import UTC, datetime, time, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from leaksense.core.errors import ConfigError
@@ -44,6 +44,8 @@ class NotifyPolicy:
     email: bool
     """SMTP is configured: on-call people get e-mails."""
     webhook: bool
+    display_zone: tzinfo = UTC
+    """The zone of the times in notification texts (``display_timezone``)."""
 
     @classmethod
     def from_settings(cls, s: ServerSettings) -> NotifyPolicy:
@@ -60,6 +62,7 @@ class NotifyPolicy:
             base_url=s.public_base_url.rstrip("/"),
             email=s.smtp_host is not None,
             webhook=s.webhook_url is not None,
+            display_zone=s.display_zone,
         )
 
     @property

@@ -19,12 +19,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from leaksense.core.errors import AuthenticationError, ConfigError, NotFoundError
+from leaksense.core.errors import AuthenticationError, ConfigError, InvalidInput, NotFoundError
 from leaksense.core.messages import Identifier, UtcDatetime
 from leaksense.server.db import ApiToken, DeclaredVolume, Dma, DmaMeter, Gateway, Sensor, Site
 from leaksense.server.security import hash_token, new_token
 
-TokenKind = Literal["gateway", "reader", "admin"]
+TokenKind = Literal["gateway", "reader", "admin", "integration"]
+"""``gateway``: ingest for its own gateway; ``reader``: read reports, readings, alerts;
+``admin``: also enter repairs and act on alerts; ``integration``: read alerts and act on
+them (acknowledge, assign, resolve, notes), nothing else (a ticketing or SMS system)."""
+IssuedKind = Literal["reader", "admin", "integration"]
+MAX_TOKEN_NAME_CHARS = 64
 Category = Literal["rural", "intermediate", "urban"]
 VolumeKind = Literal[
     "produced",
@@ -243,8 +248,12 @@ def add_reader_token(session: Session, name: str) -> str:
     return add_token(session, name, "reader")
 
 
-def add_token(session: Session, name: str, kind: Literal["reader", "admin"]) -> str:
-    """Issue a ``reader`` (read-only) or ``admin`` (may also enter repairs) token."""
+def add_token(session: Session, name: str, kind: IssuedKind) -> str:
+    """Issue a ``reader``, ``admin`` or ``integration`` token (see :data:`TokenKind`);
+    ``name`` is who holds it, and the audit log names changes ``token:<name>``."""
+    name = name.strip()
+    if not 0 < len(name) <= MAX_TOKEN_NAME_CHARS:
+        raise InvalidInput(f"a token name has 1 to {MAX_TOKEN_NAME_CHARS} characters")
     token = new_token()
     session.add(
         ApiToken(token_sha256=hash_token(token), kind=kind, name=name, created_at=datetime.now(UTC))

@@ -38,7 +38,7 @@ WRITE_CHUNK = 5_000
 MAX_CACHED_PREFIXES = 100_000
 """Line prefixes kept per sensor id (one escaped string each); the cache is emptied past this."""
 REFRESH_INTERVAL_S = 5.0
-"""How often the background worker refreshes the settled dirty marks."""
+"""How often the background worker refreshes the dirty marks."""
 T = TypeVar("T")
 
 
@@ -117,7 +117,8 @@ class InfluxReadingStore:
     ) -> None:
         """``refresh_interval_s=None``: no background worker (reads still refresh).
         ``settle_s``: how long a write may take to land (default: 60 s, at least twice
-        the timeout); the worker refreshes the marks older than that."""
+        the timeout); the worker refreshes this process's confirmed writes at once,
+        other marks once they are older than that."""
         headers = {"Authorization": f"Token {token}"} if token else {}
         auth = httpx.BasicAuth(username, password or "") if username else None
         self._db = database
@@ -201,13 +202,23 @@ class InfluxReadingStore:
             self._worker.start()
 
     def _refresh_loop(self) -> None:
-        """Refresh the settled dirty marks every ``refresh_interval_s``, until closed."""
+        """Refresh the dirty marks every ``refresh_interval_s``, until closed."""
         interval_s = self._refresh_interval_s or REFRESH_INTERVAL_S
+        failing = False
         while not self._stopping.wait(interval_s):
             try:
                 self._aggregates.settle()
-            except Exception:  # the next round retries; the marks stay until then
-                log.warning("aggregate refresh failed; retrying", exc_info=True)
+            except StoreUnavailable as exc:  # the marks stay: the next round retries
+                if not failing:
+                    log.warning("aggregate refresh paused, InfluxDB unavailable: %s", exc)
+                failing = True
+                continue
+            except Exception:
+                log.exception("aggregate refresh failed; retrying in %.0f s", interval_s)
+                continue
+            if failing:
+                log.info("aggregate refresh resumed")
+            failing = False
 
     def _write_lines(self, body: bytes) -> None:
         response = self._request(

@@ -12,14 +12,16 @@ whole body is durable, so a confirmed write has its marks: a crash before the
 aggregates are refreshed loses nothing, the marks are still there at restart.
 
 **Refresh.** :meth:`InfluxAggregates.refresh` reads the marks newer than the
-*cursor* (one ``flow_refresh`` point, persisted in the database), merges each sensor's
-spans, recomputes those hours and then their days with bounded queries (sensors
-sharing a span together, 100 per query), and moves the cursor to ``start − settle``:
-every mark older than that was written completely before the refresh began, because
-a write is sent with the time of its marks and lasts less than ``settle_s``. Marks of
-the last ``settle_s`` are recomputed again by the next refresh, which is harmless: a
-recompute is idempotent, and late, replaced or back-filled readings give the
-aggregate the stored readings give. The store runs a background worker that refreshes
+*cursor* (persisted in the database: the largest ``flow_refresh`` point), merges
+each sensor's spans, recomputes those hours and then their days with bounded queries
+(sensors sharing a span together, 100 per query, several statements per request),
+and moves the cursor to ``start − settle``: every mark older than that was written
+completely before the refresh began, because a write is sent with the time of its
+marks and lasts less than ``settle_s``. Marks of the last ``settle_s`` are recomputed
+again by the next refresh, which is harmless (a recompute is idempotent, and late,
+replaced or back-filled readings give the aggregate the stored readings give),
+unless this process wrote them (field ``w``) and InfluxDB had confirmed that write
+before a refresh that covered them began. The store runs a background worker that refreshes
 the marks once settled (:meth:`settle`, every few seconds), and every read first
 recomputes the dirty buckets of the sensors it reads (:meth:`hourly`, :meth:`daily`:
 "refresh dirty buckets, then read"), so a report always reflects every confirmed write.
@@ -185,7 +187,9 @@ class InfluxAggregates:
         return self._refresh_all(final=False)
 
     def settle(self) -> int:
-        """Recompute the buckets of the marks older than ``settle_s`` (the background worker)."""
+        """The background worker's round: the marks older than ``settle_s``, and ours
+        whose writes InfluxDB confirmed (so a single server's aggregates lag its writes
+        by one round, not by ``settle_s``)."""
         return self._refresh_all(final=True)
 
     def _refresh_all(self, *, final: bool) -> int:
@@ -193,15 +197,21 @@ class InfluxAggregates:
             own_complete_us = self._own_complete_us()
             started_us = time.time_ns() // 1000
             cursor_us = self._cursor()
-            up_to_us = started_us - self._settle_us if final else started_us + self._settle_us
-            if up_to_us <= cursor_us:
-                return 0
-            spans = self._marks(cursor_us, up_to_us, None)
+            settled_us = started_us - self._settle_us
+            if final:
+                spans = self._marks(cursor_us, settled_us, None)
+                own_after_us = max(settled_us, self._own_done_us)
+                if own_complete_us > own_after_us:
+                    own = self._marks(own_after_us, own_complete_us, None, self._writer_id)
+                    for sensor_id, parts in own.items():
+                        spans.setdefault(sensor_id, []).extend(parts)
+            else:
+                spans = self._marks(cursor_us, started_us + self._settle_us, None)
             self._recompute(spans)
-            self._advance(started_us - self._settle_us)
-            if not final:  # every mark of ours up to own_complete_us is now refreshed
-                self._own_done_us = max(self._own_done_us, own_complete_us)
-                self._own_done_by_sensor.clear()
+            self._advance(settled_us)
+            # every mark of ours up to own_complete_us is now refreshed
+            self._own_done_us = max(self._own_done_us, own_complete_us)
+            self._own_done_by_sensor.clear()
             self._prune()
             return sum(len(v) for v in spans.values())
 
@@ -222,13 +232,22 @@ class InfluxAggregates:
                 self._own_done_by_sensor[sensor_id] = max(done_us, own_complete_us)
 
     def _marks(
-        self, after_us: int, up_to_us: int, sensor_ids: Sequence[str] | None
+        self,
+        after_us: int,
+        up_to_us: int,
+        sensor_ids: Sequence[str] | None,
+        writer: int | None = None,
     ) -> dict[str, list[Span]]:
-        """Dirty spans per sensor of the marks in ``(after_us, up_to_us]``."""
+        """Dirty spans per sensor of the marks in ``(after_us, up_to_us]`` not yet done
+        (of ``sensor_ids`` and of ``writer`` only, if given)."""
+        if up_to_us <= after_us:
+            return {}
         if up_to_us - after_us > _MAX_QUERY_SPAN_US:
             log.warning("dirty marks older than %s days are not refreshed", MAX_QUERY_SPAN.days)
             after_us = up_to_us - _MAX_QUERY_SPAN_US
         where = f"time > {rfc3339_us(after_us)} AND time <= {rfc3339_us(up_to_us)}"
+        if writer is not None:
+            where = f'"w" = {int(writer)} AND {where}'
         if sensor_ids is not None:
             names = " OR ".join(f'"sensor_id" = {quote(s)}' for s in sensor_ids)
             where = f"({names}) AND {where}"
@@ -236,8 +255,8 @@ class InfluxAggregates:
             f'SELECT "h0", "h1", "w" FROM "{DIRTY}" WHERE {where} GROUP BY "sensor_id"'  # noqa: S608
         )
         spans: dict[str, list[Span]] = defaultdict(list)
-        for sensor_id, t, h0, h1, writer in rows:
-            if h0 is None or h1 is None or self._done(sensor_id, t, writer):
+        for sensor_id, t, h0, h1, mark_writer in rows:
+            if h0 is None or h1 is None or self._done(sensor_id, t, mark_writer):
                 continue
             spans[sensor_id].append(Span(int(h0), int(h1)))
         return dict(spans)
@@ -285,9 +304,11 @@ class InfluxAggregates:
 
     def _cursor(self) -> int:
         """Marks up to this time are refreshed (the largest of ours and the stored one)."""
+        now_us = time.time_ns() // 1000
         rows = self._rows(
-            f'SELECT "cursor_us" FROM "{CURSOR}" '  # noqa: S608
-            f"WHERE time >= {rfc3339_us(0)} AND time < {rfc3339_us(1)}"
+            f'SELECT max("cursor_us") FROM "{CURSOR}" '  # noqa: S608
+            f"WHERE time > {rfc3339_us(now_us - _MAX_QUERY_SPAN_US + DAY_US)} "
+            f"AND time <= {rfc3339_us(now_us + DAY_US)}"
         )
         stored = max((int(row[2]) for row in rows if row[2] is not None), default=None)
         if stored is None and self._cursor_us is None:
@@ -296,8 +317,10 @@ class InfluxAggregates:
         return self._cursor_us
 
     def _advance(self, cursor_us: int) -> None:
+        """Store the cursor, as a point at its own hour (a retention policy keeps it)."""
         if self._cursor_us is None or cursor_us > self._cursor_us:
-            self._write(f"{CURSOR} cursor_us={cursor_us}i 0".encode())
+            hour_us = cursor_us // HOUR_US * HOUR_US
+            self._write(f"{CURSOR} cursor_us={cursor_us}i {hour_us}".encode())
             self._cursor_us = cursor_us
 
     def _prune(self) -> None:
@@ -307,7 +330,8 @@ class InfluxAggregates:
             return
         self._pruned_at_s = now_s
         before = rfc3339_us(self._cursor_us - MARK_KEEP_US)
-        self._post_query(f'DELETE FROM "{DIRTY}" WHERE time < {before}')  # noqa: S608
+        for measurement in (DIRTY, CURSOR):
+            self._post_query(f'DELETE FROM "{measurement}" WHERE time < {before}')  # noqa: S608
 
     def _recompute_hours(self, groups: list[tuple[Sequence[str], Span]]) -> None:
         # S608: sensor ids are quoted by quote(); measurement names are constants.

@@ -115,7 +115,7 @@ def notifications(alert: AlertView, level: int, policy: NotifyPolicy) -> list[Ou
     event = "escalated"
     if level == 0:
         event = "reopened" if alert.reopened_count else "opened"
-    text = render(alert, event, level, policy.base_url)
+    text = render(alert, event, level, policy.base_url, policy.display_zone)
     urgent = alert.kind in policy.urgent_kinds
     key = f"{alert.alert_id}|{alert.reopened_count}|{level}"
     items: list[Outgoing] = []

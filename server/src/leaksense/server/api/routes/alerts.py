@@ -1,7 +1,9 @@
 """Alert workflow endpoints: list, read, acknowledge, assign, resolve, notes, history.
 
-Reading needs a ``reader`` or ``admin`` token; changing an alert an ``admin`` token
-(recorded in the audit log as ``token:<name>``). A change the alert's state forbids
+Reading needs a ``reader``, ``admin`` or ``integration`` token; changing an alert an
+``admin`` or ``integration`` token (recorded in the audit log as ``token:<name>``). An
+``integration`` token (a ticketing or SMS system) can do nothing else: no reports, no
+ingest. A change the alert's state forbids
 (acknowledging an alert someone acknowledged first) is a 409 that says who did it.
 ``GET /sensitivity`` gives gateways (and readers) each series' false-alarm threshold
 multiplier (``workflow/feedback.py``).
@@ -16,7 +18,12 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from leaksense.core.errors import AuthenticationError
-from leaksense.server.api.deps import AdminToken, Credentials, ReportToken, SessionDep
+from leaksense.server.api.deps import (
+    AlertActorToken,
+    AlertReaderToken,
+    Credentials,
+    SessionDep,
+)
 from leaksense.server.db import ApiToken
 from leaksense.server.notify import outbox
 from leaksense.server.services.entities import authenticate
@@ -55,7 +62,7 @@ def _now() -> datetime:
 @router.get("/alerts")
 def list_alerts(
     session: SessionDep,
-    _token: ReportToken,
+    _token: AlertReaderToken,
     state: Annotated[str | None, Query(description="open, acknowledged or resolved")] = None,
     dma: Annotated[str | None, Query(description="DMA id")] = None,
     kind: Annotated[str | None, Query(description="burst, background_leak, ...")] = None,
@@ -66,23 +73,25 @@ def list_alerts(
 
 
 @router.get("/alerts/{alert_id}")
-def get_alert(alert_id: str, session: SessionDep, _token: ReportToken) -> dict[str, Any]:
+def get_alert(alert_id: str, session: SessionDep, _token: AlertReaderToken) -> dict[str, Any]:
     return service.get_alert(session, alert_id).to_json()
 
 
 @router.get("/alerts/{alert_id}/history")
-def alert_history(alert_id: str, session: SessionDep, _token: ReportToken) -> list[dict[str, Any]]:
+def alert_history(
+    alert_id: str, session: SessionDep, _token: AlertReaderToken
+) -> list[dict[str, Any]]:
     return [e.to_json() for e in service.history(session, alert_id)]
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
-def acknowledge(alert_id: str, session: SessionDep, token: AdminToken) -> dict[str, Any]:
+def acknowledge(alert_id: str, session: SessionDep, token: AlertActorToken) -> dict[str, Any]:
     return service.acknowledge(session, alert_id, actor=_actor(token), now=_now()).to_json()
 
 
 @router.post("/alerts/{alert_id}/assign")
 def assign(
-    alert_id: str, body: AssignBody, session: SessionDep, token: AdminToken
+    alert_id: str, body: AssignBody, session: SessionDep, token: AlertActorToken
 ) -> dict[str, Any]:
     view = service.assign(
         session, alert_id, assignee=body.assignee, actor=_actor(token), now=_now()
@@ -92,7 +101,7 @@ def assign(
 
 @router.post("/alerts/{alert_id}/resolve")
 def resolve(
-    alert_id: str, body: ResolveBody, session: SessionDep, token: AdminToken
+    alert_id: str, body: ResolveBody, session: SessionDep, token: AlertActorToken
 ) -> dict[str, Any]:
     view = service.resolve(
         session,
@@ -108,7 +117,7 @@ def resolve(
 
 @router.post("/alerts/{alert_id}/notes")
 def add_note(
-    alert_id: str, body: NoteBody, session: SessionDep, token: AdminToken
+    alert_id: str, body: NoteBody, session: SessionDep, token: AlertActorToken
 ) -> dict[str, Any]:
     return service.add_note(
         session, alert_id, actor=_actor(token), now=_now(), text=body.text
@@ -116,7 +125,7 @@ def add_note(
 
 
 @router.get("/notifications/stats")
-def notification_stats(session: SessionDep, _token: ReportToken) -> dict[str, int]:
+def notification_stats(session: SessionDep, _token: AlertReaderToken) -> dict[str, int]:
     """The notification outbox: waiting, sent, given up (see the logs), cancelled."""
     stats = outbox.stats(session)
     return {
