@@ -338,6 +338,8 @@ def test_g_outbox_disk_full(small_disk: Path, bed: Bed, fault_report: list[Tally
             break
     wait_for(lambda: failed_commits() >= 2, 10, "commits failing with ENOSPC")
     waiting = gateway.metric("outbox_readings")
+    # the technician sees it on /metrics (and in the health report), not only in the log
+    assert gateway.metric("outbox_commit_failures_total") >= 2
     filler.unlink()  # the technician frees space
     bed.server.start()
     result = finish(

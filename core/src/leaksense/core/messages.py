@@ -150,5 +150,7 @@ class GatewayHealth(WireModel):
     messages_rejected: Annotated[int, Field(ge=0)] = 0
     readings_dropped: Annotated[int, Field(ge=0)] = 0
     """Readings dropped at the outbox bound (their hourly aggregates were kept)."""
+    outbox_commit_failures: Annotated[int, Field(ge=0)] = 0
+    """Commits the outbox refused (disk full, I/O error); the broker keeps those messages."""
     clock_jumps: Annotated[int, Field(ge=0)] = 0
     last_clock_jump_s: float | None = None

@@ -37,9 +37,10 @@ def alert_topic(site: str, sensor_id: str) -> str:
     return f"{ROOT}/{site}/{sensor_id}/alert"
 
 
-def health_topic(site: str) -> str:
-    """Topic on which a gateway publishes its health report locally (retained)."""
-    return f"{ROOT}/{site}/gateway/health"
+def health_topic(site: str, gateway_id: str) -> str:
+    """Topic on which a gateway publishes its health report locally (retained; one per
+    gateway, so two gateways of a site do not overwrite each other's)."""
+    return f"{ROOT}/{site}/gateway/{gateway_id}/health"
 
 
 def parse_flow_topic(topic: str) -> FlowTopic:

@@ -54,6 +54,8 @@ class GatewayStats:
     alerts_sent: int = 0
     send_failures: int = 0
     batches_dead_lettered: int = 0
+    outbox_commit_failures: int = 0
+    """Commits the outbox refused (disk full, I/O error): messages stay with the broker."""
     last_confirmed_at: datetime | None = None
     """When the server last confirmed a batch."""
 
@@ -87,6 +89,7 @@ class Gateway:
             config.outbox.commit_max_messages,
             acknowledge,
             self._committed,
+            on_failure=self._commit_failed,
         )
 
     @property
@@ -129,6 +132,9 @@ class Gateway:
     def _committed(self, readings: int, alerts: int) -> None:
         if alerts or self._outbox.depth() >= self.config.uplink.batch_max_readings:
             self._wake.set()
+
+    def _commit_failed(self) -> None:
+        self.stats.outbox_commit_failures += 1
 
     def flush_once(self) -> bool:
         """Send the pending batch, if any; True when the server stored one."""

@@ -4,7 +4,7 @@ Every ``[health] interval_s`` the :class:`HealthReporter` builds a
 :class:`~leaksense.core.messages.GatewayHealth` (outbox depth and fill level, oldest
 unsent reading, messages received and rejected, readings dropped at the bound, clock
 jumps, software and model versions), POSTs it to the server and publishes it,
-retained, on the local broker (``leaksense/<site>/gateway/health``) so a technician
+retained, on the local broker (``leaksense/<site>/gateway/<gateway_id>/health``) so a technician
 on site sees it without the uplink. It reports at once, and logs a WARNING, when
 the outbox crosses ``[outbox] warn_pct`` or the clock jumps.
 
@@ -126,6 +126,7 @@ class HealthReporter:
             messages_received=self._stats.messages_received,
             messages_rejected=self._stats.messages_rejected,
             readings_dropped=outbox.readings_dropped,
+            outbox_commit_failures=self._stats.outbox_commit_failures,
             clock_jumps=self.clock.jumps,
             last_clock_jump_s=self.clock.last_jump_s,
         )
@@ -154,7 +155,9 @@ class HealthReporter:
         """Send a report now: local broker first (always reachable), then the server."""
         health = self.snapshot()
         if self._publish is not None:
-            self._publish(health_topic(self._config.site), health.model_dump_json())
+            self._publish(
+                health_topic(self._config.site, self._config.gateway_id), health.model_dump_json()
+            )
         if self._send is not None:
             try:
                 self._send(health)

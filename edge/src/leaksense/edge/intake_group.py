@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 Acknowledger = Callable[[Sequence[Receipt]], None]
 CommitHook = Callable[[int, int], None]
 """Called after each commit with the numbers of readings and alerts committed."""
+FailureHook = Callable[[], None]
+"""Called after each commit the outbox refused (disk full, I/O error)."""
 RETRY_S = 1.0
 
 
@@ -59,12 +61,15 @@ class IntakeGroup:
         max_messages: int,
         acknowledge: Acknowledger | None = None,
         on_commit: CommitHook | None = None,
+        *,
+        on_failure: FailureHook | None = None,
     ) -> None:
         self._outbox = outbox
         self._interval_s = interval_s
         self._max_messages = max_messages
         self._acknowledge = acknowledge
         self._on_commit = on_commit
+        self._on_failure = on_failure
         self._group = _Group()
         self._ready = threading.Condition(threading.Lock())
         self._committing = threading.Lock()
@@ -130,6 +135,8 @@ class IntakeGroup:
                 self.commit()
             except StoreUnavailable as exc:
                 self.commit_failures += 1
+                if self._on_failure is not None:
+                    self._on_failure()
                 log.error("cannot commit to the outbox (%s); messages stay unacknowledged", exc)
                 stop.wait(RETRY_S)
         try:

@@ -75,6 +75,10 @@ class GatewayCollector(Collector):
             "messages_received": ("MQTT messages received", h.messages_received),
             "messages_rejected": ("MQTT messages rejected as invalid", h.messages_rejected),
             "readings_dropped": ("Readings folded into hourly means", h.readings_dropped),
+            "outbox_commit_failures": (
+                "Outbox commits refused (disk full, I/O error)",
+                h.outbox_commit_failures,
+            ),
             "clock_jumps": ("Clock jumps detected", h.clock_jumps),
             "alerts_raised": ("Alerts raised by local detection", s.alerts_raised),
             "batches_sent": ("Batches confirmed by the server", s.batches_sent),

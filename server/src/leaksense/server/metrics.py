@@ -150,6 +150,7 @@ def _families(gateways: list[GatewayStatus]) -> Iterator[Metric]:
             "messages_received": h.messages_received,
             "messages_rejected": h.messages_rejected,
             "readings_dropped": h.readings_dropped,
+            "outbox_commit_failures": h.outbox_commit_failures,
             "clock_jumps": h.clock_jumps,
         }
         for name, count in counts.items():
@@ -175,5 +176,6 @@ _COUNTERS = {
     "messages_received": "MQTT messages received by the gateway",
     "messages_rejected": "MQTT messages the gateway rejected as invalid",
     "readings_dropped": "Readings the gateway folded into hourly means at its outbox bound",
+    "outbox_commit_failures": "Outbox commits the gateway's disk refused (full, I/O error)",
     "clock_jumps": "Clock jumps the gateway detected",
 }
