@@ -70,6 +70,28 @@ def test_a_burst_never_repaired_stays_one_event() -> None:
     assert updates[-1].lost_volume_m3 > updates[0].lost_volume_m3
 
 
+def run_dma(inlet: npt.NDArray[np.float64], outlet: npt.NDArray[np.float64]) -> list[Alert]:
+    epoch, _ = series(1)
+    epoch = epoch[0] + STEP_S * np.arange(inlet.size, dtype=np.float64)
+    settings = EngineSettings(warmup_days=14, dmas=(DmaMeters("d", ("i",), ("o",)),))
+    engine = DetectionEngine("gw", settings)
+    alerts: list[Alert] = []
+    for t, a, b in zip(epoch.tolist(), inlet.tolist(), outlet.tolist(), strict=True):
+        alerts += engine.observe_values("i", t, a)
+        alerts += engine.observe_values("o", t, b)
+    return alerts
+
+
+def test_inlet_spikes_in_the_night_raise_no_leak_alert_on_its_dma() -> None:
+    _, inlet = series(20)
+    _, outlet = series(20, base_m3h=8.0, seed=2)
+    for day in (16, 17, 18):
+        inlet[day * DAY // STEP_S + 2 * 12] = 6 * inlet.max()  # about 03:00 local
+    alerts = run_dma(inlet, outlet)
+    assert first(alerts) == []
+    assert any(a.fault == "spike" for a in alerts)
+
+
 def test_a_stuck_inlet_raises_no_leak_alert_on_its_dma() -> None:
     epoch, inlet = series(20)
     _, outlet = series(20, base_m3h=8.0, seed=2)

@@ -339,6 +339,7 @@ class SeriesDetector:
                         fault="spike",
                     )
                 )
+            self._pause(epoch_s)  # and the DMA this meter feeds is paused with it
             return [(epoch_s, flow, expected, z)]
         return [*held, (epoch_s, flow, expected, z)]
 

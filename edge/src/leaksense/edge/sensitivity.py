@@ -1,0 +1,177 @@
+"""False-alarm feedback from the server: per-series detection threshold multipliers.
+
+Technicians who resolve alerts as false alarms make the server raise that series'
+multiplier (1.0 to 2.0, docs/alerts.md); ``GET /api/v1/sensitivity`` serves them.
+Every ``[models] refresh_s`` the gateway fetches them, hands them to the detection
+engine (which scales its CUSUM decision thresholds) and keeps them in
+``[models] dir``/``sensitivity.json``, so a restarted gateway that cannot reach the
+server keeps them. A multiplier can only make a series less sensitive, and by at most
+×2: values out of that range or for invalid series ids are refused, counted, logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import re
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from leaksense.core.errors import AuthenticationError, LeaksenseError, UplinkUnavailable
+from leaksense.core.messages import ID_PATTERN
+from leaksense.edge.config import GatewayConfig
+
+log = logging.getLogger(__name__)
+SENSITIVITY_PATH = "/api/v1/sensitivity"
+FILE_NAME = "sensitivity.json"
+MIN_MULTIPLIER, MAX_MULTIPLIER = 1.0, 2.0
+RETRY_FIRST_S = 30.0
+Tuner = Callable[[Mapping[str, float]], int]
+"""Applies multipliers (``DetectionEngine.set_sensitivity``); returns how many series."""
+
+
+class SensitivitySync:
+    """Keeps the engine's per-series threshold multipliers in step with the server."""
+
+    def __init__(self, config: GatewayConfig, token: str, tune: Tuner) -> None:
+        self._path: Path = config.models.dir / FILE_NAME
+        self._refresh_s = config.models.refresh_s
+        self._tune = tune
+        self._http = httpx.Client(
+            base_url=config.uplink.url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=config.uplink.timeout_s,
+        )
+        self._current: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._unsupported = False
+        self.refused = 0
+
+    @property
+    def current(self) -> dict[str, float]:
+        """The multipliers in use, by series id."""
+        return dict(self._current)
+
+    def load_saved(self) -> int:
+        """Apply the multipliers saved by an earlier run; returns how many series."""
+        try:
+            data = json.loads(self._path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return 0
+        except (OSError, ValueError) as exc:
+            log.error("ignored %s: %s", self._path, exc)
+            return 0
+        return self._apply(self._valid(data if isinstance(data, dict) else {}), save=False)
+
+    def refresh(self) -> int:
+        """Fetch and apply the server's multipliers; returns how many series changed.
+
+        Raises :class:`UplinkUnavailable` or :class:`AuthenticationError` when the
+        server cannot be asked. A server without the endpoint (HTTP 404) is not an
+        error: the gateway keeps its current multipliers.
+        """
+        if self._unsupported:
+            return 0
+        try:
+            response = self._http.get(SENSITIVITY_PATH)
+        except httpx.HTTPError as exc:
+            raise UplinkUnavailable(f"server unreachable: {exc}") from exc
+        if response.status_code == 404:
+            self._unsupported = True
+            log.info("the server serves no %s: no false-alarm feedback", SENSITIVITY_PATH)
+            return 0
+        if response.status_code == 401:
+            raise AuthenticationError("server refused the gateway token for sensitivity")
+        if response.status_code != 200:
+            raise UplinkUnavailable(f"sensitivity: server answered HTTP {response.status_code}")
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise UplinkUnavailable(f"sensitivity: answer is not JSON: {exc}") from exc
+        series = body.get("series") if isinstance(body, dict) else None
+        if not isinstance(series, dict):
+            raise UplinkUnavailable("sensitivity: answer has no 'series' object")
+        flat = {
+            k: v.get("threshold_multiplier") if isinstance(v, dict) else None
+            for k, v in series.items()
+        }
+        return self._apply(self._valid(flat), save=True)
+
+    def run(self, stop: threading.Event) -> None:
+        """Refresh now, then every ``refresh_s``, until ``stop`` is set."""
+        failures = 0
+        while not stop.is_set():
+            delay_s = self._refresh_s
+            try:
+                if self.refresh():
+                    log.info("detection sensitivity updated: %s", self._current)
+                failures = 0
+            except LeaksenseError as exc:
+                failures += 1
+                base_s = min(self._refresh_s, RETRY_FIRST_S * 2 ** (failures - 1))
+                delay_s = random.uniform(base_s, min(self._refresh_s, 2 * base_s))
+                log.warning("sensitivity fetch failed (%s); retrying in %.0f s", exc, delay_s)
+            stop.wait(delay_s)
+
+    def start(self) -> None:
+        """Apply the saved multipliers, then keep fetching on a thread."""
+        self.load_saved()
+        self._thread = threading.Thread(
+            target=self.run, args=(self._stop,), name="sensitivity", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._http.close()
+
+    def _valid(self, raw: Mapping[str, Any]) -> dict[str, float]:
+        valid: dict[str, float] = {}
+        for series_id, value in raw.items():
+            ok_value = isinstance(value, int | float) and not isinstance(value, bool)
+            if (
+                ok_value
+                and math.isfinite(value)
+                and MIN_MULTIPLIER <= value <= MAX_MULTIPLIER
+                and re.fullmatch(ID_PATTERN, series_id)
+            ):
+                valid[series_id] = float(value)
+            else:
+                self.refused += 1
+                log.error("refused sensitivity %r for series %r", value, series_id)
+        return valid
+
+    def _apply(self, multipliers: dict[str, float], *, save: bool) -> int:
+        # a series the server no longer lists goes back to 1.0
+        wanted = dict.fromkeys(self._current, MIN_MULTIPLIER) | multipliers
+        changed = {k: v for k, v in wanted.items() if self._current.get(k, MIN_MULTIPLIER) != v}
+        if not changed:
+            return 0
+        self._tune(changed)
+        self._current = {k: v for k, v in wanted.items() if v != MIN_MULTIPLIER}
+        if save:
+            self._save()
+        return len(changed)
+
+    def _save(self) -> None:
+        """Write atomically; a failure only means the next start fetches them again."""
+        tmp = self._path.with_name(f".{FILE_NAME}.tmp")
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            with tmp.open("w", encoding="utf-8") as out:
+                json.dump(self._current, out, sort_keys=True)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self._path)
+        except OSError as exc:
+            log.error("cannot save %s: %s", self._path, exc)
