@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from leaksense.edge.config import GatewayConfig
 from leaksense.edge.detection.artifact import ModelArtifact
@@ -21,6 +21,7 @@ from leaksense.edge.metrics import GatewayCollector, MetricsServer
 from leaksense.edge.models import ModelSync
 from leaksense.edge.mqtt import MqttIntake, Receipt
 from leaksense.edge.outbox_sqlite import SqliteOutbox
+from leaksense.edge.sensitivity import SensitivitySync
 from leaksense.edge.uplink import HttpUplink
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class GatewayRunner:
             handler=self.gateway.handle_message,
         )
         self.models = ModelSync(config, token, install=self._install_models)
+        self.sensitivity = SensitivitySync(config, token, tune=self._tune)
         self.health = HealthReporter(
             config,
             self.gateway.stats,
@@ -69,6 +71,10 @@ class GatewayRunner:
         with self.gateway.detection_lock:
             return self.engine.install(artifacts)
 
+    def _tune(self, multipliers: Mapping[str, float]) -> int:
+        with self.gateway.detection_lock:
+            return self.engine.set_sensitivity(multipliers)
+
     def _model_versions(self) -> dict[str, str]:
         with self.gateway.detection_lock:
             return model_versions(self.engine.series, self.engine.dma_series)
@@ -84,6 +90,7 @@ class GatewayRunner:
 
     def start(self) -> None:
         self.models.start()  # saved models first: the first readings already use them
+        self.sensitivity.load_saved()
         # Modules, schemas and models live as long as the process: keep them out of
         # the full collections that the intake's short-lived objects trigger.
         gc.collect()
@@ -92,6 +99,7 @@ class GatewayRunner:
         self.intake.start()
         self._spawn("uplink", self.gateway.run_uplink)
         self._spawn("health", self.health.run)
+        self._spawn("sensitivity", self.sensitivity.run)
         self.metrics.start()
 
     def _spawn(self, name: str, target: Callable[[threading.Event], None]) -> None:
@@ -115,5 +123,6 @@ class GatewayRunner:
             log.warning("%d item(s) stay in the outbox for the next start", self.outbox.depth())
         self._uplink.close()
         self._health_uplink.close()
+        self.sensitivity.close()
         self.outbox.close()
         gc.unfreeze()

@@ -50,8 +50,6 @@ class SensitivitySync:
             timeout=config.uplink.timeout_s,
         )
         self._current: dict[str, float] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._unsupported = False
         self.refused = 0
 
@@ -121,18 +119,7 @@ class SensitivitySync:
                 log.warning("sensitivity fetch failed (%s); retrying in %.0f s", exc, delay_s)
             stop.wait(delay_s)
 
-    def start(self) -> None:
-        """Apply the saved multipliers, then keep fetching on a thread."""
-        self.load_saved()
-        self._thread = threading.Thread(
-            target=self.run, args=(self._stop,), name="sensitivity", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+    def close(self) -> None:
         self._http.close()
 
     def _valid(self, raw: Mapping[str, Any]) -> dict[str, float]:

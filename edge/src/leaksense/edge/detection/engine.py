@@ -6,7 +6,7 @@ gateway, ``leaksense detect`` and the evaluation run exactly the same code.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -47,6 +47,7 @@ class DetectionEngine:
         self.series: dict[str, SeriesDetector] = {}
         self.dma_series: dict[str, SeriesDetector] = {}
         self._member_of: dict[str, list[DmaAggregator]] = {}
+        self._multipliers: dict[str, float] = {}
         for dma in settings.dmas:
             aggregator = DmaAggregator(dma.dma_id, dma.inlets, dma.outlets, settings.interval_s)
             self.dma_series[dma.dma_id] = self._new_series(dma.dma_id, is_dma=True)
@@ -86,6 +87,19 @@ class DetectionEngine:
                 used += 1
         return used
 
+    def set_sensitivity(self, multipliers: Mapping[str, float]) -> int:
+        """False-alarm feedback: per-series threshold multipliers (1.0–2.0, see
+        ``leaksense.edge.sensitivity``), kept for series not seen yet; returns how
+        many existing series changed."""
+        self._multipliers.update(multipliers)
+        changed = 0
+        for series_id, multiplier in multipliers.items():
+            for pool in (self.series, self.dma_series):
+                if series_id in pool:
+                    pool[series_id].set_threshold_multiplier(multiplier)
+                    changed += 1
+        return changed
+
     def warming_up(self) -> Sequence[str]:
         """Series still learning their normal behaviour."""
         every = {**self.series, **self.dma_series}
@@ -93,7 +107,7 @@ class DetectionEngine:
 
     def _new_series(self, series_id: str, *, is_dma: bool = False) -> SeriesDetector:
         s = self.settings
-        return SeriesDetector(
+        series = SeriesDetector(
             series_id,
             gateway_id=self.gateway_id,
             clock=self.clock,
@@ -102,3 +116,7 @@ class DetectionEngine:
             warmup_s=s.warmup_days * 86_400,
             params=s.params,
         )
+        multiplier = self._multipliers.get(series_id)
+        if multiplier is not None:
+            series.set_threshold_multiplier(multiplier)
+        return series

@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass
 from statistics import median
 
-from leaksense.edge.detection.artifact import ModelArtifact
+from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +36,10 @@ class NightVerdict:
 class NightWatch:
     """Accumulates one night at a time and judges it when the window ends."""
 
-    def __init__(self, artifact: ModelArtifact, expected_per_night: float) -> None:
-        p = artifact.params
+    def __init__(
+        self, artifact: ModelArtifact, expected_per_night: float, params: DetectionParams
+    ) -> None:
+        p = params
         self._start_h, self._end_h = p.night_start_hour, p.night_end_hour
         self._k, self._h = p.night_k, p.night_h
         self._min_count = p.night_min_coverage * expected_per_night
@@ -54,6 +56,10 @@ class NightWatch:
         self._sum = 0.0
         self._count = 0
         self._first_s = 0.0
+
+    def set_threshold(self, night_h: float) -> None:
+        """A new CUSUM decision threshold (false-alarm feedback); evidence is kept."""
+        self._h = night_h
 
     def observe(
         self, epoch_s: float, day: object, day_type: int, hour: int, flow_m3h: float

@@ -54,6 +54,8 @@ class SeriesDetector:
         self.warmup_s = warmup_s
         self.params = params or DetectionParams()
         self._overrides = self.params
+        self._base_params = self.params
+        self.threshold_multiplier = 1.0
         self.artifact: ModelArtifact | None = None
         self.out_of_order = 0
         self._hist_t = array("d")
@@ -81,18 +83,34 @@ class SeriesDetector:
         self.artifact = artifact
         # Thresholds the gateway's config sets explicitly win over the artifact's.
         overrides = {k: getattr(self._overrides, k) for k in self._overrides.model_fields_set}
-        self.params = artifact.params.model_copy(update=overrides)
+        self._base_params = artifact.params.model_copy(update=overrides)
+        self.params = self._tuned(self._base_params)
         self._profile = [list(row) for row in artifact.profile_m3h]
         self._sigma = list(artifact.sigma_m3h)
         self._min_burst_m3h = self.params.burst_min_fraction * artifact.mean_flow_m3h
         self._intermittent = self.customer or artifact.zero_fraction > INTERMITTENT_FRACTION
         self._absurd_m3h = 3.0 * max(max(row) for row in self._profile) + 3.0 * max(self._sigma)
         night_h = self.params.night_end_hour - self.params.night_start_hour
-        self._night = NightWatch(artifact, 3600 * night_h / artifact.interval_s)
+        self._night = NightWatch(artifact, 3600 * night_h / artifact.interval_s, self.params)
         if self._recent is None:  # kept across refits
             self._recent = RecentExcess(self.params.burst_memory_days, self.params.burst_memory_z)
         refit_s = 86_400 * self.params.refit_every_days
         self._next_refit_s = artifact.trained_to.timestamp() + refit_s
+
+    def set_threshold_multiplier(self, multiplier: float) -> None:
+        """False-alarm feedback (docs/alerts.md): scale the CUSUM decision thresholds
+        (``burst_h``, ``night_h``) by ``multiplier`` (≥ 1: only ever less sensitive)."""
+        self.threshold_multiplier = multiplier
+        self.params = self._tuned(self._base_params)
+        if self.artifact is not None:
+            self._night.set_threshold(self.params.night_h)
+
+    def _tuned(self, params: DetectionParams) -> DetectionParams:
+        m = self.threshold_multiplier
+        if m == 1.0:
+            return params
+        scaled = {"burst_h": params.burst_h * m, "night_h": params.night_h * m}
+        return params.model_copy(update=scaled)
 
     def _remember(self, epoch_s: float, flow_m3h: float) -> None:
         """Keep a rolling window of normal history: the material of (re)fitting.
@@ -125,7 +143,7 @@ class SeriesDetector:
                 y,
                 self.clock,
                 kind="dma" if self.is_dma else "sensor",
-                params=self.params,
+                params=self._base_params,
             )
         except InvalidInput:
             self._next_refit_s = epoch_s + 3600.0
