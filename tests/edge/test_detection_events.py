@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
 import numpy.typing as npt
 
-from flows import night_mean, series
+from flows import PARIS, night_mean, series
 from leaksense.core.messages import Alert, AlertKind
+from leaksense.edge.detection.artifact import DetectionParams
 from leaksense.edge.detection.clock import LocalClock
 from leaksense.edge.detection.engine import DetectionEngine, DmaMeters, EngineSettings
 from leaksense.edge.detection.series import SeriesDetector
@@ -106,3 +107,56 @@ def test_a_stuck_inlet_raises_no_leak_alert_on_its_dma() -> None:
     assert first(alerts) == []
     faults = {(a.sensor_id, a.fault) for a in alerts if a.kind is AlertKind.SENSOR_FAULT}
     assert ("i", "flatline") in faults
+
+
+def local_hours(epoch: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    return np.array([datetime.fromtimestamp(float(t), PARIS).hour for t in epoch])
+
+
+def test_a_watering_pattern_that_opened_a_burst_is_expected_on_the_next_evenings() -> None:
+    epoch, flow = series(24)
+    hours = local_hours(epoch)
+    evenings = (epoch >= epoch[0] + 17 * DAY) & (hours >= 20) & (hours < 23)
+    flow[evenings] += 0.5 * flow.mean()  # gardens watered every evening from day 17
+    bursts = [a for a in first(run(epoch, flow)) if a.kind is AlertKind.BURST]
+    # The first evening may alarm; the pattern is learnt during that alert, so the
+    # following six evenings do not.
+    assert len(bursts) <= 1
+
+
+def test_a_burst_left_open_beside_a_lasting_leak_hands_its_flow_over() -> None:
+    epoch, flow = series(31)
+    leak_m3h = 0.3 * night_mean(epoch, flow)
+    flow[17 * DAY // STEP_S :] += leak_m3h  # a leak from day 17 (a burst, then lasting)
+    burst_at = int(27.5 * DAY // STEP_S)
+    burst_m3h = 0.2 * flow.mean()
+    flow[burst_at:] += burst_m3h  # never repaired
+    alerts = run(epoch, flow)
+    events = first(alerts)
+    assert [a.kind for a in events] == [AlertKind.BURST, AlertKind.BURST]
+    leak, burst = events
+    burst_end = [a for a in alerts if a.alert_id == burst.alert_id][-1]
+    assert burst_end.ended_at is not None  # closed after burst_max_h, CUSUM freed
+    assert burst_end.ended_at.timestamp() - epoch[burst_at] <= 26 * 3600
+    leak_now = [a for a in alerts if a.alert_id == leak.alert_id][-1]
+    assert leak_now.ended_at is None
+    assert leak_now.flow_m3h >= leak_m3h + 0.5 * burst_m3h  # it took the burst's flow
+
+
+def test_a_second_leak_beside_an_open_one_is_a_new_alert_when_asked() -> None:
+    epoch, flow = series(28)
+    night_m3h = night_mean(epoch, flow)
+    flow[17 * DAY // STEP_S :] += 0.3 * night_m3h  # a leak from day 17
+    flow[24 * DAY // STEP_S :] += 0.15 * night_m3h  # and another from day 24
+
+    def leaks(params: DetectionParams) -> list[Alert]:
+        detector = SeriesDetector("s1", gateway_id="gw", clock=LocalClock(), params=params)
+        alerts: list[Alert] = []
+        for t, y in zip(epoch.tolist(), flow.tolist(), strict=True):
+            alerts += detector.observe(t, y)
+        return first(alerts)
+
+    assert len(leaks(DetectionParams())) == 1  # by default the open alert is updated
+    second = leaks(DetectionParams(night_jump_z=4.0))
+    assert len(second) == 2
+    assert second[1].detected_at.timestamp() > epoch[24 * DAY // STEP_S]

@@ -6,10 +6,11 @@ import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from flows import series
+from flows import PARIS, series
 from leaksense.core.cli import build_app
 from leaksense.core.errors import ConfigError, InvalidInput
 from leaksense.edge.config import parse_config, parse_dma
@@ -133,3 +134,12 @@ def test_gateway_overrides_win_over_an_installed_artifact() -> None:
     detector.install(artifact)
     assert detector.params.burst_h == 11.0
     assert detector.params.max_flow_m3h == artifact.params.max_flow_m3h
+
+
+def test_an_hour_missing_from_the_history_borrows_sigma_instead_of_the_floor() -> None:
+    epoch, flow = series(15, noise=0.05)
+    hours = np.array([datetime.fromtimestamp(float(t), PARIS).hour for t in epoch])
+    keep = hours != 20  # an alert was open at 20:00 every day: nothing remembered
+    artifact = fit_artifact("s1", epoch[keep], flow[keep], LocalClock())
+    others = np.median([s for h, s in enumerate(artifact.sigma_m3h) if h != 20])
+    assert artifact.sigma_m3h[20] >= 0.9 * others

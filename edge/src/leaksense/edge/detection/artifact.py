@@ -58,6 +58,9 @@ class DetectionParams(_Frozen):
     night_h: float = 2.0
     night_start_hour: int = 1
     night_end_hour: int = 5
+    night_jump_z: float = 0.0
+    """A night this many night σ above an open lasting leak's flow is a new leak: the
+    open alert closes and a new one opens (0: never; the open alert only updates)."""
     night_baseline_nights: int = 14
     night_min_coverage: float = 0.6
     flatline_s: float = 4 * 3600.0

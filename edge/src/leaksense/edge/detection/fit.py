@@ -25,6 +25,8 @@ IntArray = npt.NDArray[np.int64]
 MAD_TO_SIGMA = 1.4826
 MIN_DAYS = 3
 INTERMITTENT_FRACTION = 0.2
+MIN_HOUR_READINGS = 36
+"""An hour of the history with fewer readings than this (3 days at 5 min) borrows σ."""
 """A series at rest this share of the time is intermittent (a customer's meter)."""
 _UNIX_DAY_ORDINAL = date(1970, 1, 1).toordinal()
 
@@ -69,6 +71,20 @@ def spread_sigma(values: FloatArray) -> float:
         return robust_sigma(values)
     p5, p95 = np.percentile(values, [5, 95])
     return max(robust_sigma(values), float(p95 - p5) / 3.29)
+
+
+def _hourly_sigma(residual: FloatArray, hour: IntArray, floor: float) -> list[float]:
+    """σ per local hour. An hour with too few readings in the history (a refit whose
+    history stopped while an alert was open at that hour every day) takes the median
+    of the others, not the floor: a floor σ there would turn normal flow into bursts."""
+    counts = np.bincount(hour, minlength=24)
+    sigma = [spread_sigma(residual[hour == h]) for h in range(24)]
+    known = [s for s, n in zip(sigma, counts, strict=True) if n >= MIN_HOUR_READINGS]
+    fallback = float(np.median(known)) if known else floor
+    return [
+        max(s if n >= MIN_HOUR_READINGS else fallback, floor)
+        for s, n in zip(sigma, counts, strict=True)
+    ]
 
 
 def robust_sigma(values: FloatArray) -> float:
@@ -196,7 +212,7 @@ def fit_artifact(
     residual = flow_m3h - shape * _causal_level(epoch_s, flow_m3h, shape, params)
     mean_flow = float(np.mean(np.abs(flow_m3h))) or 1e-3
     floor = max(0.01 * mean_flow, _quantum(flow_m3h), 1e-4)
-    sigma = [max(spread_sigma(residual[hour == h]), floor) for h in range(24)]
+    sigma = _hourly_sigma(residual, hour, floor)
     interval_s = float(np.median(np.diff(epoch_s)))
     per_day = int(86_400 / max(interval_s, 1.0))
     nights, types = _night_means((day, day_type, hour), flow_m3h, params, per_day)

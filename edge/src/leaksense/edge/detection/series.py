@@ -320,8 +320,9 @@ class SeriesDetector:
         if not self._intermittent:
             for t_s, y, e, zz in held:
                 self._burst(t_s, y, e, zz, alerts)
-        if not self._leak_open():
-            recent.add(slot, flow - expected)
+        # Learnt during alerts too: a false burst (a first irrigation night) must not
+        # stop the pattern from being expected the next day; a real one is repaired.
+        recent.add(slot, flow - expected)
         if not self._leak_open() and z < p.level_freeze_z:
             a = 1.0 - math.exp(-LN2 * dt_s / (3600 * p.level_half_life_h))
             self._ey += a * (flow - self._ey)
@@ -393,10 +394,17 @@ class SeriesDetector:
         self._cusum_down = max(0.0, self._cusum_down + 0.5 - z)
         # Not repaired after burst_max_h: the same event goes on as a lasting leak,
         # which the night watch updates and closes; the burst CUSUM is free again.
-        lasting = epoch_s - burst.detected_s > 3600 * p.burst_max_h
-        stale = lasting and book.get(NIGHT) is None
+        stale = epoch_s - burst.detected_s > 3600 * p.burst_max_h
         if self._cusum_down > p.burst_h or stale:
-            if stale:
+            if stale and (night := book.get(NIGHT)) is not None:
+                # A lasting leak is open too: it takes the burst's flow over (so the
+                # flow stays expected) and the burst closes, freeing its CUSUM.
+                flow_m3h = max(night.flow_m3h, 0.0) + max(burst.flow_m3h, 0.0)
+                msg = (night.explanation_en, night.explanation_fr)
+                update = book.update(NIGHT, epoch_s, flow_m3h, night.confidence, msg)
+                closed = book.close(BURST, epoch_s)
+                alerts.extend(a for a in [update, closed] if a is not None)
+            elif stale:
                 book.rename(BURST, NIGHT)
                 self._normal_nights = 0
             else:
@@ -450,6 +458,23 @@ class SeriesDetector:
         self._normal_nights = self._normal_nights + 1 if verdict.z < p.night_k else 0
         if self._normal_nights >= 2:
             alerts.extend(a for a in [book.close(NIGHT, epoch_s)] if a is not None)
+            return
+        assert self.artifact is not None
+        jump_z = (verdict.excess_m3h - leak.flow_m3h) / self.artifact.night_sigma_m3h
+        if 0.0 < p.night_jump_z < jump_z and book.get(BURST) is None:
+            # A further sudden rise of the night flow: a new leak beside the known one.
+            closed = book.close(NIGHT, epoch_s)
+            opened = book.open(
+                NIGHT,
+                AlertKind.BACKGROUND_LEAK,
+                started_s=verdict.night_start_s,
+                now_s=epoch_s,
+                flow_m3h=verdict.excess_m3h,
+                confidence=confidence,
+                texts=msg,
+            )
+            self._normal_nights = 0
+            alerts.extend(a for a in [closed, opened] if a is not None)
             return
         update = book.update(NIGHT, epoch_s, max(verdict.excess_m3h, 0.0), confidence, msg)
         alerts.extend(a for a in [update] if a is not None)
