@@ -186,6 +186,23 @@ def test_the_batch_in_flight_is_never_folded(path: Path) -> None:
         assert outbox.stats().readings_dropped > 0
 
 
+def test_means_are_kept_when_the_batch_in_flight_fills_the_bound(path: Path) -> None:
+    """Scenario f of the fault suite: a batch in flight as large as the bound must not
+    make the outbox drop the hourly means of the readings after it."""
+    with SqliteOutbox(path, max_readings=100) as outbox:
+        outbox.add(readings(100), [])
+        assert outbox.peek_batch(100) is not None  # the whole bound is in flight
+        for hour in range(3):
+            outbox.add(readings(60, start=T0 + timedelta(hours=5 + hour)), [])
+        dropped = outbox.stats().readings_dropped
+    with closing(sqlite3.connect(path)) as db:
+        means, represented = db.execute(
+            "SELECT sum(folded > 0), sum(folded) FROM readings WHERE folded > 0"
+        ).fetchone()
+    assert means == 3  # one mean per hour, none dropped
+    assert represented == dropped > 0
+
+
 def test_a_file_that_is_not_an_outbox_is_refused(tmp_path: Path) -> None:
     bad = tmp_path / "outbox.db"
     bad.write_bytes(b"not a database at all" * 100)

@@ -239,6 +239,17 @@ def ramp(sensors: list[str], minutes: int) -> list[tuple[str, datetime, float]]:
     ]
 
 
+def compare(
+    published: dict[tuple[str, int], float], points: list[tuple[str, int, float]]
+) -> tuple[list[tuple[str, int]], set[tuple[str, int]], list[tuple[str, int]]]:
+    """Readings not stored as sent; hours holding a mean; missing readings without one."""
+    stored = {(sensor, time_us): flow for sensor, time_us, flow in points}
+    missing = [key for key, flow in published.items() if stored.get(key) != flow]
+    means = {(s, t - t % HOUR_US) for s, t, flow in points if published.get((s, t)) != flow}
+    unrepresented = [(s, t) for s, t in missing if (s, t - t % HOUR_US) not in means]
+    return missing, means, unrepresented
+
+
 def test_f_outbox_at_its_bound(bed: Bed, fault_report: list[Tally]) -> None:
     """The bound is ``[outbox] max_readings`` (1 000, the smallest allowed): at it the
     oldest readings outside the batch in flight become hourly means, counted in
@@ -250,21 +261,21 @@ def test_f_outbox_at_its_bound(bed: Bed, fault_report: list[Tally]) -> None:
     published = len(bed.sensors.published)
     wait_for(lambda: gateway.metric("messages_received_total") >= published, 30, "the intake")
     bed.server.start()
-    wait_for(
-        lambda: gateway.metric("outbox_readings") == 0 and gateway.metric("outbox_alerts") == 0,
-        60,
-        "the outbox to drain",
-    )
+
+    def accounted() -> bool:
+        """Drained, and every reading stored as sent or in an hour that has its mean
+        (on a loaded machine the broker may still redeliver a few late messages)."""
+        if gateway.metric("outbox_readings") or gateway.metric("outbox_alerts"):
+            return False
+        return not compare(bed.sensors.published, stored_points(bed.influx))[2]
+
+    with contextlib.suppress(AssertionError):  # the assertions below say what is wrong
+        wait_for(accounted, 60, "every reading stored or folded", poll_s=0.5)
     dropped = int(gateway.metric("readings_dropped_total"))
     points = stored_points(bed.influx)
     gateway.stop()
     result = tally("f. outbox at its bound", bed.sensors.published, points)
-    stored = {(sensor, time_us): flow for sensor, time_us, flow in points}
-    missing = [key for key, flow in bed.sensors.published.items() if stored.get(key) != flow]
-    means = {
-        (s, t - t % HOUR_US) for s, t, flow in points if bed.sensors.published.get((s, t)) != flow
-    }
-    unrepresented = [(s, t) for s, t in missing if (s, t - t % HOUR_US) not in means]
+    missing, means, unrepresented = compare(bed.sensors.published, points)
     result.faults = "outbox bound 1 000 readings; server down for 3 001"
     result.dropped_counted = dropped
     result.lost = len(unrepresented) + max(0, len(missing) - dropped)  # not counted

@@ -82,7 +82,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS alerts_pending ON alerts (alert_id) WHERE batc
 CREATE TABLE IF NOT EXISTS batches (
     batch_seq INTEGER PRIMARY KEY, first_id INTEGER NOT NULL, last_id INTEGER NOT NULL
 );
-INSERT OR IGNORE INTO meta VALUES ('next_batch_seq', 0), ('readings_dropped', 0);
+INSERT OR IGNORE INTO meta VALUES
+    ('next_batch_seq', 0), ('readings_dropped', 0), ('aggregates_dropped', 0);
 """
 UPSERT_ALERT = """
 INSERT INTO alerts (alert_id, body) VALUES (?, ?)
@@ -297,6 +298,8 @@ class SqliteOutbox:
                 (after, limit),
             ).fetchall()
             if not rows:
+                if not self._means_over_bound(after):
+                    return 0  # the excess is the batch in flight: it leaves once confirmed
                 return self._drop_aggregates(after, limit)
             hours: dict[tuple[int, int], list[float]] = {}
             indexes: dict[tuple[int, int], float] = {}
@@ -357,6 +360,16 @@ class SqliteOutbox:
         )
         return 0
 
+    def _means_over_bound(self, after: int) -> bool:
+        """Whether the rows outside the batch in flight (all hourly means by now) are
+        themselves over the low-water mark: only then are means dropped."""
+        outside = self._scalar("SELECT count(*) FROM readings WHERE id > ?", after)
+        share = outside / max(1, self._readings)
+        return (
+            outside > LOW_WATER * self.max_readings
+            or share * self._bytes_used() > LOW_WATER * self.max_bytes
+        )
+
     def _drop_aggregates(self, after: int, limit: int) -> int:
         """Last resort, once only hourly means are left: drop the oldest of them."""
         victims = self._conn.execute(
@@ -365,8 +378,8 @@ class SqliteOutbox:
         if not victims:
             return 0
         self._conn.execute("DELETE FROM readings WHERE id > ? AND id <= ?", (after, victims[-1][0]))
-        lost = sum(folded for _, folded in victims)
-        self._add_meta("readings_dropped", lost)
+        lost = sum(folded for _, folded in victims)  # counted in readings_dropped at the fold
+        self._add_meta("aggregates_dropped", len(victims))
         self._readings -= len(victims)
         log.error(
             "outbox holds only hourly means: dropped %d of them (%d readings)", len(victims), lost
