@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import random
 import re
 import threading
 from collections.abc import Callable, Sequence
@@ -31,7 +30,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from leaksense.core.errors import (
     AuthenticationError,
     InvalidInput,
-    LeaksenseError,
     UplinkUnavailable,
 )
 from leaksense.core.messages import ID_PATTERN
@@ -42,11 +40,10 @@ from leaksense.edge.detection.artifact import (
     load_public_key,
     parse_signed,
 )
+from leaksense.edge.polling import refresh_periodically
 
 log = logging.getLogger(__name__)
 MODELS_PATH = "/api/v1/models"
-RETRY_FIRST_S = 30.0
-"""After a failed fetch: retry in 30–60 s, then 60–120 s … capped at ``refresh_s``."""
 Installer = Callable[[Sequence[ModelArtifact]], int]
 """Puts verified artifacts to use (``DetectionEngine.install``); returns how many were."""
 
@@ -147,20 +144,12 @@ class ModelSync:
 
     def run(self, stop: threading.Event) -> None:
         """Refresh now, then every ``refresh_s``, until ``stop`` is set."""
-        failures = 0
-        while not stop.is_set():
-            delay_s = self._refresh_s
-            try:
-                if self.refresh():
-                    log.info("installed new models from the server (%s)", self.stats)
-                failures = 0
-            except LeaksenseError as exc:
-                failures += 1
-                self.stats.fetch_failures += 1
-                base_s = min(self._refresh_s, RETRY_FIRST_S * 2 ** (failures - 1))
-                delay_s = random.uniform(base_s, min(self._refresh_s, 2 * base_s))
-                log.warning("model fetch failed (%s); retrying in %.0f s", exc, delay_s)
-            stop.wait(delay_s)
+        refresh_periodically(
+            stop, self.refresh, self._refresh_s, "models", log, on_failure=self._failed
+        )
+
+    def _failed(self) -> None:
+        self.stats.fetch_failures += 1
 
     def start(self) -> None:
         """Load saved models, then keep fetching on a thread (not without a key)."""

@@ -15,7 +15,6 @@ import json
 import logging
 import math
 import os
-import random
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -24,15 +23,15 @@ from typing import Any
 
 import httpx
 
-from leaksense.core.errors import AuthenticationError, LeaksenseError, UplinkUnavailable
+from leaksense.core.errors import AuthenticationError, UplinkUnavailable
 from leaksense.core.messages import ID_PATTERN
 from leaksense.edge.config import GatewayConfig
+from leaksense.edge.polling import refresh_periodically
 
 log = logging.getLogger(__name__)
 SENSITIVITY_PATH = "/api/v1/sensitivity"
 FILE_NAME = "sensitivity.json"
 MIN_MULTIPLIER, MAX_MULTIPLIER = 1.0, 2.0
-RETRY_FIRST_S = 30.0
 Tuner = Callable[[Mapping[str, float]], int]
 """Applies multipliers (``DetectionEngine.set_sensitivity``); returns how many series."""
 
@@ -105,19 +104,7 @@ class SensitivitySync:
 
     def run(self, stop: threading.Event) -> None:
         """Refresh now, then every ``refresh_s``, until ``stop`` is set."""
-        failures = 0
-        while not stop.is_set():
-            delay_s = self._refresh_s
-            try:
-                if self.refresh():
-                    log.info("detection sensitivity updated: %s", self._current)
-                failures = 0
-            except LeaksenseError as exc:
-                failures += 1
-                base_s = min(self._refresh_s, RETRY_FIRST_S * 2 ** (failures - 1))
-                delay_s = random.uniform(base_s, min(self._refresh_s, 2 * base_s))
-                log.warning("sensitivity fetch failed (%s); retrying in %.0f s", exc, delay_s)
-            stop.wait(delay_s)
+        refresh_periodically(stop, self.refresh, self._refresh_s, "detection sensitivity", log)
 
     def close(self) -> None:
         self._http.close()
