@@ -39,7 +39,7 @@ class DetectionParams(_Frozen):
     """CUSUM decision threshold (in σ)."""
     burst_min_fraction: float = 0.1
     """A burst must add at least this share of the series' mean flow."""
-    burst_z_clip: float = 6.0
+    burst_z_clip: float = 8.0
     """Cap on one residual's contribution, so a lone spike cannot open a burst."""
     burst_max_h: float = 24.0
     """A burst alert still open after this long is closed (the night watch takes over)."""
