@@ -17,6 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from leaksense.core.errors import RateLimited
 from leaksense.core.messages import IngestBatch, Reading
+from leaksense.server import wire as wire_module
 from leaksense.server.api.limits import GatewayRateLimiter, Rate
 from leaksense.server.stores.base import points_of
 from leaksense.server.wire import (
@@ -187,3 +188,11 @@ def test_rate_limiter_refuses_over_the_burst_and_refills() -> None:
     clock.now_s += 2.0
     limiter.take_readings("gw-a", 2_000)  # a refusal took nothing
     limiter.take_readings("gw-a", 0)
+
+
+def test_what_gateways_send_takes_the_fast_path() -> None:
+    """The golden batch and a batch with microseconds and an alert are decoded by
+    msgspec (``_decode_fast``), not by the slower exact path."""
+    for body in (GOLDEN, with_reading(time="2026-01-05T03:15:00.123456Z")):
+        raw = json.dumps(body).encode()
+        assert wire_module._decode_fast(raw) == decode_ingest(raw)

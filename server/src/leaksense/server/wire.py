@@ -31,11 +31,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal, NotRequired
 
+import msgspec
 from pydantic import (
     AwareDatetime,
     ConfigDict,
     Field,
-    StringConstraints,
     ValidationError,
     with_config,
 )
@@ -44,6 +44,7 @@ from typing_extensions import TypedDict  # pydantic needs this one on Python < 3
 from leaksense.core.messages import (
     ID_PATTERN,
     MAX_ALERTS_PER_BATCH,
+    MAX_FLOW_M3H,
     MAX_READINGS_PER_BATCH,
     Alert,
     FlowM3h,
@@ -93,20 +94,29 @@ class IngestBody(WireModel):
     alerts: list[Alert] = Field(default_factory=list, max_length=MAX_ALERTS_PER_BATCH)
 
 
-@with_config(ConfigDict(extra="forbid"))
-class _FastRow(TypedDict):
-    sensor_id: Annotated[str, StringConstraints(max_length=64)]
+class _FastRow(msgspec.Struct, forbid_unknown_fields=True):
+    """A reading on the fast path: stricter than :class:`ReadingRow`, never laxer."""
+
+    sensor_id: Annotated[str, msgspec.Meta(max_length=64)]
     """Checked against ``ID_PATTERN`` once per distinct value (:func:`_points_from_text`)."""
-    time: Annotated[str, StringConstraints(max_length=40)]
+    time: Annotated[str, msgspec.Meta(max_length=40)]
     """Checked against ``PLAIN_RFC3339`` once per distinct value."""
-    flow_m3h: FlowM3h
-    index_m3: NotRequired[IndexM3 | None]
+    flow_m3h: Annotated[float, msgspec.Meta(ge=-MAX_FLOW_M3H, le=MAX_FLOW_M3H)]
+    index_m3: Annotated[float, msgspec.Meta(ge=0.0)] | None = None
 
 
-class _FastBody(IngestBody):
-    readings: list[_FastRow] = Field(  # type: ignore[assignment]
-        default_factory=list, max_length=MAX_READINGS_PER_BATCH
-    )
+class _FastBody(msgspec.Struct, forbid_unknown_fields=True):
+    """The batch on the fast path; alerts are few and validated by pydantic."""
+
+    gateway_id: Annotated[str, msgspec.Meta(max_length=64)]
+    batch_seq: Annotated[int, msgspec.Meta(ge=0)]
+    sent_at: Annotated[str, msgspec.Meta(max_length=40)]
+    readings: Annotated[list[_FastRow], msgspec.Meta(max_length=MAX_READINGS_PER_BATCH)] = []
+    alerts: Annotated[list[msgspec.Raw], msgspec.Meta(max_length=MAX_ALERTS_PER_BATCH)] = []
+    schema_version: Literal[1] = 1
+
+
+_FAST_DECODER = msgspec.json.Decoder(_FastBody)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,17 +134,30 @@ class DecodedBatch:
 def decode_ingest(body: bytes) -> DecodedBatch:
     """Validate an ``IngestBatch`` body; raises pydantic's ``ValidationError``."""
     try:
-        fast = _FastBody.model_validate_json(body)
-        points = _points_from_text(fast.readings)
-    except (ValidationError, ValueError):
+        return _decode_fast(body)
+    except (msgspec.ValidationError, msgspec.DecodeError, ValidationError, ValueError):
         exact = IngestBody.model_validate_json(body)
-        return _decoded(exact, reading_points(exact.readings), body)
-    return _decoded(fast, points, body)
+        return DecodedBatch(
+            exact.gateway_id,
+            exact.batch_seq,
+            exact.sent_at,
+            reading_points(exact.readings),
+            exact.alerts,
+            content_sha256(body),
+        )
 
 
-def _decoded(batch: IngestBody, points: list[ReadingPoint], body: bytes) -> DecodedBatch:
+def _decode_fast(body: bytes) -> DecodedBatch:
+    """msgspec decodes and checks the body in C; what it cannot judge as pydantic
+    would raises ``ValueError`` (or a validation error) and goes to the exact path."""
+    fast = _FAST_DECODER.decode(body)
+    if _ID.fullmatch(fast.gateway_id) is None or _PLAIN_TIME.fullmatch(fast.sent_at) is None:
+        raise ValueError("not on the fast path")
+    sent_at = datetime.fromisoformat(fast.sent_at).astimezone(UTC)
+    alerts = [Alert.model_validate_json(bytes(raw)) for raw in fast.alerts]
+    points = _points_from_text(fast.readings)
     return DecodedBatch(
-        batch.gateway_id, batch.batch_seq, batch.sent_at, points, batch.alerts, content_sha256(body)
+        fast.gateway_id, fast.batch_seq, sent_at, points, alerts, content_sha256(body)
     )
 
 
@@ -150,7 +173,7 @@ def _points_from_text(rows: Sequence[_FastRow]) -> list[ReadingPoint]:
     points: list[ReadingPoint] = []
     append = points.append
     for r in rows:
-        sensor_id, text = r["sensor_id"], r["time"]
+        sensor_id, text = r.sensor_id, r.time
         if sensor_id not in sensors:
             if _ID.fullmatch(sensor_id) is None:
                 raise ValueError(sensor_id)
@@ -160,7 +183,7 @@ def _points_from_text(rows: Sequence[_FastRow]) -> list[ReadingPoint]:
             if _PLAIN_TIME.fullmatch(text) is None:
                 raise ValueError(text)
             time_us = times_us[text] = (datetime.fromisoformat(text) - EPOCH) // ONE_US
-        append((sensor_id, time_us, r["flow_m3h"], r.get("index_m3")))
+        append((sensor_id, time_us, r.flow_m3h, r.index_m3))
     return points
 
 
