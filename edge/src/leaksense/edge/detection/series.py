@@ -58,8 +58,11 @@ class SeriesDetector:
         self.threshold_multiplier = 1.0
         self.artifact: ModelArtifact | None = None
         self.out_of_order = 0
-        self._hist_t = array("d")
-        self._hist_y = array("d")
+        # Refit history, 8 bytes a reading: float32 seconds since ``_hist_base_s``
+        # (±0.125 s over the 15-day window) and float32 flows (7 significant digits).
+        self._hist_base_s = 0.0
+        self._hist_t = array("f")
+        self._hist_y = array("f")
         self._next_refit_s = math.inf
         self._last_s: float | None = None
         self._last_index: float | None = None
@@ -120,11 +123,17 @@ class SeriesDetector:
         """
         if self._leak_open() or epoch_s < self._pause_until_s:
             return
-        self._hist_t.append(epoch_s)
+        if not self._hist_t:
+            self._hist_base_s = epoch_s
+        self._hist_t.append(epoch_s - self._hist_base_s)
         self._hist_y.append(flow_m3h)
-        if epoch_s - self._hist_t[0] > 1.1 * self.warmup_s:
+        if epoch_s - self._hist_base_s - self._hist_t[0] > 1.1 * self.warmup_s:
             cut = int(len(self._hist_t) * 0.1)
-            self._hist_t, self._hist_y = self._hist_t[cut:], self._hist_y[cut:]
+            kept = np.frombuffer(self._hist_t, dtype=np.float32)[cut:].astype(np.float64)
+            shift_s = float(kept[0]) if kept.size else 0.0
+            self._hist_base_s += shift_s  # re-based, so offsets stay small and precise
+            self._hist_t = array("f", (kept - shift_s).astype(np.float32).tobytes())
+            self._hist_y = self._hist_y[cut:]
 
     def _leak_open(self) -> bool:
         return self.book.get(BURST) is not None or self.book.get(NIGHT) is not None
@@ -132,10 +141,10 @@ class SeriesDetector:
     def _refit(self, epoch_s: float) -> None:
         """Fit from the remembered window: first after warm-up, then every few days,
         so the model follows seasons (irrigation months) and changes of habit."""
-        if epoch_s - self._hist_t[0] < 0.95 * self.warmup_s:
+        if epoch_s - self._hist_base_s - self._hist_t[0] < 0.95 * self.warmup_s:
             return
-        t = np.frombuffer(self._hist_t, dtype=np.float64)
-        y = np.frombuffer(self._hist_y, dtype=np.float64)
+        t = self._hist_base_s + np.frombuffer(self._hist_t, dtype=np.float32).astype(np.float64)
+        y = np.frombuffer(self._hist_y, dtype=np.float32).astype(np.float64)
         try:
             artifact = fit_artifact(
                 self.series_id,
