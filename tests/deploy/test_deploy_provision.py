@@ -28,7 +28,7 @@ from leaksense.server.provision.mosquitto import (
 )
 from leaksense.server.security import hash_token
 from leaksense.server.services import entities
-from services import MOSQUITTO_PASSWD_BINARY
+from services import MOSQUITTO_PASSWD_BINARY, require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 NETWORK = ROOT / "firmware-config" / "network-saint-savin.toml"
@@ -253,11 +253,11 @@ def test_node_leaves_hand_written_acl_users_alone(site_dir: Path) -> None:
         _node(site_dir, "ss-school")
 
 
-@pytest.mark.skipif(not Path(MOSQUITTO_PASSWD_BINARY).exists(), reason="no mosquitto_passwd")
 def test_password_hashes_match_mosquitto_passwd(tmp_path: Path) -> None:
+    binary = require_binary("mosquitto_passwd", MOSQUITTO_PASSWD_BINARY)  # CI: fail if missing
     passwd = tmp_path / "passwd"
     passwd.touch()
-    subprocess.run([MOSQUITTO_PASSWD_BINARY, "-b", str(passwd), "alice", "s3cret"], check=True)
+    subprocess.run([binary, "-b", str(passwd), "alice", "s3cret"], check=True)
     theirs = read_password_file(passwd)["alice"]
     assert verify_password("s3cret", theirs)
     assert not verify_password("other", theirs)
