@@ -26,7 +26,7 @@ esphome-venv: bootstrap  ## ESPHome $(ESPHOME_VERSION) in .venv-esphome (validat
 demo: bootstrap  ## the whole path on embedded defaults (no server to install)
 	$(UV) run leaksense demo
 
-test: bootstrap lint pytest  ## what CI runs: lint, types, then every test
+test: bootstrap esphome-venv lint pytest  ## what CI runs: lint, types, then every test
 
 lint: bootstrap
 	$(UV) run ruff check .
