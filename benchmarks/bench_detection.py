@@ -10,10 +10,16 @@ Run: ``uv run python benchmarks/bench_detection.py [--quick]`` (or ``make bench`
    time; the figure is the median day, in µs per reading.
 2. Artifact size: the JSON of the artifacts that warm-up produced (an inlet meter, a
    customer meter, a DMA), as checksummed and as signed with Ed25519.
-3. Memory: a fresh Python process (so nothing else is in it) runs the engine with 200
-   sensors through 14 days of warm-up and one more day, fed by a cheap synthetic
-   generator that holds no data, and reads its own ``VmRSS`` (and ``RssAnon``) from
-   ``/proc/self/status`` before the engine exists and after the run.
+3. Memory: a fresh Python process with what a gateway imports (``leaksense.edge.runner``)
+   and bytecode compiled (as a pip-installed gateway has it) runs the engine with 200
+   sensors (the same 4 DMAs) fed by a cheap synthetic generator that holds no data,
+   with the refit history in files as ``leaksense gateway run`` keeps it: every 5 min
+   for 14 days of warm-up and one more, and every minute until the history window
+   (1.1 × 14 days) is full and has moved (22 days; 16 with ``--quick``). It reads its
+   own ``VmRSS``, ``RssAnon`` and ``VmHWM`` from ``/proc/self/status`` before the
+   engine exists and after the run, and times ``observe_values`` (fits included).
+   Without ``--quick`` the same two runs with the history in RAM are shown for
+   comparison. ``--memory-only`` runs only this part.
 4. ``leaksense detect``: a year of 5-minute readings of 5 sensors (one DMA inlet and
    four customer meters, 525 600 rows) written as a readings CSV; timed in-process
    (CSV parsing, then detection) and as the real command in a subprocess.
@@ -24,6 +30,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -33,7 +40,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from leaksense.edge.detection import offline
@@ -153,47 +159,92 @@ def artifact_sizes(engine: DetectionEngine) -> dict[str, tuple[int, int]]:
     return out
 
 
-def _status_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
+MEMORY_CHILD = """
+import gc, json, random, sys, tempfile, time
+from pathlib import Path
+
+def status_kib(field):
+    for line in open("/proc/self/status"):
         if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
 
+import math
+import leaksense.edge.runner  # everything a gateway imports, and nothing else
+from leaksense.edge.detection.engine import DetectionEngine, DmaMeters, EngineSettings
 
-def memory_child(days: int) -> None:
-    """In a fresh process: 200 sensors through ``days`` days; print RSS figures as JSON."""
-    rng = np.random.default_rng(0)
-    before = (_status_kib("VmRSS"), _status_kib("RssAnon"))
-    dmas = tuple(DmaMeters(f"d{k}", (f"d{k}-in",)) for k in range(4))
-    customers = frozenset(f"d{k}-c{j:03d}" for k in range(4) for j in range(1, 50))
-    engine = DetectionEngine(
-        "bench", EngineSettings(warmup_days=WARMUP_DAYS, customer_meters=customers, dmas=dmas)
-    )
-    ids = [f"d{k}-in" for k in range(4)] + sorted(customers)
-    base = np.where(np.char.endswith(np.array(ids), "-in"), 6.0, 0.0125)
-    t0 = START.timestamp()
-    for step in range(days * 288):
-        t = t0 + step * 300
-        hour = (t % DAY_S) / 3600
-        shape = 1 + 0.8 * np.sin(2 * np.pi * (hour - 9) / 24)
-        flows = (base * shape * rng.gamma(20, 1 / 20, base.size)).round(4).tolist()
-        for sensor_id, flow in zip(ids, flows, strict=True):
-            engine.observe_values(sensor_id, t, flow)
-    gc.collect()
-    warm = sum(1 for s in engine.series.values() if s.artifact is not None)
-    print(json.dumps({"before_kib": before, "after_kib": (_status_kib("VmRSS"),
-                      _status_kib("RssAnon")), "warm_series": warm}))  # fmt: skip
+days, interval_s, history, warmup_days, t0 = json.loads(sys.argv[1])
+rng = random.Random(0)  # not numpy.random: the gateway does not import it
+gc.collect()
+before = (status_kib("VmRSS"), status_kib("RssAnon"))
+dmas = tuple(DmaMeters(f"d{k}", (f"d{k}-in",)) for k in range(4))
+customers = frozenset(f"d{k}-c{j:03d}" for k in range(4) for j in range(1, 50))
+tmp = tempfile.TemporaryDirectory()
+engine = DetectionEngine("bench", EngineSettings(
+    warmup_days=warmup_days, interval_s=interval_s, customer_meters=customers, dmas=dmas,
+    history_dir=Path(tmp.name) if history == "file" else None))
+ids = [f"d{k}-in" for k in range(4)] + sorted(customers)
+base = [6.0 if sensor_id.endswith("-in") else 0.0125 for sensor_id in ids]
+gamma = rng.gammavariate
+observe = engine.observe_values
+spent_s = 0.0
+for step in range(int(days * 86_400 / interval_s)):
+    t = t0 + step * interval_s
+    shape = 1 + 0.8 * math.sin(2 * math.pi * ((t % 86_400) / 3600 - 9) / 24)
+    flows = [round(b * shape * gamma(20, 1 / 20), 4) for b in base]
+    began = time.perf_counter()
+    for sensor_id, flow in zip(ids, flows):
+        observe(sensor_id, t, flow)
+    spent_s += time.perf_counter() - began
+readings = (step + 1) * len(ids)
+gc.collect()
+after = (status_kib("VmRSS"), status_kib("RssAnon"))
+series = [*engine.series.values(), *engine.dma_series.values()]
+engine.close()
+disk = sum(p.stat().st_size for p in Path(tmp.name).iterdir())
+print(json.dumps({"before_kib": before, "after_kib": after, "hwm_kib": status_kib("VmHWM"),
+    "warm": sum(s.artifact is not None for s in series), "series": len(series),
+    "history_readings": max(len(s.history) for s in series), "readings": readings,
+    "us_per_reading": spent_s / readings * 1e6, "disk_bytes": disk}))
+"""
 
 
-def memory(days: int) -> dict[str, Any]:
+def child_env() -> dict[str, str]:
+    """Bytecode on, as in a pip-installed gateway: an interpreter that compiles every
+    module from source at each start (``PYTHONDONTWRITEBYTECODE`` and uv's default
+    install, as in this repo's venv) holds ~2–3 MiB more."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / "leaksense-bench-pyc")
+    return env
+
+
+def memory(days: float, interval_s: float, history: str, warmup_days: float) -> dict[str, Any]:
+    """A fresh process with the gateway's imports runs 200 sensors; its RSS and rate."""
+    job = [days, interval_s, history, warmup_days, START.timestamp()]
     output = subprocess.run(
-        [sys.executable, __file__, "--memory-child", str(days)],
+        [sys.executable, "-c", MEMORY_CHILD, json.dumps(job)],
         check=True,
         capture_output=True,
         text=True,
+        env=child_env(),
     ).stdout
     result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    result.update(days=days, interval_s=interval_s, history=history, warmup_days=warmup_days)
     return result
+
+
+def memory_row(mem: dict[str, Any]) -> str:
+    (rss0, anon0), (rss1, anon1) = mem["before_kib"], mem["after_kib"]
+    every = f"{mem['interval_s'] / 60:.0f}-min"
+    return (
+        f"| gateway RSS, 200 sensors at {every} readings, history in {mem['history']}, "
+        f"after {mem['days']:g} days ({mem['warm']}/{mem['series']} warm, "
+        f"{mem['history_readings']:,} readings a series in its window) | "
+        f"**{rss1 / 1024:.1f} MiB** (engine +{(anon1 - anon0) / 1024:.1f} MiB anonymous; "
+        f"{rss0 / 1024:.1f} MiB before it; peak {mem['hwm_kib'] / 1024:.1f}; "
+        f"{mem['us_per_reading']:.2f} µs/reading over {mem['readings']:,}, fits included; "
+        f"{mem['disk_bytes'] / 2**20:.1f} MiB of history files) |"
+    )
 
 
 def detect_year(days: int) -> dict[str, float]:
@@ -228,16 +279,29 @@ def detect_year(days: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, a smoke test")
-    parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--memory-only", action="store_true", help="only the memory runs (5-min and 1-min)"
+    )
     args = parser.parse_args()
-    if args.memory_child:
-        memory_child(args.memory_child)
-        return
     began = time.perf_counter()
+    # Steady state: the history window (1.1 × warm-up) is full and has moved on.
+    one_min_days = WARMUP_DAYS + 2 if args.quick else WARMUP_DAYS + 8
+    memory(4, 300.0, "file", 3)  # compiles the bytecode of everything a gateway runs
+    mems = [
+        memory(WARMUP_DAYS + 1, 300.0, "file", WARMUP_DAYS),
+        memory(one_min_days, 60.0, "file", WARMUP_DAYS),
+    ]
+    if not args.quick:  # the RAM history, for comparison (what `leaksense detect` uses)
+        mems += [
+            memory(WARMUP_DAYS + 1, 300.0, "memory", WARMUP_DAYS),
+            memory(one_min_days, 60.0, "memory", WARMUP_DAYS),
+        ]
+    if args.memory_only:
+        print("\n".join(memory_row(m) for m in mems))
+        return
     infer, engine = inference(1 if args.quick else 4)
     sizes = artifact_sizes(engine)
     del engine
-    mem = memory(WARMUP_DAYS + 1)
     year = detect_year(30 if args.quick else 365)
     print("| Detection figure | value |\n|---|---:|")
     print(
@@ -249,12 +313,8 @@ def main() -> None:
     print(f"| one model fit (numpy, 14 days of 5-min readings) | {infer['fit_ms']:.0f} ms |")
     for name, (plain, signed) in sizes.items():
         print(f"| artifact JSON, {name}: checksummed / signed | {plain:,} B / {signed:,} B |")
-    (rss0, anon0), (rss1, anon1) = mem["before_kib"], mem["after_kib"]
-    print(
-        f"| gateway process RSS with 200 sensors after warm-up ({mem['warm_series']} warm) "
-        f"| **{rss1 / 1024:.0f} MiB** (engine: +{(anon1 - anon0) / 1024:.0f} MiB anonymous; "
-        f"{rss0 / 1024:.0f} MiB before the engine) |"
-    )
+    for mem in mems:
+        print(memory_row(mem))
     print(
         f"| `leaksense detect`, {year['rows']:,} rows (5 sensors × 5 min): parse + detect "
         f"in-process | {year['parse_s']:.1f} s + {year['detect_s']:.1f} s "

@@ -1,6 +1,7 @@
 """The durable gateway: intake throughput, resident memory, commit cost, drain rate.
 
-Run: ``uv run python benchmarks/bench_gateway.py [--quick]`` (or ``make bench``).
+Run: ``uv run python benchmarks/bench_gateway.py [--quick]`` (or ``make bench``), or
+``--drain-only [--rounds N] [--messages M]`` for the backlog drains alone, alternated.
 
 1. Throughput. N QoS 1 messages (200 sensors, Leaksense topics and JSON) are published
    by paho in a separate process (as in ``bench_path.py``, ≤ 1 000 in flight) to a
@@ -147,11 +148,14 @@ IMPORT_STEPS = (
     ("pydantic + leaksense.core", ("pydantic", "leaksense.core.messages")),
     ("numpy", ("numpy",)),
     ("paho-mqtt", ("paho.mqtt.client",)),
-    ("httpx", ("httpx",)),
-    ("cryptography", ("cryptography.hazmat.primitives.asymmetric.ed25519",)),
+    ("msgspec", ("msgspec",)),
     ("prometheus-client", ("prometheus_client",)),
     ("sqlite3", ("sqlite3",)),
     ("leaksense.edge (the rest)", ("leaksense.edge.runner",)),
+    (
+        "cryptography (only with `[models] public_key`)",
+        ("cryptography.hazmat.primitives.asymmetric.ed25519",),
+    ),
 )
 IMPORTS_CHILD = """
 import importlib, json, sys
@@ -348,10 +352,62 @@ def report(
     return "\n".join(lines + [""] + [f"- {n}" for n in notes])
 
 
+def drain_rounds(messages: int, rounds: int) -> str:
+    """Backlog drains only, bare paho and gateway alternated ``rounds`` times."""
+    load_before = os.getloadavg()[0]
+    runs: dict[str, list[dict[str, float]]] = {"raw": [], "gateway": []}
+    with tempfile.TemporaryDirectory(prefix="leaksense-bench-gw-") as tmp:
+        for r in range(rounds):
+            order = ("raw", "gateway") if r % 2 == 0 else ("gateway", "raw")
+            for kind in order:
+                runs[kind].append(drain(kind, Path(tmp) / f"drain-{kind}-{r}", messages))
+            g, b = runs["gateway"][-1], runs["raw"][-1]
+            print(
+                f"round {r + 1}: gateway {g['rate']:,.0f}, bare paho {b['rate']:,.0f} msg/s"
+                f" ({g['rate'] / b['rate']:.2f}); from the first message"
+                f" {g['rate_from_first']:,.0f} and {b['rate_from_first']:,.0f}"
+                f" ({g['rate_from_first'] / b['rate_from_first']:.2f}); start-up"
+                f" {g['startup_ms']:.0f} and {b['startup_ms']:.0f} ms",
+                flush=True,
+            )
+    lines = [f"QoS 1 backlog drain, {messages:,} msgs, {rounds} rounds alternated (medians):"]
+    for key, label in (("rate", "from start-up"), ("rate_from_first", "from the first message")):
+        gw, raw = median(runs["gateway"], key), median(runs["raw"], key)
+        ratios = [g[key] / b[key] for g, b in zip(runs["gateway"], runs["raw"], strict=True)]
+        lines.append(
+            f"- {label}: gateway {gw:,.0f} msg/s ({spread(runs['gateway'], key)}), bare paho"
+            f" {raw:,.0f} msg/s ({spread(runs['raw'], key)}), ratio of medians {gw / raw:.2f};"
+            f" per-round ratios {min(ratios):.2f}–{max(ratios):.2f}, median"
+            f" {statistics.median(ratios):.2f}"
+        )
+    lines.append(
+        f"- start-up before the first message (median): gateway"
+        f" {median(runs['gateway'], 'startup_ms'):.0f} ms, bare paho"
+        f" {median(runs['raw'], 'startup_ms'):.0f} ms; CPU of the receiving process from"
+        f" the first message: gateway {median(runs['gateway'], 'cpu_us'):.1f} µs a message"
+        f" ({spread(runs['gateway'], 'cpu_us')}), bare paho {median(runs['raw'], 'cpu_us'):.1f}"
+        f" ({spread(runs['raw'], 'cpu_us')})"
+    )
+    lines.append(
+        f"- {os.cpu_count()} CPUs, 1-min load average {load_before:.2f} before and"
+        f" {os.getloadavg()[0]:.2f} after"
+    )
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str]) -> None:
     parser = argparse.ArgumentParser(description="Gateway durability benchmark (module doc).")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
-    sizes = QUICK if parser.parse_args(argv).quick else FULL
+    parser.add_argument(
+        "--drain-only", action="store_true", help="only the backlog drains, alternated"
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="alternations for --drain-only")
+    parser.add_argument("--messages", type=int, default=FULL.messages, help="for --drain-only")
+    args = parser.parse_args(argv)
+    if args.drain_only:
+        print(drain_rounds(args.messages, args.rounds))
+        return
+    sizes = QUICK if args.quick else FULL
     load_before = os.getloadavg()[0]
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="leaksense-bench-gw-") as tmp:

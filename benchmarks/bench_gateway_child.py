@@ -71,6 +71,9 @@ class RawReceiver:
     def done(self) -> int:
         return self.count
 
+    def received(self) -> int:
+        return self.count
+
     def stop(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
@@ -106,6 +109,9 @@ class GatewayReceiver:
             raise ChildError("the gateway rejected messages")
         return self.runner.gateway.group.committed_messages
 
+    def received(self) -> int:
+        return self.runner.gateway.stats.messages_received
+
     def stop(self) -> None:
         self.runner.stop(drain_timeout_s=0.1)
 
@@ -128,13 +134,26 @@ def run_receiver(kind: str, port: int, workdir: Path, count: int, mode: str) -> 
         began = time.monotonic()
         receiver.start()
     deadline = began + TIMEOUT_S
+    while not receiver.received() and time.monotonic() < deadline:
+        time.sleep(0.0005)
+    first_at = time.monotonic()  # the start-up (connection; the gateway's gc, models) is over
+    first_cpu_s = time.process_time()
     while receiver.done() < count and time.monotonic() < deadline:
         time.sleep(0.002)
-    elapsed_s = time.monotonic() - began
+    ended_at = time.monotonic()
+    cpu_s = time.process_time() - first_cpu_s
     done = receiver.done()
     rss_kib, hwm_kib = vm_kib("VmRSS"), vm_kib("VmHWM")
     receiver.stop()
-    result = {"done": done, "rate": done / elapsed_s, "rss_kib": rss_kib, "hwm_kib": hwm_kib}
+    result = {
+        "done": done,
+        "rate": done / (ended_at - began),
+        "rate_from_first": (done - 1) / (ended_at - first_at),
+        "startup_ms": (first_at - began) * 1000,
+        "cpu_us": cpu_s / max(1, done - 1) * 1e6,
+        "rss_kib": rss_kib,
+        "hwm_kib": hwm_kib,
+    }
     print(json.dumps(result | {"imports_kib": imports_kib}), flush=True)
 
 

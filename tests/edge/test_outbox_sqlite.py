@@ -208,3 +208,17 @@ def test_a_file_that_is_not_an_outbox_is_refused(tmp_path: Path) -> None:
     bad.write_bytes(b"not a database at all" * 100)
     with pytest.raises(ConfigError, match="not a usable gateway outbox"):
         SqliteOutbox(bad)
+
+
+def test_rows_of_an_intake_group_keep_their_order_and_values(path: Path) -> None:
+    sent = [r for i in range(3) for r in readings(87, sensor=f"s-{i}")]  # 261: chunks + rest
+    sent[5] = sent[5].model_copy(update={"index_m3": None})
+    rows = [(r.sensor_id, r.time, r.flow_m3h, r.index_m3) for r in sent]
+    with SqliteOutbox(path) as outbox:
+        outbox.add_rows(rows[:200], [])
+        outbox.add_rows(rows[200:], [])
+        assert outbox.depth() == 261
+    with SqliteOutbox(path) as outbox:
+        batch = outbox.peek_batch(1_000)
+        assert batch is not None
+        assert list(batch.readings) == sent

@@ -21,6 +21,9 @@ Example::
     [outbox]                                      # docs/gateway-durability.md
     path = "/var/lib/leaksense/outbox.db"
 
+    [detection]                                   # docs/detection.md
+    history = "file"                              # refit history in .../leaksense/history/
+
     [metrics]
     port = 9108                                   # Prometheus /metrics; 0 turns it off
 """
@@ -137,6 +140,12 @@ class DetectionConfig(_Section):
     """Meters at customers: continuous-flow check, no burst CUSUM."""
     params: dict[str, float] = {}
     """Overrides of DetectionParams defaults (e.g. ``burst_h = 8``)."""
+    history: Literal["file", "memory"] = "file"
+    """Where each series keeps its refit history (8 bytes a reading, 15 days): in a
+    file, read back at each refit and kept across restarts, or in RAM (~35 MB for 200
+    sensors reading every minute)."""
+    history_dir: Path | None = None
+    """Folder of the history files; by default ``history/`` next to the outbox."""
 
     @field_validator("timezone")
     @classmethod
@@ -205,7 +214,15 @@ class GatewayConfig(_Section):
             customer_meters=frozenset(d.customer_meters),
             dmas=tuple(DmaMeters(m.dma_id, tuple(m.inlets), tuple(m.outlets)) for m in self.dmas),
             params=DetectionParams(**d.params),
+            history_dir=self.history_dir(),
         )
+
+    def history_dir(self) -> Path | None:
+        """Where detection keeps its refit history files (None: in RAM)."""
+        d = self.detection
+        if d.history == "memory":
+            return None
+        return d.history_dir if d.history_dir is not None else self.outbox.path.parent / "history"
 
     def uplink_token(self) -> str:
         """The bearer token: from the environment, the config, or ``token_file``."""

@@ -27,19 +27,21 @@ from leaksense.core.errors import (
     InvalidMessage,
     ServiceUnavailable,
 )
-from leaksense.core.messages import Alert, IngestBatch
+from leaksense.core.messages import Alert, IngestBatch, Reading
 from leaksense.core.topics import alert_topic
 from leaksense.edge.config import GatewayConfig
 from leaksense.edge.detector import Detector
 from leaksense.edge.intake import MessageParser
 from leaksense.edge.intake_group import Acknowledger, IntakeGroup
 from leaksense.edge.mqtt import Receipt
-from leaksense.edge.outbox import Outbox, PendingBatch
+from leaksense.edge.outbox import Outbox, PendingBatch, ReadingRow
 from leaksense.edge.uplink import Uplink
 
 log = logging.getLogger(__name__)
 AlertSink = Callable[[str, str], None]
 """Publishes ``(topic, json)`` locally so alerts are visible on site while offline."""
+ValuesObserver = Callable[[str, float, float, float | None], list[Alert]]
+"""``DetectionEngine.observe_values``: ``observe`` without building a ``Reading``."""
 
 
 @dataclass
@@ -77,6 +79,7 @@ class Gateway:
         self.parser = MessageParser(config)
         self.stats = GatewayStats()
         self._detector = detector
+        self._observe_values: ValuesObserver | None = getattr(detector, "observe_values", None)
         self._outbox = outbox
         self._uplink = uplink
         self._alert_sink = alert_sink
@@ -109,17 +112,27 @@ class Gateway:
         with self._lock:
             self.stats.messages_received += 1
             try:
-                reading = self.parser.parse(topic, payload)
+                row = self.parser.parse_row(topic, payload)
             except InvalidMessage as exc:
                 self.stats.messages_rejected += 1
                 log.warning("rejected message #%d: %s", self.stats.messages_rejected, exc)
                 self.group.append(None, (), receipt)
                 return
-            alerts = self._detector.observe(reading)
+            alerts = self._observe(row)
             self.stats.alerts_raised += len(alerts)
-            self.group.append(reading, alerts, receipt)
+            self.group.append(row, alerts, receipt)
         for alert in alerts:
             self._announce(alert)
+
+    def _observe(self, row: ReadingRow) -> list[Alert]:
+        sensor_id, time, flow_m3h, index_m3 = row
+        if self._observe_values is not None:  # what DetectionEngine.observe does
+            return self._observe_values(sensor_id, time.timestamp(), flow_m3h, index_m3)
+        return self._detector.observe(
+            Reading.model_construct(
+                sensor_id=sensor_id, time=time, flow_m3h=flow_m3h, index_m3=index_m3
+            )
+        )
 
     def stop_accepting(self) -> None:
         """Ignore (and leave unacknowledged) every message from now on."""

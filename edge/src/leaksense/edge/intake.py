@@ -4,19 +4,31 @@ Two forms are accepted: the JSON :class:`~leaksense.core.messages.SensorPayload`
 ``leaksense/<site>/<sensor_id>/flow``, and an ESPHome node's plain numeric state
 topic mapped in the config, stamped with the gateway's receive time and converted
 to m³/h.
+
+JSON payloads are decoded with msgspec first (about 0.3 µs, against 3–4 µs for
+pydantic plus a ``Reading``): its schema is a strict subset of ``SensorPayload``'s
+(RFC 3339 times with an offset, JSON numbers, finite, in range, no unknown field).
+Whatever it refuses, and times finer than a microsecond (msgspec rounds them,
+pydantic truncates), goes to ``SensorPayload``, which decides and words the error:
+the accepted payloads, their values and the error messages are pydantic's.
 """
 
 from __future__ import annotations
 
 import math
+import re
+import sys
 from datetime import UTC, datetime
+from typing import Annotated
 
+import msgspec
 from pydantic import ValidationError
 
 from leaksense.core.errors import InvalidMessage
-from leaksense.core.messages import Reading, SensorPayload
+from leaksense.core.messages import MAX_FLOW_M3H, Reading, SensorPayload
 from leaksense.core.topics import parse_flow_topic
 from leaksense.edge.config import EsphomeSensor, GatewayConfig
+from leaksense.edge.outbox import ReadingRow
 
 TO_M3H = {"L/min": 60 / 1000, "L/h": 1 / 1000, "m3/h": 1.0}
 """Factor turning each ESPHome unit into m³/h."""
@@ -25,6 +37,19 @@ MAX_PAYLOAD_BYTES = 4096
 
 MAX_CACHED_TOPICS = 10_000
 """Topics whose sensor id is remembered (a site has a few hundred; garbage is bounded)."""
+_SECONDS_7_DECIMALS = re.compile(rb":\d\d\.\d{7}")
+"""``:SS.fffffff``; it starts with a literal, which the regex engine scans for fast."""
+
+
+class _FastPayload(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """The common case of ``SensorPayload``, strictly (anything else goes to pydantic)."""
+
+    time: Annotated[datetime, msgspec.Meta(tz=True)]
+    flow_m3h: Annotated[float, msgspec.Meta(ge=-MAX_FLOW_M3H, le=MAX_FLOW_M3H)]
+    index_m3: Annotated[float, msgspec.Meta(ge=0.0, le=sys.float_info.max)] | None = None
+
+
+_decode_fast = msgspec.json.Decoder(_FastPayload).decode
 
 
 class MessageParser:
@@ -43,23 +68,41 @@ class MessageParser:
 
         ``received_at`` (default: now) stamps ESPHome states, which carry no time.
         """
+        sensor_id, time, flow_m3h, index_m3 = self.parse_row(topic, payload, received_at)
+        # Every field was validated by parse_row: no second validation.
+        return Reading.model_construct(
+            sensor_id=sensor_id, time=time, flow_m3h=flow_m3h, index_m3=index_m3
+        )
+
+    def parse_row(
+        self, topic: str, payload: bytes, received_at: datetime | None = None
+    ) -> ReadingRow:
+        """:meth:`parse` as ``(sensor_id, time (UTC), flow_m3h, index_m3)``: the hot path."""
         if len(payload) > MAX_PAYLOAD_BYTES:
             raise InvalidMessage(f"{topic}: payload of {len(payload)} bytes exceeds the limit")
         mapped = self._esphome.get(topic)
         if mapped is not None:
             return _parse_esphome(mapped, payload, received_at or datetime.now(UTC))
         sensor_id = self._sensor_id(topic)
+        if b"\\" not in payload and (
+            _SECONDS_7_DECIMALS.search(payload) is None or not _sub_microsecond(payload)
+        ):
+            try:
+                fast = _decode_fast(payload)
+                time = fast.time
+                if time.tzinfo is not UTC:
+                    time = time.astimezone(UTC)  # OverflowError near year 1 or 9999
+            except (msgspec.DecodeError, OverflowError):  # msgspec.ValidationError included
+                pass
+            else:
+                return sensor_id, time, fast.flow_m3h, fast.index_m3
         try:
             data = SensorPayload.model_validate_json(payload)
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"]) or "payload"
             raise InvalidMessage(f"{topic}: {field}: {first['msg']}") from exc
-        # Hot path: every field was just validated (SensorPayload has Reading's types,
-        # the topic's sensor id matched ID_PATTERN), so no second validation.
-        return Reading.model_construct(
-            sensor_id=sensor_id, time=data.time, flow_m3h=data.flow_m3h, index_m3=data.index_m3
-        )
+        return sensor_id, data.time, data.flow_m3h, data.index_m3
 
     def _sensor_id(self, topic: str) -> str:
         sensor_id = self._sensor_ids.get(topic)
@@ -71,7 +114,18 @@ class MessageParser:
         return sensor_id
 
 
-def _parse_esphome(mapped: EsphomeSensor, payload: bytes, received_at: datetime) -> Reading:
+def _sub_microsecond(payload: bytes) -> bool:
+    """Whether a time has seconds with more than 6 decimals (``H:MM:SS.fffffff``):
+    msgspec would round them, pydantic truncates them."""
+    match = _SECONDS_7_DECIMALS.search(payload)
+    while match is not None:
+        if payload[match.start() - 1 : match.start()].isdigit():
+            return True
+        match = _SECONDS_7_DECIMALS.search(payload, match.start() + 1)
+    return False
+
+
+def _parse_esphome(mapped: EsphomeSensor, payload: bytes, received_at: datetime) -> ReadingRow:
     text = payload.decode("utf-8", errors="replace").strip()
     try:
         value = float(text)
@@ -80,8 +134,9 @@ def _parse_esphome(mapped: EsphomeSensor, payload: bytes, received_at: datetime)
     if not math.isfinite(value):
         raise InvalidMessage(f"{mapped.topic}: state {text!r} is not a finite number")
     try:
-        return Reading(
+        reading = Reading(
             sensor_id=mapped.sensor_id, time=received_at, flow_m3h=value * TO_M3H[mapped.unit]
         )
     except ValidationError as exc:
         raise InvalidMessage(f"{mapped.topic}: {exc.errors()[0]['msg']}") from exc
+    return reading.sensor_id, reading.time, reading.flow_m3h, reading.index_m3

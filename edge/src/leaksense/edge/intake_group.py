@@ -23,9 +23,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from leaksense.core.errors import StoreUnavailable
-from leaksense.core.messages import Alert, Reading
+from leaksense.core.messages import Alert
 from leaksense.edge.mqtt import Receipt
-from leaksense.edge.outbox import Outbox
+from leaksense.edge.outbox import Outbox, ReadingRow
 
 log = logging.getLogger(__name__)
 Acknowledger = Callable[[Sequence[Receipt]], None]
@@ -38,7 +38,7 @@ RETRY_S = 1.0
 
 @dataclass
 class _Group:
-    readings: list[Reading] = field(default_factory=list)
+    readings: list[ReadingRow] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     receipts: list[Receipt] = field(default_factory=list)
     messages: int = 0
@@ -71,17 +71,18 @@ class IntakeGroup:
         self._on_commit = on_commit
         self._on_failure = on_failure
         self._group = _Group()
-        self._ready = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()  # taken per message: a bare lock, no Python frame
+        self._ready = threading.Condition(self._lock)
         self._committing = threading.Lock()
         self.commits = 0
         self.committed_messages = 0
         self.commit_failures = 0
 
     def append(
-        self, reading: Reading | None, alerts: Sequence[Alert], receipt: Receipt | None
+        self, reading: ReadingRow | None, alerts: Sequence[Alert], receipt: Receipt | None
     ) -> None:
         """Add one message's outcome (``reading`` None for a rejected message)."""
-        with self._ready:
+        with self._lock:
             group = self._group
             if reading is not None:
                 group.readings.append(reading)
@@ -113,7 +114,7 @@ class IntakeGroup:
             if not group.messages:
                 return 0
             try:
-                self._outbox.add(group.readings, group.alerts)
+                self._outbox.add_rows(group.readings, group.alerts)
             except StoreUnavailable:
                 with self._ready:
                     group.extend(self._group)

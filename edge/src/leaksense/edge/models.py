@@ -22,10 +22,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import httpx
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from typing import TYPE_CHECKING, Any
 
 from leaksense.core.errors import (
     AuthenticationError,
@@ -40,7 +37,11 @@ from leaksense.edge.detection.artifact import (
     load_public_key,
     parse_signed,
 )
+from leaksense.edge.http import HttpClient, TransportError
 from leaksense.edge.polling import refresh_periodically
+
+if TYPE_CHECKING:  # cryptography loads only where a signature is checked (-6 MiB)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 log = logging.getLogger(__name__)
 MODELS_PATH = "/api/v1/models"
@@ -78,11 +79,7 @@ class ModelSync:
         key = config.models.public_key
         self._key: Ed25519PublicKey | None = load_public_key(key) if key else None
         self._install = install
-        self._http = httpx.Client(
-            base_url=config.uplink.url,
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=config.uplink.timeout_s,
-        )
+        self._http = HttpClient(config.uplink.url, token, config.uplink.timeout_s)
         self._installed: dict[tuple[str, str], str] = {}
         self._since: str | None = None
         self._stop = threading.Event()
@@ -172,12 +169,12 @@ class ModelSync:
         params = {"since": self._since} if self._since else {}
         try:
             response = self._http.get(MODELS_PATH, params=params)
-        except httpx.HTTPError as exc:
+        except TransportError as exc:
             raise UplinkUnavailable(f"server unreachable: {exc}") from exc
-        if response.status_code == 401:
+        if response.status == 401:
             raise AuthenticationError("server refused the gateway token for models")
-        if response.status_code != 200:
-            raise UplinkUnavailable(f"models: server answered HTTP {response.status_code}")
+        if response.status != 200:
+            raise UplinkUnavailable(f"models: server answered HTTP {response.status}")
         try:
             body = response.json()
         except ValueError as exc:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import struct
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -27,6 +28,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 from leaksense.edge.config import MqttConfig
 
 log = logging.getLogger(__name__)
+PUBACK = struct.Struct("!BBH")
+"""A PUBACK packet (MQTT 3.1.1): type, remaining length 2, message id."""
 Receipt = tuple[int, int]
 """``(connection number, MQTT message id)`` of a QoS 1 message awaiting its PUBACK."""
 MessageHandler = Callable[[str, bytes, Receipt | None], None]
@@ -90,11 +93,19 @@ class MqttIntake:
         self._client.publish(topic, payload, qos=1, retain=retain)
 
     def ack(self, receipts: Sequence[Receipt]) -> None:
-        """Send the PUBACKs of stored messages, in the order they were received."""
+        """Send the PUBACKs of stored messages, in the order they were received.
+
+        They go out as one write: ``Client.ack`` would queue each PUBACK as a packet of
+        its own, with a wake-up byte and a ``send`` per message. The bytes are exactly
+        those of the separate PUBACKs, queued like them (paho 2.x's packet queue).
+        """
         current = self.connections
-        for connection, mid in receipts:
-            if connection == current:
-                self._client.ack(mid, 1)
+        pack = PUBACK.pack
+        packets = b"".join(
+            [pack(mqtt.PUBACK, 2, mid) for connection, mid in receipts if connection == current]
+        )
+        if packets:
+            self._client._packet_queue(mqtt.PUBACK, packets, 0, 0)
 
     def _on_connect(
         self,

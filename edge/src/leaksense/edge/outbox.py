@@ -2,7 +2,7 @@
 
 Contract (the gateway and the uplink rely on it; see docs/gateway-durability.md):
 
-- ``add`` returns once the readings and alerts are durable: the MQTT message that
+- ``add`` (and ``add_rows``) returns once the readings and alerts are durable: the MQTT message that
   carried them may be acknowledged to the broker only after that.
 - ``peek_batch`` returns the same batch (same ``batch_seq``, same content) until
   ``confirm`` is called with its ``batch_seq``, even across a restart, so a retry is
@@ -21,6 +21,10 @@ from datetime import datetime
 from typing import Protocol
 
 from leaksense.core.messages import Alert, Reading
+
+ReadingRow = tuple[str, datetime, float, float | None]
+"""A validated reading as the intake hands it over: ``(sensor_id, time (UTC), flow_m3h,
+index_m3)``; cheaper to build than a :class:`Reading` on the hot path."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,10 @@ class OutboxStats:
 class Outbox(Protocol):
     def add(self, readings: Sequence[Reading], alerts: Sequence[Alert]) -> None:
         """Store durably; returns after the commit."""
+        ...
+
+    def add_rows(self, rows: Sequence[ReadingRow], alerts: Sequence[Alert]) -> None:
+        """:meth:`add` for readings given as :data:`ReadingRow` (the intake's form)."""
         ...
 
     def peek_batch(self, max_readings: int) -> PendingBatch | None:

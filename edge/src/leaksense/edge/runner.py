@@ -119,6 +119,8 @@ class GatewayRunner:
         for thread in self._threads:  # the committer's last commit sends its PUBACKs
             thread.join()
         self.intake.stop()
+        with self.gateway.detection_lock:
+            self.engine.close()  # the buffered refit history, for the next start
         if not self.gateway.drain(drain_timeout_s):
             log.warning("%d item(s) stay in the outbox for the next start", self.outbox.depth())
         self._uplink.close()

@@ -21,11 +21,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from leaksense.core.errors import AuthenticationError, UplinkUnavailable
 from leaksense.core.messages import ID_PATTERN
 from leaksense.edge.config import GatewayConfig
+from leaksense.edge.http import HttpClient, TransportError
 from leaksense.edge.polling import refresh_periodically
 
 log = logging.getLogger(__name__)
@@ -43,11 +42,7 @@ class SensitivitySync:
         self._path: Path = config.models.dir / FILE_NAME
         self._refresh_s = config.models.refresh_s
         self._tune = tune
-        self._http = httpx.Client(
-            base_url=config.uplink.url,
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=config.uplink.timeout_s,
-        )
+        self._http = HttpClient(config.uplink.url, token, config.uplink.timeout_s)
         self._current: dict[str, float] = {}
         self._unsupported = False
         self.refused = 0
@@ -79,16 +74,16 @@ class SensitivitySync:
             return 0
         try:
             response = self._http.get(SENSITIVITY_PATH)
-        except httpx.HTTPError as exc:
+        except TransportError as exc:
             raise UplinkUnavailable(f"server unreachable: {exc}") from exc
-        if response.status_code == 404:
+        if response.status == 404:
             self._unsupported = True
             log.info("the server serves no %s: no false-alarm feedback", SENSITIVITY_PATH)
             return 0
-        if response.status_code == 401:
+        if response.status == 401:
             raise AuthenticationError("server refused the gateway token for sensitivity")
-        if response.status_code != 200:
-            raise UplinkUnavailable(f"sensitivity: server answered HTTP {response.status_code}")
+        if response.status != 200:
+            raise UplinkUnavailable(f"sensitivity: server answered HTTP {response.status}")
         try:
             body = response.json()
         except ValueError as exc:

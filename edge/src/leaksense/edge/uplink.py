@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Protocol
 
-import httpx
-
 from leaksense.core.errors import (
     AuthenticationError,
     InvalidInput,
@@ -20,6 +18,7 @@ from leaksense.core.errors import (
     UplinkUnavailable,
 )
 from leaksense.core.messages import GatewayHealth, IngestBatch, IngestResult
+from leaksense.edge.http import HttpClient, Response, TransportError
 
 INGEST_PATH = "/api/v1/ingest"
 HEALTH_PATH = "/api/v1/gateways/health"
@@ -33,15 +32,11 @@ class HttpUplink:
     """POSTs batches with the gateway's bearer token."""
 
     def __init__(self, url: str, token: str, timeout_s: float = 10.0) -> None:
-        self._http = httpx.Client(
-            base_url=url,
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=timeout_s,
-        )
+        self._http = HttpClient(url, token, timeout_s)
 
     def send(self, batch: IngestBatch) -> IngestResult:
         response = self._post(INGEST_PATH, batch.model_dump_json())
-        if response.status_code == 200:
+        if response.status == 200:
             return IngestResult.model_validate_json(response.content)
         raise _failure(response, f"batch {batch.batch_seq}")
 
@@ -50,22 +45,22 @@ class HttpUplink:
         response = self._post(HEALTH_PATH, health.model_dump_json())
         if response.is_success:
             return
-        if response.status_code in (404, 405):
+        if response.status in (404, 405):
             raise NotFoundError(f"the server has no {HEALTH_PATH} (older than this gateway)")
         raise _failure(response, "health report")
 
-    def _post(self, path: str, body: str) -> httpx.Response:
+    def _post(self, path: str, body: str) -> Response:
         try:
-            return self._http.post(path, content=body, headers={"Content-Type": "application/json"})
-        except httpx.HTTPError as exc:
+            return self._http.post(path, body, "application/json")
+        except TransportError as exc:
             raise UplinkUnavailable(f"server unreachable: {exc}", retry_after_s=0.0) from exc
 
     def close(self) -> None:
         self._http.close()
 
 
-def _failure(response: httpx.Response, what: str) -> Exception:
-    status, detail = response.status_code, _detail(response)
+def _failure(response: Response, what: str) -> Exception:
+    status, detail = response.status, _detail(response)
     if status == 401:
         return AuthenticationError(f"server refused the gateway token: {detail}")
     if status in (400, 413, 422):
@@ -73,16 +68,19 @@ def _failure(response: httpx.Response, what: str) -> Exception:
     return UplinkUnavailable(f"server answered HTTP {status}: {detail}", _retry_after(response))
 
 
-def _detail(response: httpx.Response) -> str:
+def _detail(response: Response) -> str:
     try:
-        return str(response.json().get("detail", response.text))[:500]
+        body = response.json()
     except ValueError:
-        return response.text[:500]
+        body = None
+    detail = body.get("detail", response.text) if isinstance(body, dict) else response.text
+    return str(detail)[:500]
 
 
-def _retry_after(response: httpx.Response) -> float:
+def _retry_after(response: Response) -> float:
     """The server's ``Retry-After`` in seconds; 0 without one (the backoff decides)."""
+    value = response.header("Retry-After")
     try:
-        return max(1.0, float(response.headers["Retry-After"]))
-    except (KeyError, ValueError):
+        return max(1.0, float(value)) if value is not None else 0.0
+    except ValueError:
         return 0.0

@@ -284,12 +284,23 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+RELAXED_COMMIT = "leaksense_relaxed_commit"
+"""Set in a pooled SQLite connection's ``info`` by a transaction that commits with
+``synchronous=NORMAL`` (``services/ingest.py``); check-in sets FULL back."""
+
+
+def _restore_synchronous(dbapi_conn: Any, record: Any) -> None:
+    if record.info.pop(RELAXED_COMMIT, False) and dbapi_conn is not None:
+        dbapi_conn.execute("PRAGMA synchronous=FULL")
+
+
 def make_engine(url: str) -> Engine:
     """Engine for ``url`` with its tables created (SQLite gets WAL and foreign keys)."""
     try:
         engine = create_engine(url, pool_pre_ping=True)
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "checkin", _restore_synchronous)
         Base.metadata.create_all(engine)
     except SQLAlchemyError as exc:
         raise StoreUnavailable(f"cannot open the entity database {url!r}: {exc}") from exc

@@ -11,15 +11,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from leaksense.core.errors import InvalidInput
 from leaksense.core.messages import UtcDatetime
+
+if TYPE_CHECKING:  # cryptography (~6 MiB) is imported only where a key is used
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 FORMAT = "leaksense.model/1"
 MAX_ARTIFACT_BYTES = 16_384
@@ -63,6 +63,8 @@ class DetectionParams(_Frozen):
     open alert closes and a new one opens (0: never; the open alert only updates)."""
     night_baseline_nights: int = 14
     night_min_coverage: float = 0.6
+    night_sigma_floor_fraction: float = 0.02
+    """The night σ is never taken under this share of the night baseline."""
     flatline_s: float = 4 * 3600.0
     gap_s: float = 3600.0
     spike_z: float = 12.0
@@ -133,12 +135,21 @@ def checksum(artifact: ModelArtifact) -> str:
 
 def key_id(public_key: Ed25519PublicKey) -> str:
     """Short fingerprint naming a signing key."""
+    from cryptography.hazmat.primitives.serialization import (  # noqa: PLC0415 - see TYPE_CHECKING
+        Encoding,
+        PublicFormat,
+    )
+
     raw = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
 def load_public_key(text: str) -> Ed25519PublicKey:
     """A public key from its base64 raw form (as ``leaksense models keygen`` prints it)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (  # noqa: PLC0415
+        Ed25519PublicKey,
+    )
+
     try:
         return Ed25519PublicKey.from_public_bytes(base64.b64decode(text.strip(), validate=True))
     except ValueError as exc:
@@ -159,6 +170,8 @@ def parse_signed(data: bytes | str, public_key: Ed25519PublicKey | None) -> Mode
     if hashlib.sha256(payload).hexdigest() != signed.sha256:
         raise InvalidInput(f"model artifact {signed.artifact.series_id}: checksum mismatch")
     if public_key is not None:
+        from cryptography.exceptions import InvalidSignature  # noqa: PLC0415
+
         if signed.signature is None:
             raise InvalidInput(f"model artifact {signed.artifact.series_id} is not signed")
         try:

@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 from leaksense.core.messages import Alert, Reading
 from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact
 from leaksense.edge.detection.clock import LocalClock
 from leaksense.edge.detection.dma import DmaAggregator
+from leaksense.edge.detection.history import FileHistory, HistoryStore, history_path
 from leaksense.edge.detection.series import SeriesDetector
 
 
@@ -35,6 +37,9 @@ class EngineSettings:
     customer_meters: frozenset[str] = frozenset()
     dmas: tuple[DmaMeters, ...] = ()
     params: DetectionParams = field(default_factory=DetectionParams)
+    history_dir: Path | None = None
+    """Where each series keeps its refit history in a file (the gateway); None keeps
+    it in RAM (``leaksense detect``, the evaluation)."""
 
 
 class DetectionEngine:
@@ -100,6 +105,12 @@ class DetectionEngine:
                     changed += 1
         return changed
 
+    def close(self) -> None:
+        """Write the buffered refit history (a clean shutdown)."""
+        for pool in (self.series, self.dma_series):
+            for series in pool.values():
+                series.history.close()
+
     def warming_up(self) -> Sequence[str]:
         """Series still learning their normal behaviour."""
         every = {**self.series, **self.dma_series}
@@ -115,8 +126,15 @@ class DetectionEngine:
             customer=series_id in s.customer_meters,
             warmup_s=s.warmup_days * 86_400,
             params=s.params,
+            history=self._history(series_id, is_dma=is_dma),
         )
         multiplier = self._multipliers.get(series_id)
         if multiplier is not None:
             series.set_threshold_multiplier(multiplier)
         return series
+
+    def _history(self, series_id: str, *, is_dma: bool) -> HistoryStore | None:
+        directory = self.settings.history_dir
+        if directory is None:
+            return None
+        return FileHistory(history_path(directory, series_id, is_dma=is_dma))

@@ -11,9 +11,6 @@ hot path is plain float arithmetic (a few µs per reading on a Raspberry Pi).
 from __future__ import annotations
 
 import math
-from array import array
-
-import numpy as np
 
 from leaksense.core.errors import InvalidInput
 from leaksense.core.messages import Alert, AlertKind
@@ -22,6 +19,7 @@ from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact
 from leaksense.edge.detection.clock import LocalClock
 from leaksense.edge.detection.events import EventBook
 from leaksense.edge.detection.fit import INTERMITTENT_FRACTION, fit_artifact
+from leaksense.edge.detection.history import HistoryStore, MemoryHistory
 from leaksense.edge.detection.night import NightVerdict, NightWatch
 from leaksense.edge.detection.recent import RecentExcess
 
@@ -46,6 +44,7 @@ class SeriesDetector:
         customer: bool = False,
         warmup_s: float = 14 * 86_400.0,
         params: DetectionParams | None = None,
+        history: HistoryStore | None = None,
     ) -> None:
         self.series_id = series_id
         self.book = EventBook(gateway_id, series_id, is_dma)
@@ -58,11 +57,9 @@ class SeriesDetector:
         self.threshold_multiplier = 1.0
         self.artifact: ModelArtifact | None = None
         self.out_of_order = 0
-        # Refit history, 8 bytes a reading: float32 seconds since ``_hist_base_s``
-        # (±0.125 s over the 15-day window) and float32 flows (7 significant digits).
-        self._hist_base_s = 0.0
-        self._hist_t = array("f")
-        self._hist_y = array("f")
+        # Refit history, 8 bytes a reading (float32 offsets and flows), in RAM or in
+        # a file (the gateway: see history.py).
+        self.history: HistoryStore = MemoryHistory() if history is None else history
         self._next_refit_s = math.inf
         self._last_s: float | None = None
         self._last_index: float | None = None
@@ -123,17 +120,8 @@ class SeriesDetector:
         """
         if self._leak_open() or epoch_s < self._pause_until_s:
             return
-        if not self._hist_t:
-            self._hist_base_s = epoch_s
-        self._hist_t.append(epoch_s - self._hist_base_s)
-        self._hist_y.append(flow_m3h)
-        if epoch_s - self._hist_base_s - self._hist_t[0] > 1.1 * self.warmup_s:
-            cut = int(len(self._hist_t) * 0.1)
-            kept = np.frombuffer(self._hist_t, dtype=np.float32)[cut:].astype(np.float64)
-            shift_s = float(kept[0]) if kept.size else 0.0
-            self._hist_base_s += shift_s  # re-based, so offsets stay small and precise
-            self._hist_t = array("f", (kept - shift_s).astype(np.float32).tobytes())
-            self._hist_y = self._hist_y[cut:]
+        if self.history.append(epoch_s, flow_m3h) > 1.1 * self.warmup_s:
+            self.history.drop_oldest(int(len(self.history) * 0.1))
 
     def _leak_open(self) -> bool:
         return self.book.get(BURST) is not None or self.book.get(NIGHT) is not None
@@ -141,10 +129,9 @@ class SeriesDetector:
     def _refit(self, epoch_s: float) -> None:
         """Fit from the remembered window: first after warm-up, then every few days,
         so the model follows seasons (irrigation months) and changes of habit."""
-        if epoch_s - self._hist_base_s - self._hist_t[0] < 0.95 * self.warmup_s:
+        if self.history.age_s(epoch_s) < 0.95 * self.warmup_s:
             return
-        t = self._hist_base_s + np.frombuffer(self._hist_t, dtype=np.float32).astype(np.float64)
-        y = np.frombuffer(self._hist_y, dtype=np.float32).astype(np.float64)
+        t, y = self.history.read()
         try:
             artifact = fit_artifact(
                 self.series_id,
@@ -181,7 +168,7 @@ class SeriesDetector:
         # No refit during a burst: it would restart the night watch mid-event.
         due = epoch_s >= self._next_refit_s and self.book.get(BURST) is None
         if self.artifact is None or due:
-            if self._hist_t:
+            if len(self.history):
                 self._refit(epoch_s)
             if self.artifact is None:
                 return alerts

@@ -11,10 +11,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from leaksense.models.evaluation.scenarios import SIZE_UNITS, EventKind
+from leaksense.models.evaluation.score import LeakOutcome
 from leaksense.models.evaluation.totals import (
     TARGETS,
     LeakFilter,
     Totals,
+    burst_20,
     false_alarm_rate_by,
     percentiles,
 )
@@ -96,6 +98,25 @@ def recall_table(totals: Sequence[Totals]) -> str:
     return _table(header, rows)
 
 
+SNR_BANDS: tuple[tuple[float, float], ...] = ((0, 2), (2, 3), (3, 4), (4, 6), (6, math.inf))
+
+
+def snr_table(totals: Sequence[Totals]) -> str:
+    """Bursts ≥ 20 % found within 15 min, by their size in σ of one reading (snr.py)."""
+    rows = []
+    for lo, hi in SNR_BANDS:
+        label = f"≥ {lo:g} σ" if math.isinf(hi) else f"{lo:g}–{hi:g} σ"
+
+        def keep(leak: LeakOutcome, lo: float = lo, hi: float = hi) -> bool:
+            return burst_20(leak) and leak.snr is not None and lo <= leak.snr < hi
+
+        rows.append([label] + [_pct(*t.recall(keep)) for t in totals])
+    unknown = [_pct(*t.recall(lambda x: burst_20(x) and x.snr is None)) for t in totals]
+    if any(u != "—" for u in unknown):
+        rows.append(["σ not measurable", *unknown])
+    return _table(["burst ÷ σ per reading", *(f"{t.detector}: in time" for t in totals)], rows)
+
+
 def delay_table(totals: Sequence[Totals]) -> str:
     """Delay from leak start to first alert, for found leaks: p50 / p90 / max."""
     rows = []
@@ -166,6 +187,7 @@ def report(totals: Sequence[Totals], title: str) -> str:
         f"### {title}: {cases} cases, {len(totals[0].leaks)} test leaks\n",
         "#### Targets\n", targets_table(totals),
         "#### Recall by leak size\n", recall_table(totals),
+        "#### Bursts ≥ 20 % by signal-to-noise ratio\n", snr_table(totals),
         "#### Detection delay (found leaks)\n", delay_table(totals),
         "#### False alarms by season\n", false_alarm_table(totals, "season"),
         "#### False alarms by network\n", false_alarm_table(totals, "network"),

@@ -29,6 +29,7 @@ from leaksense.models.evaluation.replay import (
 )
 from leaksense.models.evaluation.scenarios import Case
 from leaksense.models.evaluation.score import CaseScore, score_case
+from leaksense.models.evaluation.snr import burst_snr
 from leaksense.simulator.generate import simulate
 
 DetectorKind = Literal["engine", "mnf"]
@@ -86,27 +87,26 @@ def run_case(case: Case, detectors: Sequence[Detector]) -> dict[str, CaseScore]:
     topology = Topology.of(labelled.scenario)
     scenario = labelled.scenario
     clock = LocalClock(scenario.spec.timezone, scenario.holidays())
-    columns = None
+    columns = series_columns(sim, topology, scenario.interval_s)
+    snr = burst_snr(labelled.leaks, columns, clock, labelled.test_start_s)
     out = {}
     for detector in detectors:
-        if detector.kind == "mnf" or detector.trainer == "sklearn":
-            columns = columns or series_columns(sim, topology, scenario.interval_s)
         try:
             if detector.kind == "mnf":
-                events = run_mnf(columns or {}, clock)
+                events = run_mnf(columns, clock)
             else:
                 settings = engine_settings(scenario, topology, detector.params, case.warmup_days)
                 artifacts = None
                 if detector.trainer == "sklearn":
                     until_s = labelled.test_start_s
-                    artifacts = _pretrained(detector, columns or {}, topology, clock, until_s)
+                    artifacts = _pretrained(detector, columns, topology, clock, until_s)
                 events = run_engine(sim, settings, artifacts)
         except Exception as exc:  # a crash is a result to report, not to hide
-            score = score_case(labelled, sim.truth.faults, topology, [])
+            score = score_case(labelled, sim.truth.faults, topology, [], snr)
             score.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
             out[detector.name] = score
             continue
-        out[detector.name] = score_case(labelled, sim.truth.faults, topology, events)
+        out[detector.name] = score_case(labelled, sim.truth.faults, topology, events, snr)
     return out
 
 

@@ -115,6 +115,8 @@ class EventRow:
     kind: EventKind
     size: float
     variants: int
+    tuning_only: bool = False
+    """Extra variants for choosing parameters (named ``…-x<n>``); never held out."""
 
 
 SIZE_UNITS: dict[EventKind, str] = {
@@ -145,6 +147,11 @@ EVENTS: tuple[EventRow, ...] = (
     EventRow("customer", 30, 6),
     EventRow("customer", 100, 6),
     EventRow("faults", 0, 10),
+    # Appended last so that the rows above keep their networks, seasons and seeds.
+    # Bursts of 20 and 50 % are a few σ per reading on small or noisy DMAs: the
+    # burst CUSUM's settings need more of them than half of ten variants to choose.
+    EventRow("burst", 20, 8, tuning_only=True),
+    EventRow("burst", 50, 8, tuning_only=True),
 )
 
 FAULT_KINDS: tuple[FaultKind, ...] = (
@@ -179,11 +186,12 @@ class Case:
 
 def _case(row: EventRow, r: int, v: int) -> Case:
     half = row.variants // 2
-    s = 0 if v < half else 1
+    s = 0 if v < half or row.tuning_only else 1
+    tag = "x" if row.tuning_only else "v"
     name = (
-        f"{row.kind}-{row.size:g}-v{v}"
+        f"{row.kind}-{row.size:g}-{tag}{v}"
         if row.kind not in ("none", "faults")
-        else (f"{row.kind}-v{v}")
+        else (f"{row.kind}-{tag}{v}")
     )
     networks = list(NETWORKS)
     return Case(

@@ -24,6 +24,7 @@ series (meters and DMA net inflows) over the test window, in months of 30.44 day
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from leaksense.models.evaluation.build import Labelled, LabelledLeak
@@ -50,6 +51,8 @@ class LeakOutcome:
     detected_s: float | None
     found_by: str | None
     """``<alert kind> on <series role>`` of the first matching alert."""
+    snr: float | None = None
+    """Bursts: flow ÷ σ of one reading of the DMA's series at that hour (snr.py)."""
 
     @property
     def delay_s(self) -> float | None:
@@ -149,8 +152,10 @@ def score_case(
     faults: tuple[FaultTruth, ...],
     topology: Topology,
     events: list[AlertEvent],
+    snr: Mapping[str, float] | None = None,
 ) -> CaseScore:
-    """Match one detector's events on one case against the case's truth."""
+    """Match one detector's events on one case against the case's truth (``snr``:
+    each burst's signal-to-noise ratio by leak id, copied into its outcome)."""
     case = labelled.case
     test_start_s, end_s = labelled.test_start_s, labelled.scenario.end.timestamp()
     events = [e for e in events if e.detected_s >= test_start_s]
@@ -172,6 +177,7 @@ def score_case(
                 deadline_s=leak.deadline_s,
                 detected_s=None if hit is None else hit.detected_s,
                 found_by=found_by,
+                snr=(snr or {}).get(leak.leak_id),
             )
         )
     windows = _fault_windows(labelled, faults, topology)

@@ -46,7 +46,7 @@ GROUPS: tuple[Group, ...] = (
         "burst CUSUM",
         tuple(
             {"burst_k": k, "burst_h": h, "burst_z_clip": c}
-            for c in (4.0, 6.0)
+            for c in (6.0, 8.0)
             for k in (1.5, 2.0, 2.5)
             for h in (5.0, 7.0, 9.0)
         ),

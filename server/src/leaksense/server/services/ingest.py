@@ -5,9 +5,11 @@ nothing twice:
 
 1. A batch already in the batch log (same gateway, ``batch_seq`` and content digest)
    is a replay: the gateway lost our answer. It is answered from the log, unwritten.
-2. Otherwise the readings are written to the reading store by a helper thread
-   while the request prepares, uncommitted, one database transaction: it upserts the
-   alerts (by ``alert_id``), the sensors' last-seen times and the gateway's.
+2. Otherwise the readings are sent to the reading store (InfluxDB: formatted and
+   sent in parts by this thread, :class:`PipelinedStore`; SQLite: written by a
+   helper thread) while the request prepares, uncommitted, one database
+   transaction: it upserts the alerts (by ``alert_id``), the sensors' last-seen
+   times and the gateway's.
 3. Only once the store confirmed the write (InfluxDB answered 204, or SQLite
    committed) is the batch recorded in the log and the transaction committed; a store
    that is down raises :class:`StoreUnavailable` (503) and the transaction is rolled
@@ -19,6 +21,18 @@ batch (measured in docs/benchmarks.md); the price is that the transaction holds 
 locks (on SQLite, the database's write lock) for the length of the store's write.
 The hourly and daily aggregates are not refreshed here: the store marks the touched
 hours dirty in the same write, and refreshes them off this path (``stores/``).
+
+**Relaxed batch-log commit (InfluxDB only).** With ``relax_log_commit`` (the app
+sets it when the reading store is InfluxDB), a batch *without alerts* (and a
+replay's last-seen update) is committed without waiting for the disk: SQLite
+``synchronous=NORMAL`` for that transaction, PostgreSQL ``synchronous_commit=off``.
+The readings are already durable in InfluxDB (its 204 comes after its own WAL
+fsync); what a crash of the machine can lose is the batch's log row and last-seen
+times. A gateway retrying that batch then finds no row and writes it again: InfluxDB
+keys points by series and time, so the rewrite replaces identical points and their
+dirty marks, and nothing is stored twice (``tests/server/test_ingest_pipelined.py``).
+Batches with alerts, and every batch on the SQLite reading store, commit fully
+synchronously. This saves one fsync (1–4 ms here) after the store's confirmation.
 
 The log keeps each gateway's batches for ``batch_log_retention_days`` (7 by default);
 older records are deleted by ingest, at most once an hour per gateway and process.
@@ -35,16 +49,25 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from leaksense.core.errors import AuthenticationError
 from leaksense.core.messages import Alert, IngestResult
-from leaksense.server.db import AlertRecord, Gateway, IngestedBatch, Sensor, upsert_statement
+from leaksense.server.db import (
+    RELAXED_COMMIT,
+    AlertRecord,
+    Gateway,
+    IngestedBatch,
+    Sensor,
+    upsert_statement,
+)
 from leaksense.server.stores.base import ReadingStore
 from leaksense.server.wire import EPOCH, DecodedBatch, ReadingPoint
 from leaksense.server.workflow.received import alert_received
@@ -56,6 +79,13 @@ MAX_CACHED_SENSORS = 100_000
 _WRITERS = ThreadPoolExecutor(8, thread_name_prefix="ingest-write")
 """Threads writing to the reading store while requests do their database work (shared
 by the process's ingestors; a thread is started only when all are busy)."""
+
+
+@runtime_checkable
+class PipelinedStore(Protocol):
+    """A reading store that can send a write and be waited for later."""
+
+    def begin_write(self, points: Sequence[ReadingPoint]) -> Callable[[], int]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,13 +108,18 @@ class Ingestor:
         sensor_seen_interval_s: float = SENSOR_SEEN_INTERVAL_S,
         *,
         overlap_write: bool = True,
+        relax_log_commit: bool = False,
     ) -> None:
+        """``relax_log_commit``: commit batches without alerts without waiting for the
+        disk (see the module doc); only for a store whose writes are idempotent and
+        durable on their own (InfluxDB)."""
         self._store = store
         self._retention = retention
         self._sensor_seen_interval_s = sensor_seen_interval_s
         self._pruned_at_s: dict[str, float] = {}
         self._sensor_written_at_s: dict[str, float] = {}
         self._overlap = overlap_write
+        self._relax = relax_log_commit
 
     def ingest(self, session: Session, gateway_id: str, batch: DecodedBatch) -> IngestOutcome:
         """Store a batch that the gateway ``gateway_id`` (its token's) sent."""
@@ -94,6 +129,8 @@ class Ingestor:
             )
         known = _logged(session, gateway_id, batch.batch_seq)
         now = datetime.now(UTC)
+        if self._relax and not batch.alerts:
+            relax_commit(session)
         if known is not None and known.content_sha256 == batch.content_sha256:
             _touch_gateway(session, gateway_id, now, None)
             session.commit()
@@ -104,18 +141,15 @@ class Ingestor:
                 gateway_id,
                 batch.batch_seq,
             )
-        writing = _WRITERS.submit(self._write, batch.points) if self._overlap else None
+        finish = self._begin_write(batch.points)
         try:  # the database work of the batch overlaps the store's write, uncommitted
-            if writing is None:
-                stored, write_s = self._write(batch.points)
             for alert in batch.alerts:
                 _upsert_alert(session, gateway_id, alert, now)
             touched = self._touch_sensors(session, gateway_id, batch.points)
             _touch_gateway(session, gateway_id, now, batch.batch_seq)
             self._prune(session, gateway_id, now)
         finally:
-            if writing is not None:
-                stored, write_s = writing.result()  # durable, or it raises: no commit
+            stored, write_s = finish()  # durable, or it raises: no commit
         result = IngestResult(
             gateway_id=gateway_id,
             batch_seq=batch.batch_seq,
@@ -126,6 +160,23 @@ class Ingestor:
         session.commit()
         self._remember_sensors(touched)
         return IngestOutcome(result, replayed=False, store_write_s=write_s)
+
+    def _begin_write(self, points: list[ReadingPoint]) -> Callable[[], tuple[int, float | None]]:
+        """Start the store's write; the returned call waits for it (count, seconds).
+
+        A store that sends its writes itself (:class:`PipelinedStore`) formats and
+        sends in this thread and is waited for later; any other store writes in a
+        helper thread (or here, without ``overlap_write``)."""
+        if not points:
+            return lambda: (0, None)
+        if isinstance(self._store, PipelinedStore) and self._overlap:
+            began_s = time.perf_counter()
+            wait = self._store.begin_write(points)
+            return lambda: (wait(), time.perf_counter() - began_s)
+        if self._overlap:
+            return _WRITERS.submit(self._write, points).result
+        done = self._write(points)
+        return lambda: done
 
     def _write(self, points: list[ReadingPoint]) -> tuple[int, float | None]:
         """Write to the reading store; return the count and the seconds it took."""
@@ -274,3 +325,23 @@ def _upsert_alert(session: Session, gateway_id: str, alert: Alert, now: datetime
     record.explanation_en, record.explanation_fr = alert.explanation_en, alert.explanation_fr
     session.add(record)
     alert_received(session, record, now, created=existing is None)
+
+
+def relax_commit(session: Session) -> None:
+    """Let the session's transaction commit without waiting for the disk.
+
+    PostgreSQL: ``synchronous_commit = off`` for this transaction only. SQLite (WAL):
+    ``synchronous = NORMAL`` on the connection until it goes back to the pool; it can
+    only change outside a transaction, so a session that already wrote keeps FULL.
+    Either way the database stays consistent; a crash of the machine (not of the
+    process) may lose the last such commits.
+    """
+    connection = session.connection()
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+    elif dialect == "sqlite" and not getattr(
+        connection.connection.dbapi_connection, "in_transaction", True
+    ):
+        connection.info[RELAXED_COMMIT] = True
+        connection.exec_driver_sql("PRAGMA synchronous=NORMAL")

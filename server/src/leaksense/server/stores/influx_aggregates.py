@@ -4,12 +4,15 @@ Aggregates: measurement ``flow_hourly`` (``mean``/``count`` of ``flow`` per sens
 UTC hour) and ``flow_daily`` (``sum``/``count``/``min`` of those hours per UTC day),
 recomputed *from the stored readings* for the hours and days that writes touched.
 
-**Dirty marks.** A write does not recompute anything: the same ``/write`` request
-that carries the readings also carries one ``flow_dirty`` point per sensor of the
-chunk (tag ``sensor_id``, fields ``h0``/``h1``: the span of whole hours its readings
-fall into), stamped with the write's own time. InfluxDB answers 204 only once the
-whole body is durable, so a confirmed write has its marks: a crash before the
-aggregates are refreshed loses nothing, the marks are still there at restart.
+**Dirty marks.** A write does not recompute anything: the last ``/write`` request of
+a write (sent in parts, ``influx.py``) carries, besides readings, one ``flow_dirty``
+point per sensor of the whole write (tag ``sensor_id``, fields ``h0``/``h1``: the span
+of whole hours its readings fall into), stamped when that request is sent, after
+every other part was sent. InfluxDB answers 204 only once the whole body is durable,
+and the write is confirmed only once every part was, so a confirmed write has its
+marks: a crash before the aggregates are refreshed loses nothing, the marks are
+still there at restart (a write cut before its last part was never confirmed: the
+gateway sends it again, marks included).
 
 **Refresh.** :meth:`InfluxAggregates.refresh` reads the marks newer than the
 *cursor* (persisted in the database: the largest ``flow_refresh`` point), merges
