@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from leaksense.core.errors import InvalidInput, UplinkUnavailable
-from leaksense.core.messages import Alert, AlertKind, IngestBatch, IngestResult, Reading
+from leaksense.core.messages import Alert, AlertKind, IngestBatch, IngestResult
 from leaksense.edge.config import GatewayConfig
 from leaksense.edge.gateway import Gateway
 from leaksense.edge.outbox_sqlite import SqliteOutbox
@@ -49,18 +49,21 @@ class CeilingDetector:
     def __init__(self) -> None:
         self.above = False
 
-    def observe(self, reading: Reading) -> list[Alert]:
-        above, self.above = self.above, reading.flow_m3h > 50.0
+    def observe_values(
+        self, sensor_id: str, epoch_s: float, flow_m3h: float, index_m3: float | None = None
+    ) -> list[Alert]:
+        above, self.above = self.above, flow_m3h > 50.0
         if above or not self.above:
             return []
+        time = datetime.fromtimestamp(epoch_s, UTC)
         return [
             Alert(
-                alert_id=f"gw-1:{reading.sensor_id}:{int(reading.time.timestamp())}",
-                sensor_id=reading.sensor_id,
+                alert_id=f"gw-1:{sensor_id}:{int(epoch_s)}",
+                sensor_id=sensor_id,
                 kind=AlertKind.BURST,
-                started_at=reading.time,
-                detected_at=reading.time,
-                flow_m3h=reading.flow_m3h - 50.0,
+                started_at=time,
+                detected_at=time,
+                flow_m3h=flow_m3h - 50.0,
                 explanation_en="above 50 m³/h",
                 explanation_fr="au-dessus de 50 m³/h",
             )

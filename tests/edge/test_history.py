@@ -78,13 +78,19 @@ def test_a_restarted_store_keeps_its_history(tmp_path: Path) -> None:
     same(memory, again)
 
 
-def test_a_torn_tail_is_dropped_and_logged(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def written(tmp_path: Path) -> Path:
+    """A closed history file of 30 readings in blocks of 10."""
     path = tmp_path / "h.hist"
     store = FileHistory(path, block_readings=10)
     fill(store, 30)
     store.close()
+    return path
+
+
+def test_a_torn_tail_is_dropped_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = written(tmp_path)
     with path.open("ab") as f:
         f.write(b"\x0a\x00\x00\x00garbage")  # a block cut short by a power loss
     with caplog.at_level(logging.WARNING):
@@ -97,10 +103,7 @@ def test_a_torn_tail_is_dropped_and_logged(
 def test_a_corrupted_block_drops_it_and_what_follows(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = tmp_path / "h.hist"
-    store = FileHistory(path, block_readings=10)
-    fill(store, 30)
-    store.close()
+    path = written(tmp_path)
     data = bytearray(path.read_bytes())
     data[HEADER.size + 88 + 20] ^= 0xFF  # a flipped byte in the second block
     path.write_bytes(bytes(data))

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from leaksense.core.messages import Alert, Reading
+from leaksense.core.messages import Alert
 
 
 class Detector(Protocol):
-    """Sees every reading in arrival order; returns new and updated alerts."""
+    """Sees every reading in arrival order; returns new and updated alerts.
 
-    def observe(self, reading: Reading) -> list[Alert]: ...
+    Values, not a ``Reading``: the intake's hot path builds no object per message.
+    """
+
+    def observe_values(
+        self, sensor_id: str, epoch_s: float, flow_m3h: float, index_m3: float | None = None
+    ) -> list[Alert]: ...

@@ -27,7 +27,7 @@ from leaksense.core.errors import (
     InvalidMessage,
     ServiceUnavailable,
 )
-from leaksense.core.messages import Alert, IngestBatch, Reading
+from leaksense.core.messages import Alert, IngestBatch
 from leaksense.core.topics import alert_topic
 from leaksense.edge.config import GatewayConfig
 from leaksense.edge.detector import Detector
@@ -40,8 +40,6 @@ from leaksense.edge.uplink import Uplink
 log = logging.getLogger(__name__)
 AlertSink = Callable[[str, str], None]
 """Publishes ``(topic, json)`` locally so alerts are visible on site while offline."""
-ValuesObserver = Callable[[str, float, float, float | None], list[Alert]]
-"""``DetectionEngine.observe_values``: ``observe`` without building a ``Reading``."""
 
 
 @dataclass
@@ -79,7 +77,6 @@ class Gateway:
         self.parser = MessageParser(config)
         self.stats = GatewayStats()
         self._detector = detector
-        self._observe_values: ValuesObserver | None = getattr(detector, "observe_values", None)
         self._outbox = outbox
         self._uplink = uplink
         self._alert_sink = alert_sink
@@ -126,13 +123,7 @@ class Gateway:
 
     def _observe(self, row: ReadingRow) -> list[Alert]:
         sensor_id, time, flow_m3h, index_m3 = row
-        if self._observe_values is not None:  # what DetectionEngine.observe does
-            return self._observe_values(sensor_id, time.timestamp(), flow_m3h, index_m3)
-        return self._detector.observe(
-            Reading.model_construct(
-                sensor_id=sensor_id, time=time, flow_m3h=flow_m3h, index_m3=index_m3
-            )
-        )
+        return self._detector.observe_values(sensor_id, time.timestamp(), flow_m3h, index_m3)
 
     def stop_accepting(self) -> None:
         """Ignore (and leave unacknowledged) every message from now on."""
