@@ -79,13 +79,35 @@ def test_detection_config_is_validated() -> None:
         base
         | {
             "detection": {"params": {"burst_h": 9}, "customer_meters": ["c1"]},
-            "dmas": [{"dma_id": "d", "inlets": ["i"], "outlets": ["o"]}],
+            "dmas": [{"dma_id": "d", "inlets": ["i"], "outlets": ["o"], "large_users": ["farm"]}],
         }
     )
     settings = config.engine_settings()
     assert settings.params.burst_h == 9
     assert settings.customer_meters == frozenset({"c1"})
-    assert settings.dmas[0].outlets == ("o",)
+    assert settings.dmas[0].outlets == ("o", "farm")  # a large user is subtracted
+
+
+def test_a_large_users_flow_is_not_the_dmas_night_flow() -> None:
+    """A farm irrigating at night behind its own meter leaves the net inflow unchanged."""
+    meters = (
+        parse_config(
+            {
+                "gateway_id": "gw",
+                "site": "s",
+                "dmas": [{"dma_id": "d", "inlets": ["in"], "large_users": ["farm"]}],
+            }
+        )
+        .engine_settings()
+        .dmas[0]
+    )
+    dma = DmaAggregator("d", meters.inlets, meters.outlets, interval_s=300)
+    assert dma.add("in", 0.0, 3.0) == []
+    ((start_s, net_m3h),) = dma.add("farm", 10.0, 1.7)
+    assert start_s == 0.0
+    assert net_m3h == pytest.approx(1.3)
+    assert dma.add("in", 300.0, 1.3) == []
+    assert dma.add("farm", 301.0, 0.0) == [(300.0, 1.3)]
 
 
 def test_detect_command_replays_a_csv_causally(tmp_path: Path) -> None:

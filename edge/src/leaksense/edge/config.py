@@ -120,11 +120,20 @@ class EsphomeSensor(_Section):
 
 
 class DmaConfig(_Section):
-    """A DMA watched as a whole: its net inflow is Σ inlets − Σ outlets."""
+    """A DMA watched as a whole: its net inflow is Σ inlets − Σ outlets − Σ large users."""
 
     dma_id: Identifier
     inlets: Annotated[list[Identifier], Field(min_length=1)]
     outlets: list[Identifier] = []
+    large_users: list[Identifier] = []
+    """Metered customers with large or night use (a farm irrigating at night, a
+    factory): their flow is subtracted from the net inflow like an outlet's, so the
+    night watch sees the net night flow (MNF − exceptional night use,
+    water-loss-indicators.md §4). Their meters keep their own customer checks."""
+
+    def meters(self) -> DmaMeters:
+        """The engine's view: large users are subtracted as outlets are."""
+        return DmaMeters(self.dma_id, tuple(self.inlets), (*self.outlets, *self.large_users))
 
 
 class DetectionConfig(_Section):
@@ -212,7 +221,7 @@ class GatewayConfig(_Section):
             warmup_days=d.warmup_days,
             interval_s=d.interval_s,
             customer_meters=frozenset(d.customer_meters),
-            dmas=tuple(DmaMeters(m.dma_id, tuple(m.inlets), tuple(m.outlets)) for m in self.dmas),
+            dmas=tuple(m.meters() for m in self.dmas),
             params=DetectionParams(**d.params),
             history_dir=self.history_dir(),
         )

@@ -44,11 +44,13 @@ class Topology:
 
     @classmethod
     def of(cls, scenario: Scenario) -> Topology:
+        large = large_users(scenario)
         dmas = tuple(
             DmaMeters(
                 dma.dma_id,
                 (dma.inlet.sensor_id,),
-                tuple(d.inlet.sensor_id for d in scenario.downstream(dma.dma_id)),
+                tuple(d.inlet.sensor_id for d in scenario.downstream(dma.dma_id))
+                + large.get(dma.dma_id, ()),
             )
             for dma in scenario.dmas
         )
@@ -81,6 +83,24 @@ class Topology:
     def carrying_series(self, leak: LabelledLeak) -> set[str]:
         """Every series whose flow the leak really raises (an alert there is not false)."""
         return self.right_series(leak) | set(self.upstream_inlets[leak.dma_id])
+
+
+LARGE_USER_M3_PER_DAY = 5.0
+"""A single metered customer using this much (a farm: 8 m³/day, irrigating on summer
+nights) is declared as its DMA's large user, as a utility declares its exceptional
+night users: subtracted from the DMA's net inflow (``[[dmas]] large_users``)."""
+
+
+def large_users(scenario: Scenario) -> dict[str, tuple[str, ...]]:
+    """DMA id → its large metered users' meters."""
+    return {
+        dma.dma_id: tuple(
+            meter.sensor_id
+            for meter in dma.customer_meters
+            if meter.count == 1 and meter.m3_per_day >= LARGE_USER_M3_PER_DAY
+        )
+        for dma in scenario.spec.dmas
+    }
 
 
 def engine_settings(
