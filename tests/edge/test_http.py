@@ -27,7 +27,7 @@ from leaksense.core.errors import (
     UplinkUnavailable,
 )
 from leaksense.core.messages import IngestBatch
-from leaksense.edge.http import HttpClient, TransportError
+from leaksense.edge.http import HttpClient, TransportError, gateway_client
 from leaksense.edge.uplink import HttpUplink
 from leaksense.server.provision.tls import TlsPaths, provision_tls
 from services import LOOPBACK, free_port
@@ -128,7 +128,7 @@ def client_for() -> Iterator[Callable[..., HttpClient]]:
     clients: list[HttpClient] = []
 
     def make(url: str, timeout_s: float = 5.0, ca_file: Path | None = None) -> HttpClient:
-        clients.append(HttpClient(url, TOKEN, timeout_s, ca_file=ca_file))
+        clients.append(gateway_client(url, TOKEN, timeout_s, ca_file=ca_file))
         return clients[-1]
 
     yield make
@@ -268,7 +268,7 @@ def test_tls_is_verified_against_the_given_ca(
 @pytest.mark.parametrize("url", ["ftp://example.org", "127.0.0.1:8000", "http://"])
 def test_a_url_that_is_not_http_is_a_config_error(url: str) -> None:
     with pytest.raises(ConfigError, match="not an http"):
-        HttpClient(url, TOKEN, 1.0)
+        gateway_client(url, TOKEN, 1.0)
 
 
 def _batch() -> IngestBatch:

@@ -37,7 +37,7 @@ from leaksense.edge.detection.artifact import (
     load_public_key,
     parse_signed,
 )
-from leaksense.edge.http import HttpClient, TransportError
+from leaksense.edge.http import TransportError, gateway_client
 from leaksense.edge.polling import refresh_periodically
 
 if TYPE_CHECKING:  # cryptography loads only where a signature is checked (-6 MiB)
@@ -79,7 +79,7 @@ class ModelSync:
         key = config.models.public_key
         self._key: Ed25519PublicKey | None = load_public_key(key) if key else None
         self._install = install
-        self._http = HttpClient(config.uplink.url, token, config.uplink.timeout_s)
+        self._http = gateway_client(config.uplink.url, token, config.uplink.timeout_s)
         self._installed: dict[tuple[str, str], str] = {}
         self._since: str | None = None
         self._stop = threading.Event()

@@ -24,7 +24,7 @@ from typing import Any
 from leaksense.core.errors import AuthenticationError, UplinkUnavailable
 from leaksense.core.messages import ID_PATTERN
 from leaksense.edge.config import GatewayConfig
-from leaksense.edge.http import HttpClient, TransportError
+from leaksense.edge.http import TransportError, gateway_client
 from leaksense.edge.polling import refresh_periodically
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class SensitivitySync:
         self._path: Path = config.models.dir / FILE_NAME
         self._refresh_s = config.models.refresh_s
         self._tune = tune
-        self._http = HttpClient(config.uplink.url, token, config.uplink.timeout_s)
+        self._http = gateway_client(config.uplink.url, token, config.uplink.timeout_s)
         self._current: dict[str, float] = {}
         self._unsupported = False
         self.refused = 0

@@ -18,7 +18,7 @@ from leaksense.core.errors import (
     UplinkUnavailable,
 )
 from leaksense.core.messages import GatewayHealth, IngestBatch, IngestResult
-from leaksense.edge.http import HttpClient, Response, TransportError
+from leaksense.edge.http import Response, TransportError, gateway_client
 
 INGEST_PATH = "/api/v1/ingest"
 HEALTH_PATH = "/api/v1/gateways/health"
@@ -32,7 +32,7 @@ class HttpUplink:
     """POSTs batches with the gateway's bearer token."""
 
     def __init__(self, url: str, token: str, timeout_s: float = 10.0) -> None:
-        self._http = HttpClient(url, token, timeout_s)
+        self._http = gateway_client(url, token, timeout_s)
 
     def send(self, batch: IngestBatch) -> IngestResult:
         response = self._post(INGEST_PATH, batch.model_dump_json())

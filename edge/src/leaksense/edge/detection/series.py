@@ -420,6 +420,22 @@ class SeriesDetector:
         )
         alerts.extend(a for a in [update] if a is not None)
 
+    def _open_night(
+        self, started_s: float, epoch_s: float, verdict: NightVerdict, msg: tuple[str, str]
+    ) -> Alert:
+        """Open a background-leak alert from a night that alarmed."""
+        self._normal_nights = 0
+        confidence = min(1.0, verdict.cusum / (2 * self.params.night_h))
+        return self.book.open(
+            NIGHT,
+            AlertKind.BACKGROUND_LEAK,
+            started_s=started_s,
+            now_s=epoch_s,
+            flow_m3h=verdict.excess_m3h,
+            confidence=confidence,
+            texts=msg,
+        )
+
     def _night_verdict(self, epoch_s: float, verdict: NightVerdict, alerts: list[Alert]) -> None:
         p, book = self.params, self.book
         if book.get(BURST) is not None:
@@ -434,18 +450,7 @@ class SeriesDetector:
             # The CUSUM says "evidence enough"; this night must also be high itself,
             # so the tail of an old excess (a burst night) does not alarm on its own.
             if verdict.alarm and verdict.z > p.night_k:
-                self._normal_nights = 0
-                alerts.append(
-                    book.open(
-                        NIGHT,
-                        AlertKind.BACKGROUND_LEAK,
-                        started_s=verdict.evidence_start_s,
-                        now_s=epoch_s,
-                        flow_m3h=verdict.excess_m3h,
-                        confidence=confidence,
-                        texts=msg,
-                    )
-                )
+                alerts.append(self._open_night(verdict.evidence_start_s, epoch_s, verdict, msg))
             elif verdict.normal:
                 self._night.accept(verdict)
             return
@@ -460,16 +465,7 @@ class SeriesDetector:
         if 0.0 < p.night_jump_z < jump_z and book.get(BURST) is None:
             # A further sudden rise of the night flow: a new leak beside the known one.
             closed = book.close(NIGHT, epoch_s)
-            opened = book.open(
-                NIGHT,
-                AlertKind.BACKGROUND_LEAK,
-                started_s=verdict.night_start_s,
-                now_s=epoch_s,
-                flow_m3h=verdict.excess_m3h,
-                confidence=confidence,
-                texts=msg,
-            )
-            self._normal_nights = 0
+            opened = self._open_night(verdict.night_start_s, epoch_s, verdict, msg)
             alerts.extend(a for a in [closed, opened] if a is not None)
             return
         update = book.update(NIGHT, epoch_s, max(verdict.excess_m3h, 0.0), confidence, msg)
