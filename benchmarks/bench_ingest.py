@@ -182,6 +182,12 @@ class Rig:
     server: httpx.Client
     pids: dict[str, int]
     """``server`` and ``influxd`` processes, whose CPU time is read from /proc."""
+    other: httpx.Client | None = None
+    """A second server (``--compare-python``), writing to ``bench_http_b``."""
+
+    @property
+    def writers(self) -> tuple[str, ...]:
+        return (*WRITERS, "ingest-b") if self.other else WRITERS
 
 
 def raw_write(rig: Rig, body: bytes) -> None:
@@ -190,8 +196,8 @@ def raw_write(rig: Rig, body: bytes) -> None:
         raise BenchError(f"raw /write: HTTP {response.status_code} {response.text[:200]}")
 
 
-def ingest(rig: Rig, body: bytes) -> None:
-    response = rig.server.post("/api/v1/ingest", content=body)
+def ingest(rig: Rig, body: bytes, server: httpx.Client | None = None) -> None:
+    response = (server or rig.server).post("/api/v1/ingest", content=body)
     if response.status_code != 200 or response.json()["readings_stored"] != BATCH:
         raise BenchError(f"ingest: HTTP {response.status_code} {response.text[:200]}")
 
@@ -211,11 +217,13 @@ def repeat(figures: Figures, rig: Rig, data: Dataset) -> None:
         "store": lambda i: rig.store.write_points(data.points[i]),
         "ingest": lambda i: ingest(rig, data.bodies[i]),
     }
+    if rig.other is not None:
+        writers["ingest-b"] = lambda i: ingest(rig, data.bodies[i], rig.other)
     elapsed_s = dict.fromkeys(writers, 0.0)
     cpu = {(w, p): 0.0 for w in writers for p in ("bench", *rig.pids)}
     with frozen_heap():
         for i in range(len(data.lines)):
-            order = WRITERS if i % 2 == 0 else WRITERS[::-1]
+            order = rig.writers if i % 2 == 0 else rig.writers[::-1]
             for name in order:
                 before = {"bench": time.process_time()} | {
                     p: cpu_s(pid) for p, pid in rig.pids.items()
@@ -244,14 +252,15 @@ def server_store_write_ms(rig: Rig) -> float | None:
 
 
 def start_server(
-    stack: ExitStack, workdir: Path, influx_url: str, python: str
+    stack: ExitStack, workdir: Path, influx_url: str, python: str, database: str = "bench_http"
 ) -> tuple[httpx.Client, int]:
     """``leaksense server run`` in its own process, and a client with a gateway's token."""
+    workdir.mkdir(parents=True, exist_ok=True)
     settings = {
         "data_dir": str(workdir / "server"),
         "reading_store": "influxdb",
         "influx_url": influx_url,
-        "influx_database": "bench_http",
+        "influx_database": database,
     } | BENCH_LIMITS
     runtime = build_runtime(load_settings(**settings))
     with runtime.sessions() as session:
@@ -292,7 +301,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(5)
 
 
-def start_rig(stack: ExitStack, workdir: Path, python: str) -> Rig:
+def start_rig(stack: ExitStack, workdir: Path, python: str, other_python: str | None) -> Rig:
     influxd = Influxd(workdir / "influxd").start()
     stack.callback(influxd.stop)
     influx = stack.enter_context(httpx.Client(base_url=influxd.url, timeout=120.0))
@@ -302,7 +311,13 @@ def start_rig(stack: ExitStack, workdir: Path, python: str) -> Rig:
     store.ensure_database()
     server, server_pid = start_server(stack, workdir, influxd.url, python)
     influxd_pid = influxd._process.pid if influxd._process else 0
-    return Rig(influx, store, server, {"server": server_pid, "influxd": influxd_pid})
+    pids = {"server": server_pid, "influxd": influxd_pid}
+    other = None
+    if other_python is not None:
+        other, pids["server_b"] = start_server(
+            stack, workdir / "b", influxd.url, other_python, "bench_http_b"
+        )
+    return Rig(influx, store, server, pids, other)
 
 
 def cpu_s(pid: int) -> float:
@@ -339,13 +354,14 @@ def catch_up(rig: Rig, database: str) -> float:
     return seconds
 
 
-def cpu_notes(figures: Figures) -> list[str]:
+def cpu_notes(figures: Figures, writers: Sequence[str]) -> list[str]:
     """CPU ms per batch of each process for each writer, and what they imply on a quiet
     machine, where a sequential writer's time is the sum of its stages' CPU time."""
     notes = []
     total = {}
-    for writer in WRITERS:
-        parts = {p: figures.median(f"cpu {writer} {p}") for p in ("bench", "server", "influxd")}
+    for writer in writers:
+        server = "server_b" if writer == "ingest-b" else "server"
+        parts = {p: figures.median(f"cpu {writer} {p}") for p in ("bench", server, "influxd")}
         total[writer] = sum(parts.values())
         notes.append(
             f"CPU per batch, {writer}: "
@@ -359,27 +375,32 @@ def cpu_notes(figures: Figures) -> list[str]:
     return notes
 
 
-def run(sizes: Sizes, workdir: Path, python: str) -> tuple[Figures, list[str]]:
+def run(
+    sizes: Sizes, workdir: Path, python: str, other_python: str | None = None
+) -> tuple[Figures, list[str]]:
     figures = Figures()
     batches = -(-sizes.points // BATCH)
     with ExitStack() as stack:
-        rig = start_rig(stack, workdir, python)
+        rig = start_rig(stack, workdir, python, other_python)
         warm = make_dataset(BATCH, BASE - timedelta(days=1), 10_000_000)
         raw_write(rig, warm.lines[0])
         rig.store.write_points(warm.points[0])
         ingest(rig, warm.bodies[0])
+        if rig.other is not None:
+            ingest(rig, warm.bodies[0], rig.other)
         for r in range(sizes.repeats):
             data = make_dataset(sizes.points, BASE + timedelta(days=r), r * batches)
             repeat(figures, rig, data)
         replay_ms = statistics.median(timed(lambda: ingest(rig, warm.bodies[0])) for _ in range(5))
         store_ms = server_store_write_ms(rig)
         expected = BATCH + sizes.repeats * batches * BATCH
-        stored = {db: count_points(rig, db) for db in ("bench_raw", "bench_store", "bench_http")}
+        databases = ["bench_raw", "bench_store", "bench_http"] + ["bench_http_b"] * bool(rig.other)
+        stored = {db: count_points(rig, db) for db in databases}
         if set(stored.values()) != {expected}:
             raise BenchError(f"expected {expected:,} points in each database, found {stored}")
         for database in ("bench_http", "bench_store"):
             figures.add(f"refresh {database}", expected / catch_up(rig, database))
-    ranges = ", ".join(f"{w} {figures.spread(w)}" for w in WRITERS)
+    ranges = ", ".join(f"{w} {figures.spread(w)}" for w in rig.writers)
     notes = [
         f"{sizes.points:,} points per repeat in {batches} batches of {BATCH:,}, "
         f"median of {sizes.repeats} repeats; ranges (points/s): {ranges}",
@@ -388,7 +409,7 @@ def run(sizes: Sizes, workdir: Path, python: str) -> tuple[Figures, list[str]]:
         "store write (its /metrics) "
         + (f"{store_ms:.1f} ms" if store_ms is not None else "unknown"),
         f"replay of a stored {BATCH:,}-reading batch (nothing written): {replay_ms * 1000:.1f} ms",
-        *cpu_notes(figures),
+        *cpu_notes(figures, rig.writers),
         f"every database holds the {expected:,} points written (checked with count())",
         "deferred aggregate refresh of all of them, then checked (Σ reading_count): "
         f"{figures.median('refresh bench_http'):,.0f} points/s for the ingest database, "
@@ -403,12 +424,18 @@ def main(argv: Sequence[str]) -> None:
     parser.add_argument(
         "--server-python", default=sys.executable, help="interpreter that runs the server"
     )
+    parser.add_argument(
+        "--compare-python",
+        default=None,
+        help="also run a second server with this interpreter (e.g. an older checkout's), "
+        "its batches taking turns with the others ('ingest-b')",
+    )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     load_before = os.getloadavg()[0]
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="leaksense-bench-ingest-") as tmp:
-        figures, notes = run(sizes, Path(tmp), args.server_python)
+        figures, notes = run(sizes, Path(tmp), args.server_python, args.compare_python)
     raw, store, ingested = (figures.median(w) for w in WRITERS)
     notes.append(
         f"run time {time.perf_counter() - began:.0f} s; {os.cpu_count()} CPUs, 1-min load "
@@ -421,6 +448,11 @@ def main(argv: Sequence[str]) -> None:
         ("InfluxReadingStore.write_points", store),
         ("HTTP ingest (full path)", ingested),
         ("HTTP ingest + deferred refresh", with_refresh),
+        *(
+            [("HTTP ingest, --compare-python", figures.median("ingest-b"))]
+            if args.compare_python
+            else []
+        ),
     ):
         print(f"{label:34s}{value:>10,.0f} points/s   {value / raw:.2f} of raw")
     print()

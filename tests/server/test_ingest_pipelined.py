@@ -137,8 +137,19 @@ def test_relax_commit_leaves_a_session_that_already_wrote_durable(tmp_path: Path
         runtime.close()
 
 
+def marked_sensors(influx: InfluxDatabase) -> list[str]:
+    """Every sensor named by a dirty mark, once per naming."""
+    response = httpx.get(
+        f"{influx.url}/query",
+        params={"db": influx.name, "q": 'SELECT "s" FROM "flow_dirty"'},
+    )
+    response.raise_for_status()
+    series = response.json()["results"][0].get("series", [])
+    return [name for s in series for (_, listed) in s["values"] for name in listed.split(",")]
+
+
 @pytest.mark.influx
-def test_a_write_in_parts_stores_every_point_and_one_mark_per_sensor(
+def test_a_write_in_parts_stores_every_point_and_marks_each_sensor_once(
     influx_db: InfluxDatabase,
 ) -> None:
     store = InfluxReadingStore(
@@ -157,7 +168,8 @@ def test_a_write_in_parts_stores_every_point_and_one_mark_per_sensor(
         ]
         assert store.write_points(points) == 5_000
         assert count_points(influx_db) == 5_000
-        assert count_points(influx_db, "flow_dirty") == len(SENSORS)
+        assert count_points(influx_db, "flow_dirty") < len(SENSORS)  # one per span
+        assert sorted(marked_sensors(influx_db)) == sorted(SENSORS)
         hours = store.hourly_flow(SENSORS[0], T0, T0 + timedelta(days=4))
         assert sum(h.reading_count for h in hours) == 250
     finally:
@@ -176,5 +188,35 @@ def test_a_write_in_parts_to_an_unreachable_influxdb_fails_as_a_whole() -> None:
         points = [("p-00", i * 60_000_000, 1.0, None) for i in range(50)]
         with pytest.raises(StoreUnavailable, match="unreachable"):
             store.write_points(points)
+    finally:
+        store.close()
+
+
+@pytest.mark.influx
+def test_marks_of_the_older_format_one_point_per_sensor_are_still_refreshed(
+    influx_db: InfluxDatabase,
+) -> None:
+    """A server upgraded with marks of the previous format pending refreshes them."""
+    store = InfluxReadingStore(influx_db.url, influx_db.name, refresh_interval_s=None)
+    try:
+        store.ensure_database()
+        hour_us = int(T0.timestamp() * 1e6)
+        now_us = int(datetime.now(UTC).timestamp() * 1e6)
+        lines = [
+            f"flow,sensor_id={SENSORS[0]} flow_m3h=2.0 {hour_us + i * 60_000_000}" for i in range(6)
+        ]
+        lines.append(
+            f"flow_dirty,sensor_id={SENSORS[0]} "
+            f"h0={hour_us}i,h1={hour_us + 3_600_000_000}i,w=1i {now_us}"
+        )
+        response = httpx.post(
+            f"{influx_db.url}/write",
+            params={"db": influx_db.name, "precision": "u"},
+            content="\n".join(lines).encode(),
+        )
+        assert response.status_code == 204
+        assert store.refresh_aggregates() == 1
+        hours = store.hourly_flow(SENSORS[0], T0, T0 + timedelta(hours=1))
+        assert [h.reading_count for h in hours] == [6]
     finally:
         store.close()

@@ -40,6 +40,7 @@ def build_store(settings: ServerSettings) -> ReadingStore:
         username=settings.influx_username,
         password=settings.influx_password.get_secret_value() if settings.influx_password else None,
         token=settings.influx_token.get_secret_value() if settings.influx_token else None,
+        refresh_interval_s=settings.influx_refresh_interval_s,
     )
     store.ensure_database()
     store.start_refresh_worker()  # aggregates left dirty by a crash are refreshed at start

@@ -40,6 +40,10 @@ class ServerSettings(BaseSettings):
     influx_username: str | None = None
     influx_password: SecretStr | None = None
     influx_token: SecretStr | None = None
+    influx_refresh_interval_s: float = Field(default=60.0, gt=0)
+    """How often the background worker refreshes the hourly and daily aggregates that
+    writes marked dirty. Reads refresh what they read first, so this only bounds the
+    work left to a read; each round re-reads the current hour of every active sensor."""
     max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     """Largest request body accepted (413 beyond). A full batch of 10 000 readings and
     1 000 alerts is about 2.5 MB of JSON."""

@@ -6,11 +6,11 @@ UTC: about 2 µs a reading, 10 ms for a batch of 5 000, as long as InfluxDB take
 store it. :func:`decode_ingest` gets the same result in about a third of that:
 
 - **Fast path.** :class:`_FastBody` has the fields and rules of ``IngestBatch``
-  (core's field types), but validates each reading into a plain dict in pydantic's
-  Rust core and keeps its time as a string, provided that string is a plain RFC 3339
-  time (what gateways send). ``datetime.fromisoformat`` then gives the epoch
-  microseconds the stores want (:data:`ReadingPoint`), about twice as fast as
-  subtracting pydantic's own time zone objects.
+  (core's field types); msgspec decodes and checks it in C into :class:`WireRow`
+  structs that keep each time as sent, provided it is a plain RFC 3339 time (what
+  gateways send). Identifiers and times are checked, and times converted to epoch
+  microseconds, once per distinct value. The result, :class:`ReadingRows`, holds no
+  Python object per reading beyond its row: stores format straight from the rows.
 - **Exact path.** Any body the fast path does not take (an invalid body, or a
   time in another format that pydantic accepts, such as a Unix timestamp) is
   validated again by :class:`IngestBody`, with pydantic's own datetimes: it accepts
@@ -29,7 +29,6 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from operator import itemgetter
 from typing import Annotated, Literal, NotRequired
 
 import msgspec
@@ -73,6 +72,12 @@ _SENT_AT = re.compile(rb'"sent_at"\s*:\s*"[^"]*"')
 ReadingPoint = tuple[str, int, float, float | None]
 """``(sensor_id, time_us, flow_m3h, index_m3)``: a reading as the stores write it,
 ``time_us`` in microseconds since the epoch."""
+TimeRange = tuple[int, int]
+"""``(first, last)`` time of a sensor's readings in a write, in epoch microseconds."""
+HOUR_US = 3_600_000_000
+SHARED_SPAN_HOURS = 2
+"""A batch within this many clock hours marks all its sensors with its own range:
+a sensor is then at most one hour wider than its readings (an hour recomputed)."""
 
 
 @with_config(ConfigDict(extra="forbid"))
@@ -96,15 +101,16 @@ class IngestBody(WireModel):
     alerts: list[Alert] = Field(default_factory=list, max_length=MAX_ALERTS_PER_BATCH)
 
 
-class _FastRow(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    """A reading on the fast path: stricter than :class:`ReadingRow`, never laxer.
-    Not tracked by the garbage collector (it holds only strings and numbers): 5 000
-    tracked objects a batch would set off a dozen collections."""
+class WireRow(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """A reading as decoded: on the fast path, stricter than :class:`ReadingRow`,
+    never laxer. Not tracked by the garbage collector (it holds only strings and
+    numbers): 5 000 tracked objects a batch would set off a dozen collections."""
 
     sensor_id: Annotated[str, msgspec.Meta(max_length=64)]
-    """Checked against ``ID_PATTERN`` once per distinct value (:func:`_points_from_text`)."""
+    """Checked against ``ID_PATTERN`` once per distinct value (:func:`_rows_from_text`)."""
     time: Annotated[str, msgspec.Meta(max_length=40)]
-    """Checked against ``PLAIN_RFC3339`` once per distinct value."""
+    """The time as sent, a key of :attr:`ReadingRows.time_us`; on the fast path
+    checked against ``PLAIN_RFC3339`` once per distinct value."""
     flow_m3h: Annotated[float, msgspec.Meta(ge=-MAX_FLOW_M3H, le=MAX_FLOW_M3H)]
     index_m3: Annotated[float, msgspec.Meta(ge=0.0)] | None = None
 
@@ -115,7 +121,7 @@ class _FastBody(msgspec.Struct, forbid_unknown_fields=True):
     gateway_id: Annotated[str, msgspec.Meta(max_length=64)]
     batch_seq: Annotated[int, msgspec.Meta(ge=0)]
     sent_at: Annotated[str, msgspec.Meta(max_length=40)]
-    readings: Annotated[list[_FastRow], msgspec.Meta(max_length=MAX_READINGS_PER_BATCH)] = []
+    readings: Annotated[list[WireRow], msgspec.Meta(max_length=MAX_READINGS_PER_BATCH)] = []
     alerts: Annotated[list[msgspec.Raw], msgspec.Meta(max_length=MAX_ALERTS_PER_BATCH)] = []
     schema_version: Literal[1] = 1
 
@@ -123,14 +129,87 @@ class _FastBody(msgspec.Struct, forbid_unknown_fields=True):
 _FAST_DECODER = msgspec.json.Decoder(_FastBody)
 
 
+class ReadingRows:
+    """A batch's readings without a Python tuple per reading: the decoded rows and
+    the epoch microseconds of each distinct time text (a batch holds few: 200
+    sensors share each minute's time). Stores format straight from the rows."""
+
+    __slots__ = ("_sensor_ids", "_spans", "rows", "time_us")
+
+    def __init__(
+        self,
+        rows: Sequence[WireRow],
+        time_us: dict[str, int],
+        sensor_ids: set[str] | None = None,
+    ) -> None:
+        """``sensor_ids``: the rows' sensors, if already known."""
+        self.rows = rows
+        self.time_us = time_us
+        self._sensor_ids = sensor_ids
+        self._spans: dict[str, TimeRange] | None = None
+
+    @classmethod
+    def of_points(cls, points: Iterable[ReadingPoint]) -> ReadingRows:
+        """Rows of ready tuples (a time's text is then its microseconds)."""
+        rows = [WireRow(s, str(t), f, i) for s, t, f, i in points]
+        return cls(rows, {r.time: int(r.time) for r in rows})
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when they hold the same readings, in the same order."""
+        return isinstance(other, ReadingRows) and self.points() == other.points()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def points(self) -> list[ReadingPoint]:
+        """The readings as :data:`ReadingPoint` tuples, for stores that take them."""
+        time_us = self.time_us
+        return [(r.sensor_id, time_us[r.time], r.flow_m3h, r.index_m3) for r in self.rows]
+
+    def sensor_ids(self) -> set[str]:
+        """The sensors the rows are of."""
+        if self._sensor_ids is None:
+            self._sensor_ids = {r.sensor_id for r in self.rows}
+        return self._sensor_ids
+
+    def covering_spans(self) -> dict[str, TimeRange]:
+        """For each sensor a time range that holds its readings' hours, as the dirty
+        marks need: the batch's own range for all when that spans at most
+        ``SHARED_SPAN_HOURS`` whole hours (a gateway's batch usually does; no pass
+        over the rows), else each sensor's own (:meth:`spans`)."""
+        first_us, last_us = min(self.time_us.values()), max(self.time_us.values())
+        if last_us // HOUR_US - first_us // HOUR_US < SHARED_SPAN_HOURS:
+            return dict.fromkeys(self.sensor_ids(), (first_us, last_us))
+        return self.spans()
+
+    def spans(self) -> dict[str, TimeRange]:
+        """Each sensor's first and last time (computed once)."""
+        if self._spans is None:
+            time_us = self.time_us
+            seen: dict[str, list[int]] = {}
+            for row in self.rows:
+                t = time_us[row.time]
+                span = seen.get(row.sensor_id)
+                if span is None:
+                    seen[row.sensor_id] = [t, t]
+                elif t < span[0]:
+                    span[0] = t
+                elif t > span[1]:
+                    span[1] = t
+            self._spans = {s: (t0, t1) for s, (t0, t1) in seen.items()}
+        return self._spans
+
+
 @dataclass(frozen=True, slots=True)
 class DecodedBatch:
-    """An ingest body, validated, with its readings as :data:`ReadingPoint` tuples."""
+    """An ingest body, validated."""
 
     gateway_id: str
     batch_seq: int
     sent_at: datetime
-    points: list[ReadingPoint]
+    readings: ReadingRows
     alerts: list[Alert]
     content_sha256: str
 
@@ -151,7 +230,7 @@ def decode_ingest(body: bytes) -> DecodedBatch:
             exact.gateway_id,
             exact.batch_seq,
             exact.sent_at,
-            reading_points(exact.readings),
+            ReadingRows.of_points(reading_points(exact.readings)),
             exact.alerts,
             content_sha256(body),
         )
@@ -165,28 +244,25 @@ def _decode_fast(body: bytes) -> DecodedBatch:
         raise ValueError("not on the fast path")
     sent_at = datetime.fromisoformat(fast.sent_at).astimezone(UTC)
     alerts = [Alert.model_validate_json(bytes(raw)) for raw in fast.alerts]
-    points = _points_from_text(fast.readings)
+    readings = _rows_from_text(fast.readings)
     return DecodedBatch(
-        fast.gateway_id, fast.batch_seq, sent_at, points, alerts, content_sha256(body)
+        fast.gateway_id, fast.batch_seq, sent_at, readings, alerts, content_sha256(body)
     )
 
 
-def _points_from_text(rows: Sequence[_FastRow]) -> list[ReadingPoint]:
-    """The rows' points; identifiers and times are checked and converted once per
-    distinct value (a batch holds few: 200 sensors share each minute's time).
+def _rows_from_text(rows: list[WireRow]) -> ReadingRows:
+    """The rows, their identifiers and times checked and converted once per distinct
+    value.
 
     Raises ``ValueError`` on what the exact path must judge: an identifier or a time
     out of pattern, or a date ``fromisoformat`` refuses (the 30th of February).
     """
     times_us = {text: _time_us(text) for text in {r.time for r in rows}}
-    points = [(r.sensor_id, times_us[r.time], r.flow_m3h, r.index_m3) for r in rows]
-    for sensor_id in set(map(_SENSOR_ID, points)):
+    sensor_ids = {r.sensor_id for r in rows}
+    for sensor_id in sensor_ids:
         if _ID.fullmatch(sensor_id) is None:
             raise ValueError(sensor_id)
-    return points
-
-
-_SENSOR_ID = itemgetter(0)
+    return ReadingRows(rows, times_us, sensor_ids)
 
 
 def _time_us(text: str) -> int:

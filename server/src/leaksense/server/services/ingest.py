@@ -6,15 +6,15 @@ nothing twice:
 1. A batch already in the batch log (same gateway, ``batch_seq`` and content digest)
    is a replay: the gateway lost our answer. It is answered from the log, unwritten.
 2. Otherwise the readings are sent to the reading store (InfluxDB: formatted and
-   sent in parts by this thread, :class:`PipelinedStore`; SQLite: written by a
+   sent by this thread, :class:`PipelinedStore`; SQLite: written by a
    helper thread) while the request prepares, uncommitted, one database
    transaction: it upserts the alerts (by ``alert_id``), the sensors' last-seen
-   times and the gateway's.
+   times and the gateway's, and records the batch in the log.
 3. Only once the store confirmed the write (InfluxDB answered 204, or SQLite
-   committed) is the batch recorded in the log and the transaction committed; a store
-   that is down raises :class:`StoreUnavailable` (503) and the transaction is rolled
-   back. If the commit fails the gateway retries, and the readings, keyed by sensor
-   and time, are simply rewritten.
+   committed) is the transaction committed; a store that is down raises
+   :class:`StoreUnavailable` (503) and the transaction is rolled back. If the
+   commit fails the gateway retries, and the readings, keyed by sensor and time,
+   are simply rewritten.
 
 Overlapping the store's write with the database work saves that work's time on every
 batch (measured in docs/benchmarks.md); the price is that the transaction holds its
@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -69,7 +69,7 @@ from leaksense.server.db import (
     upsert_statement,
 )
 from leaksense.server.stores.base import ReadingStore
-from leaksense.server.wire import EPOCH, DecodedBatch, ReadingPoint
+from leaksense.server.wire import EPOCH, DecodedBatch, ReadingPoint, ReadingRows
 from leaksense.server.workflow.received import alert_received
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ by the process's ingestors; a thread is started only when all are busy)."""
 class PipelinedStore(Protocol):
     """A reading store that can send a write and be waited for later."""
 
-    def begin_write(self, points: Sequence[ReadingPoint]) -> Callable[[], int]: ...
+    def begin_write(self, readings: ReadingRows) -> Callable[[], int]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,38 +141,39 @@ class Ingestor:
                 gateway_id,
                 batch.batch_seq,
             )
-        finish = self._begin_write(batch.points)
-        try:  # the database work of the batch overlaps the store's write, uncommitted
-            for alert in batch.alerts:
-                _upsert_alert(session, gateway_id, alert, now)
-            touched = self._touch_sensors(session, gateway_id, batch.points)
-            _touch_gateway(session, gateway_id, now, batch.batch_seq)
-            self._prune(session, gateway_id, now)
-        finally:
-            stored, write_s = finish()  # durable, or it raises: no commit
         result = IngestResult(
             gateway_id=gateway_id,
             batch_seq=batch.batch_seq,
-            readings_stored=stored,
+            readings_stored=len(batch.readings),  # a store stores them all, or raises
             alerts_stored=len(batch.alerts),
         )
-        _log_batch(session, result, batch.content_sha256, now)
+        finish = self._begin_write(batch.readings)
+        try:  # the database work of the batch overlaps the store's write, uncommitted
+            for alert in batch.alerts:
+                _upsert_alert(session, gateway_id, alert, now)
+            touched = self._touch_sensors(session, gateway_id, batch.readings)
+            _touch_gateway(session, gateway_id, now, batch.batch_seq)
+            self._prune(session, gateway_id, now)
+            _log_batch(session, result, batch.content_sha256, now)
+        finally:
+            _, write_s = finish()  # durable, or it raises: no commit
         session.commit()
         self._remember_sensors(touched)
         return IngestOutcome(result, replayed=False, store_write_s=write_s)
 
-    def _begin_write(self, points: list[ReadingPoint]) -> Callable[[], tuple[int, float | None]]:
+    def _begin_write(self, readings: ReadingRows) -> Callable[[], tuple[int, float | None]]:
         """Start the store's write; the returned call waits for it (count, seconds).
 
         A store that sends its writes itself (:class:`PipelinedStore`) formats and
         sends in this thread and is waited for later; any other store writes in a
         helper thread (or here, without ``overlap_write``)."""
-        if not points:
+        if not readings:
             return lambda: (0, None)
         if isinstance(self._store, PipelinedStore) and self._overlap:
             began_s = time.perf_counter()
-            wait = self._store.begin_write(points)
+            wait = self._store.begin_write(readings)
             return lambda: (wait(), time.perf_counter() - began_s)
+        points = readings.points()
         if self._overlap:
             return _WRITERS.submit(self._write, points).result
         done = self._write(points)
@@ -198,9 +199,7 @@ class Ingestor:
         )
         self._pruned_at_s[gateway_id] = now_s
 
-    def _touch_sensors(
-        self, session: Session, gateway_id: str, points: list[ReadingPoint]
-    ) -> list[str]:
+    def _touch_sensors(self, session: Session, gateway_id: str, readings: ReadingRows) -> list[str]:
         """Record when each sensor was last heard of; unknown sensors are registered.
 
         One bulk ``INSERT ... ON CONFLICT`` for the sensors not written in the last
@@ -210,13 +209,13 @@ class Ingestor:
         """
         written = self._sensor_written_at_s
         fresh_after_s = time.monotonic() - self._sensor_seen_interval_s
-        latest_us: dict[str, int] = {}
-        for sensor_id, time_us, _, _ in points:
-            if time_us > latest_us.get(sensor_id, -1):
-                latest_us[sensor_id] = time_us
-        due = {s: t for s, t in latest_us.items() if written.get(s, fresh_after_s) <= fresh_after_s}
-        if not due:
+        due_ids = [
+            s for s in readings.sensor_ids() if written.get(s, fresh_after_s) <= fresh_after_s
+        ]
+        if not due_ids:
             return []
+        spans = readings.spans()  # a pass over the rows, at most once a minute per sensor
+        due = {s: spans[s][1] for s in due_ids}
         site_id = session.scalar(select(Gateway.site_id).where(Gateway.gateway_id == gateway_id))
         insert = upsert_statement(session, Sensor)
         seen = insert.excluded.last_seen_at

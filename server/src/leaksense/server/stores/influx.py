@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -31,24 +31,30 @@ from leaksense.server.stores.influx_aggregates import (
     SETTLE_S,
     InfluxAggregates,
     Series,
-    TimeRange,
 )
-from leaksense.server.wire import ReadingPoint
+from leaksense.server.wire import ReadingPoint, ReadingRows, TimeRange, WireRow
 
 log = logging.getLogger(__name__)
 
 MEASUREMENT = "flow"
-WRITE_PART = 1_700
-"""Points per ``/write`` request. A write of many points is sent in parts, pipelined:
-part k travels and is stored by influxd while this process formats part k + 1."""
+WRITE_PART = 5_000
+"""Points per ``/write`` request. A larger write goes in parts, pipelined: part k is
+stored by influxd while this process formats part k + 1. A gateway's batch is one
+part: each request costs influxd about 3 ms of its own (its WAL's fsync, serialised
+per shard), more than formatting 5 000 points (~1 ms); three parts of 1 700 made
+ingest 10 % slower (docs/benchmarks.md)."""
 MAX_PARTS_IN_FLIGHT = 4
 """Parts sent at once; their threads send them as soon as they are submitted."""
 MAX_WRITE_CONNECTIONS = 16
 """Kept connections for writes: the part senders, request threads and the refresh."""
 MAX_CACHED_PREFIXES = 100_000
 """Line prefixes kept per sensor id (one escaped string each); the cache is emptied past this."""
-REFRESH_INTERVAL_S = 5.0
-"""How often the background worker refreshes the dirty marks."""
+MAX_CACHED_VALUES = 50_000
+"""Texts of flow and index values kept (about 5 MB); the cache is emptied past this."""
+REFRESH_INTERVAL_S = 60.0
+"""How often the background worker refreshes the dirty marks (the server's
+``influx_refresh_interval_s``). Every round re-reads the current hour of each sensor
+written since the last: every 5 s that was 12 times the reads of every minute."""
 T = TypeVar("T")
 
 
@@ -68,44 +74,58 @@ def _from_us(value: int) -> datetime:
     return datetime.fromtimestamp(value / 1_000_000, tz=UTC)
 
 
-def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _lines(
+    rows: Sequence[WireRow],
+    stamps: dict[str, str],
+    prefixes: dict[str, str],
+    texts: dict[float, str],
+) -> bytes:
+    """Line protocol of ``rows``; every text they need is in the three maps."""
+    return "\n".join(
+        [
+            f"{prefixes[r.sensor_id]}{texts[r.flow_m3h]}{stamps[r.time]}"
+            if r.index_m3 is None
+            else f"{prefixes[r.sensor_id]}{texts[r.flow_m3h]},index_m3={texts[r.index_m3]}"
+            f"{stamps[r.time]}"
+            for r in rows
+        ]
+    ).encode()
 
 
 class _LineFormatter:
-    """Line protocol for readings, at about 0.4 µs a point: the escaped
-    ``flow,sensor_id=<id> flow_m3h=`` prefix is built once per sensor. The same
-    pass notes each sensor's first and last time, for the dirty marks."""
+    """Line protocol straight from decoded rows, at about 0.2 µs a point: the escaped
+    ``flow,sensor_id=<id> flow_m3h=`` prefix is built once per sensor, the text of a
+    flow once per value (meters give few distinct values: pulses times a constant,
+    or a reading rounded to a few decimals), a time's once per write."""
 
     def __init__(self) -> None:
         self._prefixes: dict[str, str] = {}
+        self._reprs: dict[float, str] = {}
 
-    def lines(self, points: Sequence[ReadingPoint], seen: dict[str, list[Any]]) -> bytes:
-        """The points' lines; widens ``seen[sensor_id]``, ``[prefix, first, last]``
-        (times in microseconds), to cover them (see :func:`time_ranges`)."""
-        prefixes = self._prefixes
-        out: list[str] = []
-        append = out.append
-        for sensor_id, time_us, flow_m3h, index_m3 in points:
-            entry = seen.get(sensor_id)
-            if entry is None:
-                prefix = prefixes.get(sensor_id) or self._prefix(sensor_id)
-                entry = seen[sensor_id] = [prefix, time_us, time_us]
-            elif time_us < entry[1]:
-                entry[1] = time_us
-            elif time_us > entry[2]:
-                entry[2] = time_us
-            if index_m3 is None:
-                append(f"{entry[0]}{flow_m3h!r} {time_us}")
-            else:
-                append(f"{entry[0]}{flow_m3h!r},index_m3={index_m3!r} {time_us}")
-        return "\n".join(out).encode()
+    def prefixes(self, sensor_ids: Iterable[str]) -> dict[str, str]:
+        """The line prefix of each of these sensors."""
+        cached = self._prefixes
+        return {s: cached.get(s) or self._prefix(s) for s in sensor_ids}
 
-    @staticmethod
-    def time_ranges(seen: dict[str, list[Any]]) -> dict[str, TimeRange]:
-        """Each sensor's ``(first, last)`` time from what :meth:`lines` noted."""
-        return {s: (e[1], e[2]) for s, e in seen.items()}
+    def lines(
+        self, rows: Sequence[WireRow], time_us: dict[str, int], prefixes: dict[str, str]
+    ) -> bytes:
+        """The rows' lines (``time_us`` and ``prefixes`` as in :class:`ReadingRows`)."""
+        stamps = {text: f" {us}" for text, us in time_us.items()}
+        try:
+            return _lines(rows, stamps, prefixes, self._reprs)
+        except KeyError:  # a flow or index value not seen yet
+            values = {r.flow_m3h for r in rows}
+            values.update(r.index_m3 for r in rows if r.index_m3 is not None)
+            texts = {v: repr(v) for v in values}
+            if len(self._reprs) + len(texts) > MAX_CACHED_VALUES:
+                self._reprs = {}
+            self._reprs.update(texts)
+            return _lines(rows, stamps, prefixes, texts)
 
     def _prefix(self, sensor_id: str) -> str:
         if len(self._prefixes) >= MAX_CACHED_PREFIXES:
@@ -171,10 +191,10 @@ class InfluxReadingStore:
 
     def write_points(self, points: Sequence[ReadingPoint]) -> int:
         """Write the points with their dirty marks; return once InfluxDB stored all."""
-        return self.begin_write(points)()
+        return self.begin_write(ReadingRows.of_points(points))()
 
-    def begin_write(self, points: Sequence[ReadingPoint]) -> Callable[[], int]:
-        """Format and send the points; the returned call waits until InfluxDB stored
+    def begin_write(self, readings: ReadingRows) -> Callable[[], int]:
+        """Format and send the readings; the returned call waits until InfluxDB stored
         them all and returns their count, or raises (the caller may work meanwhile).
 
         Pipelined: the points go in parts of ``WRITE_PART``, each sent by a helper
@@ -186,28 +206,29 @@ class InfluxReadingStore:
         the others ended; points are keyed by series and time, so the retry rewrites
         identical points.
         """
-        if not points:
+        if not readings:
             return lambda: 0
-        parts = list(_chunks(points, self._part_points))
-        seen: dict[str, list[Any]] = {}
+        rows, time_us = readings.rows, readings.time_us
+        parts = _chunks(rows, self._part_points)
         sending: list[Future[int | None]] = []
         started: list[threading.Event] = []
         try:
             for n, part in enumerate(parts):
-                body = self._formatter.lines(part, seen)
+                prefixes = self._formatter.prefixes({r.sensor_id for r in part})
+                body = self._formatter.lines(part, time_us, prefixes)
                 if len(sending) >= MAX_PARTS_IN_FLIGHT:
                     sending[len(sending) - MAX_PARTS_IN_FLIGHT].exception()
                 if n < len(parts) - 1:
                     started.append(threading.Event())
                     sending.append(self._senders.submit(self._send_part, body, started[-1]))
                 else:
-                    ranges = self._formatter.time_ranges(seen)
-                    sending.append(self._senders.submit(self._send_last, body, ranges, started))
+                    spans = readings.covering_spans()
+                    sending.append(self._senders.submit(self._send_last, body, spans, started))
         except BaseException:
             for future in sending:
                 future.exception()
             raise
-        return lambda: self._finish(sending, len(points))
+        return lambda: self._finish(sending, len(rows))
 
     def _finish(self, sending: list[Future[int | None]], count: int) -> int:
         errors = [f.exception() for f in sending]  # waits for every part

@@ -6,12 +6,16 @@ recomputed *from the stored readings* for the hours and days that writes touched
 
 **Dirty marks.** A write does not recompute anything: the last ``/write`` request of
 a write (sent in parts, ``influx.py``) carries, besides readings, one ``flow_dirty``
-point per sensor of the whole write (tag ``sensor_id``, fields ``h0``/``h1``: the span
-of whole hours its readings fall into), stamped when that request is sent, after
-every other part was sent. InfluxDB answers 204 only once the whole body is durable,
-and the write is confirmed only once every part was, so a confirmed write has its
-marks: a crash before the aggregates are refreshed loses nothing, the marks are
-still there at restart (a write cut before its last part was never confirmed: the
+point per span of whole hours of the write (fields ``h0``/``h1``; ``s``: the sensors
+whose readings fall into that span, comma-separated; tag ``g`` numbers the points of
+one write), stamped when that request is sent, after every other part was sent. A
+write of 200 sensors over the same hours thus adds one point, not 200 (a point per
+sensor cost InfluxDB 15 % more CPU on a 5 000-reading write: docs/benchmarks.md).
+Marks of the older format (tag ``sensor_id``, no ``s``) are still read.
+InfluxDB answers 204 only once the whole body is durable, and the write is
+confirmed only once every part was, so a confirmed write has its marks: a crash
+before the aggregates are refreshed loses nothing, the marks are still there at
+restart (a write cut before its last part was never confirmed: the
 gateway sends it again, marks included).
 
 **Refresh.** :meth:`InfluxAggregates.refresh` reads the marks newer than the
@@ -61,7 +65,7 @@ from leaksense.server.stores.aggregates import (
     group_sensors,
 )
 from leaksense.server.stores.base import MAX_QUERY_SPAN, DailyFlow, HourlyFlow, check_range
-from leaksense.server.wire import epoch_us
+from leaksense.server.wire import TimeRange, epoch_us
 
 log = logging.getLogger(__name__)
 RAW = "flow"
@@ -70,6 +74,8 @@ DAILY = "flow_daily"
 DIRTY = "flow_dirty"
 CURSOR = "flow_refresh"
 SENSORS_PER_QUERY = 100
+MARK_SENSORS_PER_POINT = 500
+"""Sensor ids listed in one mark point: at most ~32 KB, half InfluxDB's string limit."""
 """Sensors named in one ``WHERE`` (an ``OR`` of ``sensor_id = '...'``)."""
 SETTLE_S = 60.0
 """A write is assumed to reach InfluxDB within this long after its marks' time."""
@@ -91,8 +97,6 @@ Series = dict[str, Any]
 SelectSeries = Callable[[str], list[Series]]
 WriteLines = Callable[[bytes], None]
 PostQuery = Callable[[str], None]
-TimeRange = tuple[int, int]
-"""``(first, last)`` time of a sensor's readings in a write, in epoch microseconds."""
 
 
 def escape_tag(value: str) -> str:
@@ -151,14 +155,18 @@ class InfluxAggregates:
     def mark_lines(self, times: dict[str, TimeRange]) -> tuple[int, str]:
         """The ``flow_dirty`` lines to send in the same request as readings of these
         sensors, with these ``(first, last)`` times, and their mark time: pass it to
-        :meth:`written` once InfluxDB confirmed the request."""
+        :meth:`written` once InfluxDB confirmed the request. Sensor ids match
+        ``ID_PATTERN`` (no comma, quote or backslash): the wire schema checks them."""
         time_us = self._next_mark_us()
-        writer = self._writer_id
-        return time_us, "\n".join(
-            f"{DIRTY},sensor_id={escape_tag(s)} h0={t0 // HOUR_US * HOUR_US}i,"
-            f"h1={t1 // HOUR_US * HOUR_US + HOUR_US}i,w={writer}i {time_us}"
-            for s, (t0, t1) in times.items()
-        )
+        by_span: dict[tuple[int, int], list[str]] = defaultdict(list)
+        for sensor_id, (t0, t1) in times.items():
+            by_span[(t0 // HOUR_US * HOUR_US, t1 // HOUR_US * HOUR_US + HOUR_US)].append(sensor_id)
+        lines = [
+            f'h0={h0}i,h1={h1}i,w={self._writer_id}i,s="{",".join(group)}" {time_us}'
+            for (h0, h1), sensor_ids in by_span.items()
+            for group in _chunks(sensor_ids, MARK_SENSORS_PER_POINT)
+        ]
+        return time_us, "\n".join(f"{DIRTY},g={n} {line}" for n, line in enumerate(lines))
 
     def written(self, mark_us: int) -> None:
         """The write stamped ``mark_us`` is confirmed: its marks are all readable.
@@ -202,14 +210,14 @@ class InfluxAggregates:
             cursor_us = self._cursor()
             settled_us = started_us - self._settle_us
             if final:
-                spans = self._marks(cursor_us, settled_us, None)
+                spans = self._marks(cursor_us, settled_us)
                 own_after_us = max(settled_us, self._own_done_us)
                 if own_complete_us > own_after_us:
-                    own = self._marks(own_after_us, own_complete_us, None, self._writer_id)
+                    own = self._marks(own_after_us, own_complete_us, self._writer_id)
                     for sensor_id, parts in own.items():
                         spans.setdefault(sensor_id, []).extend(parts)
             else:
-                spans = self._marks(cursor_us, started_us + self._settle_us, None)
+                spans = self._marks(cursor_us, started_us + self._settle_us)
             self._recompute(spans)
             self._advance(settled_us)
             # every mark of ours up to own_complete_us is now refreshed
@@ -224,10 +232,8 @@ class InfluxAggregates:
             own_complete_us = self._own_complete_us()
             up_to_us = time.time_ns() // 1000 + self._settle_us
             cursor_us = self._cursor() if self._cursor_us is None else self._cursor_us
-            spans: dict[str, list[Span]] = {}
-            for group in _chunks(sensor_ids, SENSORS_PER_QUERY):
-                spans |= self._marks(cursor_us, up_to_us, group)
-            self._recompute(spans)
+            marked = self._marks(cursor_us, up_to_us)
+            self._recompute({s: marked[s] for s in sensor_ids if s in marked})
             if len(self._own_done_by_sensor) > MAX_DONE_SENSORS:
                 self._own_done_by_sensor.clear()
             for sensor_id in sensor_ids:
@@ -235,14 +241,10 @@ class InfluxAggregates:
                 self._own_done_by_sensor[sensor_id] = max(done_us, own_complete_us)
 
     def _marks(
-        self,
-        after_us: int,
-        up_to_us: int,
-        sensor_ids: Sequence[str] | None,
-        writer: int | None = None,
+        self, after_us: int, up_to_us: int, writer: int | None = None
     ) -> dict[str, list[Span]]:
         """Dirty spans per sensor of the marks in ``(after_us, up_to_us]`` not yet done
-        (of ``sensor_ids`` and of ``writer`` only, if given)."""
+        (of ``writer`` only, if given)."""
         if up_to_us <= after_us:
             return {}
         if up_to_us - after_us > _MAX_QUERY_SPAN_US:
@@ -251,17 +253,16 @@ class InfluxAggregates:
         where = f"time > {rfc3339_us(after_us)} AND time <= {rfc3339_us(up_to_us)}"
         if writer is not None:
             where = f'"w" = {int(writer)} AND {where}'
-        if sensor_ids is not None:
-            names = " OR ".join(f'"sensor_id" = {quote(s)}' for s in sensor_ids)
-            where = f"({names}) AND {where}"
         rows = self._rows(
-            f'SELECT "h0", "h1", "w" FROM "{DIRTY}" WHERE {where} GROUP BY "sensor_id"'  # noqa: S608
+            f'SELECT "h0", "h1", "w", "s" FROM "{DIRTY}" WHERE {where} GROUP BY "sensor_id"'  # noqa: S608
         )
         spans: dict[str, list[Span]] = defaultdict(list)
-        for sensor_id, t, h0, h1, mark_writer in rows:
-            if h0 is None or h1 is None or self._done(sensor_id, t, mark_writer):
+        for tagged, t, h0, h1, mark_writer, listed in rows:
+            if h0 is None or h1 is None:
                 continue
-            spans[sensor_id].append(Span(int(h0), int(h1)))
+            for sensor_id in listed.split(",") if listed else [tagged]:
+                if sensor_id and not self._done(sensor_id, t, mark_writer):
+                    spans[sensor_id].append(Span(int(h0), int(h1)))
         return dict(spans)
 
     def _done(self, sensor_id: str, mark_us: int, writer: int | None) -> bool:

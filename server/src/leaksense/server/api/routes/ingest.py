@@ -68,7 +68,7 @@ def _ingest(state: State, token: str | None, body: bytes) -> IngestResult:
         gateway_id = _gateway_id(session, token)
         limiter.take_request(gateway_id)
         batch = decode_batch(body)
-        limiter.take_readings(gateway_id, len(batch.points))
+        limiter.take_readings(gateway_id, len(batch.readings))
         outcome = ingestor.ingest(session, gateway_id, batch)
     metrics.ingested(gateway_id, outcome)
     return outcome.result
