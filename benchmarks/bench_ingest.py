@@ -11,9 +11,9 @@ them alike:
 - **raw**: ready-made line protocol, 5 000 points per ``POST /write`` (httpx);
 - **store**: ``InfluxReadingStore.write_points`` in this process (line protocol
   formatting, the write, and whatever else the store does on a write);
-- **ingest**: ready-made ``IngestBatch`` JSON, 5 000 readings per
-  ``POST /api/v1/ingest`` with a gateway's bearer token (httpx), answered once the
-  server has written the points and recorded the batch.
+- **ingest**: ready-made batch JSON as gateways send it (``IngestColumns``,
+  schema 2), 5 000 readings per ``POST /api/v1/ingest`` with a gateway's bearer token
+  (httpx), answered once the server has written the points and recorded the batch.
 
 Bodies are built before the clock starts: the figures are the server's cost, not the
 client's. Each repeat writes points one day after the previous one, under new
@@ -21,7 +21,9 @@ client's. Each repeat writes points one day after the previous one, under new
 also times a replayed batch, and reads the server's own store write time from its
 ``/metrics``. At the end every database must hold every point (checked with
 ``count()``). ``--server-python`` runs the server with another interpreter, e.g. the
-virtual environment of an older checkout, to compare versions in one run.
+virtual environment of an older checkout; ``--compare-python`` runs a second server
+with another interpreter next to the first, its batches ("ingest-b") taking turns
+with the others, to compare versions in one run.
 
 Writes only mark the hours they touched as dirty; the hourly and daily aggregates are
 refreshed later, by the server's background worker or before a read. So the run also
@@ -49,8 +51,9 @@ from pathlib import Path
 import httpx
 from bench_path import Influxd
 
-from leaksense.core.messages import IngestBatch, Reading
+from leaksense.core.messages import IngestBatch, IngestColumns, Reading
 from leaksense.demo.broker import free_port
+from leaksense.server.columns import ReadingPoint
 from leaksense.server.runtime import build_runtime
 from leaksense.server.services.entities import (
     NetworkDescription,
@@ -61,7 +64,6 @@ from leaksense.server.services.entities import (
 from leaksense.server.settings import load_settings
 from leaksense.server.stores.base import points_of
 from leaksense.server.stores.influx import InfluxReadingStore
-from leaksense.server.wire import ReadingPoint
 
 SITE = "bench"
 GATEWAY_ID = "gw-bench"
@@ -142,14 +144,16 @@ def make_dataset(count: int, start: datetime, first_seq: int) -> Dataset:
             for batch in points
         ],
         points=points,
-        bodies=[
-            IngestBatch(
-                gateway_id=GATEWAY_ID,
-                batch_seq=first_seq + n,
-                sent_at=datetime.now(UTC),
-                readings=chunk,
+        bodies=[  # as a gateway sends them (``HttpUplink.send``)
+            IngestColumns.of(
+                IngestBatch(
+                    gateway_id=GATEWAY_ID,
+                    batch_seq=first_seq + n,
+                    sent_at=datetime.now(UTC),
+                    readings=chunk,
+                )
             )
-            .model_dump_json()
+            .model_dump_json(exclude_none=True)
             .encode()
             for n, chunk in enumerate(chunks)
         ],

@@ -11,7 +11,14 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from leaksense.core.errors import InvalidMessage
-from leaksense.core.messages import Alert, GatewayHealth, IngestBatch, Reading, SensorPayload
+from leaksense.core.messages import (
+    Alert,
+    GatewayHealth,
+    IngestBatch,
+    IngestColumns,
+    Reading,
+    SensorPayload,
+)
 from leaksense.core.topics import flow_topic, parse_flow_topic
 
 GOLDEN = Path(__file__).parent.parent / "golden"
@@ -20,6 +27,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "sensor_payload.json": SensorPayload,
     "alert.json": Alert,
     "ingest_batch.json": IngestBatch,
+    "ingest_columns.json": IngestColumns,
     "gateway_health.json": GatewayHealth,
 }
 
@@ -63,6 +71,40 @@ def test_bad_readings_name_the_field(change: dict[str, Any], field: str) -> None
 def test_batch_refuses_unknown_schema_version() -> None:
     with pytest.raises(ValidationError):
         IngestBatch.model_validate(golden("ingest_batch.json") | {"schema_version": 2})
+
+
+def test_the_golden_batch_in_columns_is_the_golden_batch() -> None:
+    batch = IngestBatch.model_validate(golden("ingest_batch.json"))
+    columns = IngestColumns.model_validate(golden("ingest_columns.json"))
+    assert IngestColumns.of(batch) == columns
+    assert columns.batch() == batch
+
+
+def test_columns_of_readings_without_counter_leave_the_index_out() -> None:
+    batch = IngestBatch.model_validate(golden("ingest_batch.json"))
+    plain = batch.model_copy(update={"readings": [batch.readings[1]] * 3})
+    columns = IngestColumns.of(plain)
+    assert columns.index_m3 is None and columns.sensor == [0, 0, 0] and columns.time == [0, 0, 0]
+    assert "index_m3" not in columns.model_dump_json(exclude_none=True)
+    assert columns.batch() == plain
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"sensor": [0]}, "same length"),
+        ({"index_m3": [1.0]}, "same length"),
+        ({"sensor": [0, 2]}, "position in sensor_ids"),
+        ({"time": [0, 5]}, "position in times"),
+        ({"sensor": [0, -1]}, "greater than or equal to 0"),
+        ({"sensor_ids": ["ss-inlet", "bad id"]}, "pattern"),
+        ({"times": ["2026-01-05T03:15:00Z", "2026-01-05T03:15:00"]}, "timezone"),
+        ({"flow_m3h": [1.0, float("inf")]}, "finite"),
+    ],
+)
+def test_bad_columns_are_refused_saying_why(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        IngestColumns.model_validate(golden("ingest_columns.json") | change)
 
 
 def test_topic_round_trip_and_refusals() -> None:

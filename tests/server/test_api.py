@@ -96,8 +96,9 @@ def hourly(sensor_id: str, flow_m3h: float, hours: int) -> list[dict[str, Any]]:
     ]
 
 
-def test_golden_batch_is_stored_once_even_when_resent(api: Api) -> None:
-    body = json.loads((GOLDEN / "ingest_batch.json").read_text("utf-8"))
+@pytest.mark.parametrize("golden", ["ingest_batch.json", "ingest_columns.json"])
+def test_golden_batch_is_stored_once_even_when_resent(api: Api, golden: str) -> None:
+    body = json.loads((GOLDEN / golden).read_text("utf-8"))
     for _ in range(2):
         response = api.http.post("/api/v1/ingest", json=body, headers=bearer(api.gateway_token))
         assert response.status_code == 200, response.text

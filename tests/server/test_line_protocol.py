@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from leaksense.server.columns import ReadingColumns, ReadingPoint
 from leaksense.server.stores import influx
 from leaksense.server.stores.influx import _LineFormatter
-from leaksense.server.wire import ReadingPoint, ReadingRows
 
 POINTS = [
     ("s-1", 1_767_225_600_000_000, 1.25, None),
@@ -23,9 +23,7 @@ EXPECTED = [
 
 
 def format_lines(formatter: _LineFormatter, points: list[ReadingPoint]) -> list[str]:
-    rows = ReadingRows.of_points(points)
-    prefixes = formatter.prefixes({r.sensor_id for r in rows.rows})
-    return formatter.lines(rows.rows, rows.time_us, prefixes).decode().split("\n")
+    return formatter.lines(ReadingColumns.of_points(points)).decode().split("\n")
 
 
 def test_lines_give_every_value_exactly_with_escaped_tags() -> None:

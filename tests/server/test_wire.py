@@ -126,7 +126,7 @@ def test_the_fast_path_pattern_is_anchored() -> None:
         with_reading(time="2026-01-05T03:15:00Z\n"),
         with_reading(unknown=1),
         GOLDEN | {"batch_seq": -1},
-        GOLDEN | {"schema_version": 2},
+        GOLDEN | {"schema_version": 3},
         GOLDEN | {"extra": True},
         {k: v for k, v in GOLDEN.items() if k != "sent_at"},
         GOLDEN | {"alerts": [GOLDEN["alerts"][0] | {"dma_id": "d"}]},
@@ -190,9 +190,9 @@ def test_rate_limiter_refuses_over_the_burst_and_refills() -> None:
     limiter.take_readings("gw-a", 0)
 
 
-def test_what_gateways_send_takes_the_fast_path() -> None:
+def test_schema_1_bodies_take_the_fast_path() -> None:
     """The golden batch and a batch with microseconds and an alert are decoded by
-    msgspec (``_decode_fast``), not by the slower exact path."""
+    msgspec (``_decode_rows``), not by the slower exact path."""
     for body in (GOLDEN, with_reading(time="2026-01-05T03:15:00.123456Z")):
         raw = json.dumps(body).encode()
-        assert wire_module._decode_fast(raw) == decode_ingest(raw)
+        assert wire_module._decode_rows(raw) == decode_ingest(raw)

@@ -13,7 +13,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""What gateways send: :class:`IngestColumns`. The server still takes schema 1,
+:class:`IngestBatch` (one object per reading)."""
 MAX_FLOW_M3H = 100_000.0
 """Largest flow magnitude accepted on the wire (a DN1000 main at 10 m/s is ~28 000 m³/h)."""
 MAX_READINGS_PER_BATCH = 10_000
@@ -123,6 +125,86 @@ class IngestBatch(WireModel):
     sent_at: UtcDatetime
     readings: Annotated[list[Reading], Field(max_length=MAX_READINGS_PER_BATCH)] = []
     alerts: Annotated[list[Alert], Field(max_length=MAX_ALERTS_PER_BATCH)] = []
+
+
+Index = Annotated[int, Field(ge=0)]
+
+
+class IngestColumns(WireModel):
+    """What a gateway POSTs to ``/api/v1/ingest`` (schema 2): an :class:`IngestBatch`
+    with its readings column by column, each sensor id and each time written once.
+
+    A batch of 5 000 readings of 200 sensors is a sixth of schema 1's JSON (rural
+    uplinks are metered), and the server decodes it without an object per reading.
+    """
+
+    schema_version: Literal[2] = 2
+    gateway_id: Identifier
+    batch_seq: Annotated[int, Field(ge=0)]
+    sent_at: UtcDatetime
+    sensor_ids: Annotated[list[Identifier], Field(max_length=MAX_READINGS_PER_BATCH)] = []
+    times: Annotated[list[UtcDatetime], Field(max_length=MAX_READINGS_PER_BATCH)] = []
+    sensor: Annotated[list[Index], Field(max_length=MAX_READINGS_PER_BATCH)] = []
+    """Each reading's sensor: a position in ``sensor_ids``."""
+    time: Annotated[list[Index], Field(max_length=MAX_READINGS_PER_BATCH)] = []
+    """Each reading's time: a position in ``times``."""
+    flow_m3h: Annotated[list[FlowM3h], Field(max_length=MAX_READINGS_PER_BATCH)] = []
+    index_m3: Annotated[list[IndexM3 | None], Field(max_length=MAX_READINGS_PER_BATCH)] | None = (
+        None
+    )
+    """Each reading's counter index; left out when no reading has one."""
+    alerts: Annotated[list[Alert], Field(max_length=MAX_ALERTS_PER_BATCH)] = []
+
+    @model_validator(mode="after")
+    def _aligned(self) -> IngestColumns:
+        count = len(self.flow_m3h)
+        columns = [self.sensor, self.time] + ([self.index_m3] if self.index_m3 is not None else [])
+        if any(len(column) != count for column in columns):
+            raise ValueError("the reading columns do not all have the same length")
+        if max(self.sensor, default=-1) >= len(self.sensor_ids):
+            raise ValueError("a reading's sensor is not a position in sensor_ids")
+        if max(self.time, default=-1) >= len(self.times):
+            raise ValueError("a reading's time is not a position in times")
+        return self
+
+    @classmethod
+    def of(cls, batch: IngestBatch) -> IngestColumns:
+        """The same batch in columns (sensors and times in order of first use)."""
+        sensors: dict[str, int] = {}
+        times: dict[datetime, int] = {}
+        readings = batch.readings
+        indexes = [r.index_m3 for r in readings]
+        return cls(
+            gateway_id=batch.gateway_id,
+            batch_seq=batch.batch_seq,
+            sent_at=batch.sent_at,
+            sensor=[sensors.setdefault(r.sensor_id, len(sensors)) for r in readings],
+            time=[times.setdefault(r.time, len(times)) for r in readings],
+            sensor_ids=list(sensors),
+            times=list(times),
+            flow_m3h=[r.flow_m3h for r in readings],
+            index_m3=indexes if any(i is not None for i in indexes) else None,
+            alerts=batch.alerts,
+        )
+
+    def batch(self) -> IngestBatch:
+        """The same batch, one object per reading (schema 1)."""
+        indexes = self.index_m3 or [None] * len(self.flow_m3h)
+        return IngestBatch(
+            gateway_id=self.gateway_id,
+            batch_seq=self.batch_seq,
+            sent_at=self.sent_at,
+            readings=[
+                Reading(
+                    sensor_id=self.sensor_ids[s],
+                    time=self.times[t],
+                    flow_m3h=f,
+                    index_m3=i,
+                )
+                for s, t, f, i in zip(self.sensor, self.time, self.flow_m3h, indexes, strict=True)
+            ],
+            alerts=self.alerts,
+        )
 
 
 class IngestResult(WireModel):

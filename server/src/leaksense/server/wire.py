@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Literal, NotRequired
 
 import msgspec
@@ -49,12 +49,12 @@ from leaksense.core.messages import (
     FlowM3h,
     Identifier,
     IndexM3,
+    IngestColumns,
     UtcDatetime,
     WireModel,
 )
+from leaksense.server.columns import EPOCH, ONE_US, ReadingColumns, ReadingPoint, epoch_us
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-ONE_US = timedelta(microseconds=1)
 MIN_US = (datetime.min.replace(tzinfo=UTC) - EPOCH) // ONE_US
 MAX_US = (datetime.max.replace(tzinfo=UTC) - EPOCH) // ONE_US
 PLAIN_RFC3339 = (
@@ -65,19 +65,10 @@ PLAIN_RFC3339 = (
 ``fromisoformat`` is laxer than pydantic (it reads ``+05:70`` as ``+06:10``)."""
 _PLAIN_TIME = re.compile(PLAIN_RFC3339)
 _ID = re.compile(ID_PATTERN)
+_MAX_READINGS = msgspec.Meta(max_length=MAX_READINGS_PER_BATCH)
 _SENT_AT = re.compile(rb'"sent_at"\s*:\s*"[^"]*"')
 """The top-level ``sent_at`` member: no other object of a batch may have that key
 (unknown fields are refused), and a quote inside a JSON string is escaped."""
-
-ReadingPoint = tuple[str, int, float, float | None]
-"""``(sensor_id, time_us, flow_m3h, index_m3)``: a reading as the stores write it,
-``time_us`` in microseconds since the epoch."""
-TimeRange = tuple[int, int]
-"""``(first, last)`` time of a sensor's readings in a write, in epoch microseconds."""
-HOUR_US = 3_600_000_000
-SHARED_SPAN_HOURS = 2
-"""A batch within this many clock hours marks all its sensors with its own range:
-a sensor is then at most one hour wider than its readings (an hour recomputed)."""
 
 
 @with_config(ConfigDict(extra="forbid"))
@@ -101,105 +92,75 @@ class IngestBody(WireModel):
     alerts: list[Alert] = Field(default_factory=list, max_length=MAX_ALERTS_PER_BATCH)
 
 
-class WireRow(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    """A reading as decoded: on the fast path, stricter than :class:`ReadingRow`,
-    never laxer. Not tracked by the garbage collector (it holds only strings and
-    numbers): 5 000 tracked objects a batch would set off a dozen collections."""
+class _FastRow(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """A schema 1 reading on the fast path: stricter than :class:`ReadingRow`, never
+    laxer. Not tracked by the garbage collector (it holds only strings and numbers):
+    5 000 tracked objects a batch would set off a dozen collections."""
 
     sensor_id: Annotated[str, msgspec.Meta(max_length=64)]
-    """Checked against ``ID_PATTERN`` once per distinct value (:func:`_rows_from_text`)."""
+    """Checked against ``ID_PATTERN`` once per distinct value."""
     time: Annotated[str, msgspec.Meta(max_length=40)]
-    """The time as sent, a key of :attr:`ReadingRows.time_us`; on the fast path
-    checked against ``PLAIN_RFC3339`` once per distinct value."""
+    """Checked against ``PLAIN_RFC3339`` once per distinct value."""
     flow_m3h: Annotated[float, msgspec.Meta(ge=-MAX_FLOW_M3H, le=MAX_FLOW_M3H)]
     index_m3: Annotated[float, msgspec.Meta(ge=0.0)] | None = None
 
 
+Ids = Annotated[list[Annotated[str, msgspec.Meta(max_length=64)]], _MAX_READINGS]
+Texts = Annotated[list[Annotated[str, msgspec.Meta(max_length=40)]], _MAX_READINGS]
+Positions = Annotated[list[Annotated[int, msgspec.Meta(ge=0)]], _MAX_READINGS]
+Flows = Annotated[
+    list[Annotated[float, msgspec.Meta(ge=-MAX_FLOW_M3H, le=MAX_FLOW_M3H)]], _MAX_READINGS
+]
+Indexes = Annotated[list[Annotated[float, msgspec.Meta(ge=0.0)] | None], _MAX_READINGS]
+RawAlerts = Annotated[list[msgspec.Raw], msgspec.Meta(max_length=MAX_ALERTS_PER_BATCH)]
+
+
 class _FastBody(msgspec.Struct, forbid_unknown_fields=True):
-    """The batch on the fast path; alerts are few and validated by pydantic."""
+    """A schema 1 batch on the fast path; alerts are few and validated by pydantic."""
 
     gateway_id: Annotated[str, msgspec.Meta(max_length=64)]
     batch_seq: Annotated[int, msgspec.Meta(ge=0)]
     sent_at: Annotated[str, msgspec.Meta(max_length=40)]
-    readings: Annotated[list[WireRow], msgspec.Meta(max_length=MAX_READINGS_PER_BATCH)] = []
-    alerts: Annotated[list[msgspec.Raw], msgspec.Meta(max_length=MAX_ALERTS_PER_BATCH)] = []
+    readings: Annotated[list[_FastRow], _MAX_READINGS] = []
+    alerts: RawAlerts = []
     schema_version: Literal[1] = 1
 
 
-_FAST_DECODER = msgspec.json.Decoder(_FastBody)
+class _FastColumns(msgspec.Struct, forbid_unknown_fields=True):
+    """A schema 2 batch (``IngestColumns``) on the fast path."""
+
+    schema_version: Literal[2]
+    gateway_id: Annotated[str, msgspec.Meta(max_length=64)]
+    batch_seq: Annotated[int, msgspec.Meta(ge=0)]
+    sent_at: Annotated[str, msgspec.Meta(max_length=40)]
+    sensor_ids: Ids = []
+    times: Texts = []
+    sensor: Positions = []
+    time: Positions = []
+    flow_m3h: Flows = []
+    index_m3: Indexes | None = None
+    alerts: RawAlerts = []
 
 
-class ReadingRows:
-    """A batch's readings without a Python tuple per reading: the decoded rows and
-    the epoch microseconds of each distinct time text (a batch holds few: 200
-    sensors share each minute's time). Stores format straight from the rows."""
+class _Version(msgspec.Struct):
+    """Only the schema version of a body (1 when it has none)."""
 
-    __slots__ = ("_sensor_ids", "_spans", "rows", "time_us")
+    schema_version: object = 1
 
-    def __init__(
-        self,
-        rows: Sequence[WireRow],
-        time_us: dict[str, int],
-        sensor_ids: set[str] | None = None,
-    ) -> None:
-        """``sensor_ids``: the rows' sensors, if already known."""
-        self.rows = rows
-        self.time_us = time_us
-        self._sensor_ids = sensor_ids
-        self._spans: dict[str, TimeRange] | None = None
 
-    @classmethod
-    def of_points(cls, points: Iterable[ReadingPoint]) -> ReadingRows:
-        """Rows of ready tuples (a time's text is then its microseconds)."""
-        rows = [WireRow(s, str(t), f, i) for s, t, f, i in points]
-        return cls(rows, {r.time: int(r.time) for r in rows})
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __eq__(self, other: object) -> bool:
-        """Equal when they hold the same readings, in the same order."""
-        return isinstance(other, ReadingRows) and self.points() == other.points()
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def points(self) -> list[ReadingPoint]:
-        """The readings as :data:`ReadingPoint` tuples, for stores that take them."""
-        time_us = self.time_us
-        return [(r.sensor_id, time_us[r.time], r.flow_m3h, r.index_m3) for r in self.rows]
-
-    def sensor_ids(self) -> set[str]:
-        """The sensors the rows are of."""
-        if self._sensor_ids is None:
-            self._sensor_ids = {r.sensor_id for r in self.rows}
-        return self._sensor_ids
-
-    def covering_spans(self) -> dict[str, TimeRange]:
-        """For each sensor a time range that holds its readings' hours, as the dirty
-        marks need: the batch's own range for all when that spans at most
-        ``SHARED_SPAN_HOURS`` whole hours (a gateway's batch usually does; no pass
-        over the rows), else each sensor's own (:meth:`spans`)."""
-        first_us, last_us = min(self.time_us.values()), max(self.time_us.values())
-        if last_us // HOUR_US - first_us // HOUR_US < SHARED_SPAN_HOURS:
-            return dict.fromkeys(self.sensor_ids(), (first_us, last_us))
-        return self.spans()
-
-    def spans(self) -> dict[str, TimeRange]:
-        """Each sensor's first and last time (computed once)."""
-        if self._spans is None:
-            time_us = self.time_us
-            seen: dict[str, list[int]] = {}
-            for row in self.rows:
-                t = time_us[row.time]
-                span = seen.get(row.sensor_id)
-                if span is None:
-                    seen[row.sensor_id] = [t, t]
-                elif t < span[0]:
-                    span[0] = t
-                elif t > span[1]:
-                    span[1] = t
-            self._spans = {s: (t0, t1) for s, (t0, t1) in seen.items()}
-        return self._spans
+_FAST_ROWS = msgspec.json.Decoder(_FastBody)
+_FAST_COLUMNS = msgspec.json.Decoder(_FastColumns)
+_VERSION = msgspec.json.Decoder(_Version)
+_COLUMNS_HEAD = b'{"schema_version":2'
+"""How a gateway's schema 2 body starts (pydantic writes fields in order); a body
+with another key order is taken by the exact path."""
+_NOT_FAST = (
+    msgspec.ValidationError,
+    msgspec.DecodeError,
+    ValidationError,
+    ValueError,
+    OverflowError,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,60 +170,109 @@ class DecodedBatch:
     gateway_id: str
     batch_seq: int
     sent_at: datetime
-    readings: ReadingRows
+    readings: ReadingColumns
     alerts: list[Alert]
     content_sha256: str
 
 
 def decode_ingest(body: bytes) -> DecodedBatch:
-    """Validate an ``IngestBatch`` body; raises pydantic's ``ValidationError``."""
+    """Validate an ``IngestColumns`` (schema 2) or ``IngestBatch`` (schema 1) body;
+    raises pydantic's ``ValidationError``."""
     try:
-        return _decode_fast(body)
-    except (
-        msgspec.ValidationError,
-        msgspec.DecodeError,
-        ValidationError,
-        ValueError,
-        OverflowError,
-    ):
-        exact = IngestBody.model_validate_json(body)
-        return DecodedBatch(
-            exact.gateway_id,
-            exact.batch_seq,
-            exact.sent_at,
-            ReadingRows.of_points(reading_points(exact.readings)),
-            exact.alerts,
-            content_sha256(body),
-        )
+        return _decode_columns(body) if body.startswith(_COLUMNS_HEAD) else _decode_rows(body)
+    except _NOT_FAST:
+        return _decode_exact(body)
 
 
-def _decode_fast(body: bytes) -> DecodedBatch:
+def _decode_columns(body: bytes) -> DecodedBatch:
     """msgspec decodes and checks the body in C; what it cannot judge as pydantic
     would raises ``ValueError`` (or a validation error) and goes to the exact path."""
-    fast = _FAST_DECODER.decode(body)
-    if _ID.fullmatch(fast.gateway_id) is None or _PLAIN_TIME.fullmatch(fast.sent_at) is None:
-        raise ValueError("not on the fast path")
+    fast = _FAST_COLUMNS.decode(body)
+    count = len(fast.flow_m3h)
+    if len(fast.sensor) != count or len(fast.time) != count:
+        raise ValueError("columns of different lengths")
+    if fast.index_m3 is not None and len(fast.index_m3) != count:
+        raise ValueError("columns of different lengths")
+    if max(fast.sensor, default=-1) >= len(fast.sensor_ids):
+        raise ValueError("sensor position out of range")
+    if max(fast.time, default=-1) >= len(fast.times):
+        raise ValueError("time position out of range")
+    _check_ids([fast.gateway_id, *fast.sensor_ids])
+    readings = ReadingColumns(
+        fast.sensor_ids,
+        [_time_us(text) for text in fast.times],
+        fast.sensor,
+        fast.time,
+        fast.flow_m3h,
+        index_m3=fast.index_m3,
+    )
+    return _decoded(fast, readings, body)
+
+
+def _decode_rows(body: bytes) -> DecodedBatch:
+    """Schema 1 on the fast path, turned into columns (checks as :func:`_decode_columns`)."""
+    fast = _FAST_ROWS.decode(body)
+    rows = fast.readings
+    sensors = {s: n for n, s in enumerate({r.sensor_id for r in rows})}
+    _check_ids([fast.gateway_id, *sensors])
+    times = {text: n for n, text in enumerate({r.time for r in rows})}
+    indexes = [r.index_m3 for r in rows]
+    readings = ReadingColumns(
+        list(sensors),
+        [_time_us(text) for text in times],
+        [sensors[r.sensor_id] for r in rows],
+        [times[r.time] for r in rows],
+        [r.flow_m3h for r in rows],
+        index_m3=indexes if indexes.count(None) < len(indexes) else None,
+    )
+    return _decoded(fast, readings, body)
+
+
+def _decoded(fast: _FastBody | _FastColumns, readings: ReadingColumns, body: bytes) -> DecodedBatch:
+    if _PLAIN_TIME.fullmatch(fast.sent_at) is None:
+        raise ValueError(fast.sent_at)
     sent_at = datetime.fromisoformat(fast.sent_at).astimezone(UTC)
     alerts = [Alert.model_validate_json(bytes(raw)) for raw in fast.alerts]
-    readings = _rows_from_text(fast.readings)
     return DecodedBatch(
         fast.gateway_id, fast.batch_seq, sent_at, readings, alerts, content_sha256(body)
     )
 
 
-def _rows_from_text(rows: list[WireRow]) -> ReadingRows:
-    """The rows, their identifiers and times checked and converted once per distinct
-    value.
+def _decode_exact(body: bytes) -> DecodedBatch:
+    """pydantic's validation of the schema the body names, with its error messages."""
+    try:
+        version = _VERSION.decode(body).schema_version
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        version = 1  # not a JSON object: schema 1's errors say so
+    if version == 2:
+        columns = IngestColumns.model_validate_json(body)
+        readings = ReadingColumns(
+            list(columns.sensor_ids),
+            [epoch_us(t) for t in columns.times],
+            list(columns.sensor),
+            list(columns.time),
+            list(columns.flow_m3h),
+            index_m3=list(columns.index_m3) if columns.index_m3 is not None else None,
+        )
+        head: IngestColumns | IngestBody = columns
+    else:
+        head = IngestBody.model_validate_json(body)
+        readings = ReadingColumns.of_points(reading_points(head.readings))
+    return DecodedBatch(
+        head.gateway_id,
+        head.batch_seq,
+        head.sent_at,
+        readings,
+        list(head.alerts),
+        content_sha256(body),
+    )
 
-    Raises ``ValueError`` on what the exact path must judge: an identifier or a time
-    out of pattern, or a date ``fromisoformat`` refuses (the 30th of February).
-    """
-    times_us = {text: _time_us(text) for text in {r.time for r in rows}}
-    sensor_ids = {r.sensor_id for r in rows}
-    for sensor_id in sensor_ids:
-        if _ID.fullmatch(sensor_id) is None:
-            raise ValueError(sensor_id)
-    return ReadingRows(rows, times_us, sensor_ids)
+
+def _check_ids(identifiers: Iterable[str]) -> None:
+    """Raises ``ValueError`` on an identifier out of ``ID_PATTERN`` (the exact path judges)."""
+    for identifier in identifiers:
+        if _ID.fullmatch(identifier) is None:
+            raise ValueError(identifier)
 
 
 def _time_us(text: str) -> int:
@@ -281,12 +291,6 @@ def reading_points(rows: Iterable[ReadingRow]) -> list[ReadingPoint]:
         (r["sensor_id"], (r["time"] - EPOCH) // ONE_US, r["flow_m3h"], r.get("index_m3"))
         for r in rows
     ]
-
-
-def epoch_us(value: datetime) -> int:
-    """Microseconds since the epoch of an aware datetime, exactly (whatever its offset)."""
-    time_us: int = (value - EPOCH) // ONE_US
-    return time_us
 
 
 def content_sha256(body: bytes) -> str:

@@ -60,6 +60,7 @@ from sqlalchemy.orm import Session
 
 from leaksense.core.errors import AuthenticationError
 from leaksense.core.messages import Alert, IngestResult
+from leaksense.server.columns import EPOCH, ReadingColumns, ReadingPoint
 from leaksense.server.db import (
     RELAXED_COMMIT,
     AlertRecord,
@@ -69,7 +70,7 @@ from leaksense.server.db import (
     upsert_statement,
 )
 from leaksense.server.stores.base import ReadingStore
-from leaksense.server.wire import EPOCH, DecodedBatch, ReadingPoint, ReadingRows
+from leaksense.server.wire import DecodedBatch
 from leaksense.server.workflow.received import alert_received
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ by the process's ingestors; a thread is started only when all are busy)."""
 class PipelinedStore(Protocol):
     """A reading store that can send a write and be waited for later."""
 
-    def begin_write(self, readings: ReadingRows) -> Callable[[], int]: ...
+    def begin_write(self, readings: ReadingColumns) -> Callable[[], int]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +162,7 @@ class Ingestor:
         self._remember_sensors(touched)
         return IngestOutcome(result, replayed=False, store_write_s=write_s)
 
-    def _begin_write(self, readings: ReadingRows) -> Callable[[], tuple[int, float | None]]:
+    def _begin_write(self, readings: ReadingColumns) -> Callable[[], tuple[int, float | None]]:
         """Start the store's write; the returned call waits for it (count, seconds).
 
         A store that sends its writes itself (:class:`PipelinedStore`) formats and
@@ -199,7 +200,9 @@ class Ingestor:
         )
         self._pruned_at_s[gateway_id] = now_s
 
-    def _touch_sensors(self, session: Session, gateway_id: str, readings: ReadingRows) -> list[str]:
+    def _touch_sensors(
+        self, session: Session, gateway_id: str, readings: ReadingColumns
+    ) -> list[str]:
         """Record when each sensor was last heard of; unknown sensors are registered.
 
         One bulk ``INSERT ... ON CONFLICT`` for the sensors not written in the last
@@ -210,7 +213,7 @@ class Ingestor:
         written = self._sensor_written_at_s
         fresh_after_s = time.monotonic() - self._sensor_seen_interval_s
         due_ids = [
-            s for s in readings.sensor_ids() if written.get(s, fresh_after_s) <= fresh_after_s
+            s for s in readings.used_sensor_ids() if written.get(s, fresh_after_s) <= fresh_after_s
         ]
         if not due_ids:
             return []

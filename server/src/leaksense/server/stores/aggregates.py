@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from leaksense.server.wire import ReadingPoint
+from leaksense.server.columns import ReadingPoint
 
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from leaksense.core.errors import InvalidInput
 from leaksense.core.messages import Reading
-from leaksense.server.wire import ReadingPoint, epoch_us
+from leaksense.server.columns import ReadingPoint, epoch_us
 
 MAX_QUERY_SPAN = timedelta(days=400)
 """Every query is bounded in time: an unbounded InfluxQL ``GROUP BY time()`` can

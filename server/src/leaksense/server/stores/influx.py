@@ -14,10 +14,10 @@ from __future__ import annotations
 import base64
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -26,13 +26,13 @@ import msgspec
 from leaksense.core.errors import InvalidInput, StoreUnavailable
 from leaksense.core.http import HttpClient, TransportError
 from leaksense.core.messages import Reading
+from leaksense.server.columns import ReadingColumns, ReadingPoint, TimeRange
 from leaksense.server.stores.base import DailyFlow, HourlyFlow, check_range, points_of
 from leaksense.server.stores.influx_aggregates import (
     SETTLE_S,
     InfluxAggregates,
     Series,
 )
-from leaksense.server.wire import ReadingPoint, ReadingRows, TimeRange, WireRow
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,6 @@ REFRESH_INTERVAL_S = 60.0
 """How often the background worker refreshes the dirty marks (the server's
 ``influx_refresh_interval_s``). Every round re-reads the current hour of each sensor
 written since the last: every 5 s that was 12 times the reads of every minute."""
-T = TypeVar("T")
 
 
 def _escape_tag(value: str) -> str:
@@ -74,30 +73,29 @@ def _from_us(value: int) -> datetime:
     return datetime.fromtimestamp(value / 1_000_000, tz=UTC)
 
 
-def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
 def _lines(
-    rows: Sequence[WireRow],
-    stamps: dict[str, str],
-    prefixes: dict[str, str],
+    columns: ReadingColumns,
+    stamps: list[str],
+    prefixes: list[str],
     texts: dict[float, str],
 ) -> bytes:
-    """Line protocol of ``rows``; every text they need is in the three maps."""
-    return "\n".join(
-        [
-            f"{prefixes[r.sensor_id]}{texts[r.flow_m3h]}{stamps[r.time]}"
-            if r.index_m3 is None
-            else f"{prefixes[r.sensor_id]}{texts[r.flow_m3h]},index_m3={texts[r.index_m3]}"
-            f"{stamps[r.time]}"
-            for r in rows
+    """Line protocol of the readings; every text they need is in the three maps
+    (``stamps`` and ``prefixes`` by position in the columns' times and sensors)."""
+    readings = zip(columns.sensor, columns.time, columns.flow_m3h, strict=True)
+    if columns.index_m3 is None:
+        lines = [f"{prefixes[s]}{texts[f]}{stamps[t]}" for s, t, f in readings]
+    else:
+        lines = [
+            f"{prefixes[s]}{texts[f]}{stamps[t]}"
+            if i is None
+            else f"{prefixes[s]}{texts[f]},index_m3={texts[i]}{stamps[t]}"
+            for (s, t, f), i in zip(readings, columns.index_m3, strict=True)
         ]
-    ).encode()
+    return "\n".join(lines).encode()
 
 
 class _LineFormatter:
-    """Line protocol straight from decoded rows, at about 0.2 µs a point: the escaped
+    """Line protocol straight from the columns, at about 0.2 µs a point: the escaped
     ``flow,sensor_id=<id> flow_m3h=`` prefix is built once per sensor, the text of a
     flow once per value (meters give few distinct values: pulses times a constant,
     or a reading rounded to a few decimals), a time's once per write."""
@@ -106,26 +104,21 @@ class _LineFormatter:
         self._prefixes: dict[str, str] = {}
         self._reprs: dict[float, str] = {}
 
-    def prefixes(self, sensor_ids: Iterable[str]) -> dict[str, str]:
-        """The line prefix of each of these sensors."""
+    def lines(self, columns: ReadingColumns) -> bytes:
+        """The readings' lines."""
         cached = self._prefixes
-        return {s: cached.get(s) or self._prefix(s) for s in sensor_ids}
-
-    def lines(
-        self, rows: Sequence[WireRow], time_us: dict[str, int], prefixes: dict[str, str]
-    ) -> bytes:
-        """The rows' lines (``time_us`` and ``prefixes`` as in :class:`ReadingRows`)."""
-        stamps = {text: f" {us}" for text, us in time_us.items()}
+        prefixes = [cached.get(s) or self._prefix(s) for s in columns.sensor_ids]
+        stamps = [f" {us}" for us in columns.times_us]
         try:
-            return _lines(rows, stamps, prefixes, self._reprs)
+            return _lines(columns, stamps, prefixes, self._reprs)
         except KeyError:  # a flow or index value not seen yet
-            values = {r.flow_m3h for r in rows}
-            values.update(r.index_m3 for r in rows if r.index_m3 is not None)
+            values = set(columns.flow_m3h)
+            values.update(i for i in columns.index_m3 or () if i is not None)
             texts = {v: repr(v) for v in values}
             if len(self._reprs) + len(texts) > MAX_CACHED_VALUES:
                 self._reprs = {}
             self._reprs.update(texts)
-            return _lines(rows, stamps, prefixes, texts)
+            return _lines(columns, stamps, prefixes, texts)
 
     def _prefix(self, sensor_id: str) -> str:
         if len(self._prefixes) >= MAX_CACHED_PREFIXES:
@@ -191,9 +184,9 @@ class InfluxReadingStore:
 
     def write_points(self, points: Sequence[ReadingPoint]) -> int:
         """Write the points with their dirty marks; return once InfluxDB stored all."""
-        return self.begin_write(ReadingRows.of_points(points))()
+        return self.begin_write(ReadingColumns.of_points(points))()
 
-    def begin_write(self, readings: ReadingRows) -> Callable[[], int]:
+    def begin_write(self, readings: ReadingColumns) -> Callable[[], int]:
         """Format and send the readings; the returned call waits until InfluxDB stored
         them all and returns their count, or raises (the caller may work meanwhile).
 
@@ -208,14 +201,15 @@ class InfluxReadingStore:
         """
         if not readings:
             return lambda: 0
-        rows, time_us = readings.rows, readings.time_us
-        parts = _chunks(rows, self._part_points)
+        count = len(readings)
+        parts = [
+            readings.part(i, i + self._part_points) for i in range(0, count, self._part_points)
+        ]
         sending: list[Future[int | None]] = []
         started: list[threading.Event] = []
         try:
             for n, part in enumerate(parts):
-                prefixes = self._formatter.prefixes({r.sensor_id for r in part})
-                body = self._formatter.lines(part, time_us, prefixes)
+                body = self._formatter.lines(part)
                 if len(sending) >= MAX_PARTS_IN_FLIGHT:
                     sending[len(sending) - MAX_PARTS_IN_FLIGHT].exception()
                 if n < len(parts) - 1:
@@ -228,7 +222,7 @@ class InfluxReadingStore:
             for future in sending:
                 future.exception()
             raise
-        return lambda: self._finish(sending, len(rows))
+        return lambda: self._finish(sending, count)
 
     def _finish(self, sending: list[Future[int | None]], count: int) -> int:
         errors = [f.exception() for f in sending]  # waits for every part

@@ -57,6 +57,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from leaksense.server.columns import TimeRange, epoch_us
 from leaksense.server.stores.aggregates import (
     DAY_US,
     HOUR_US,
@@ -65,7 +66,6 @@ from leaksense.server.stores.aggregates import (
     group_sensors,
 )
 from leaksense.server.stores.base import MAX_QUERY_SPAN, DailyFlow, HourlyFlow, check_range
-from leaksense.server.wire import TimeRange, epoch_us
 
 log = logging.getLogger(__name__)
 RAW = "flow"

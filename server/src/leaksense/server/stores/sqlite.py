@@ -16,9 +16,9 @@ from typing import Any
 
 from leaksense.core.errors import StoreUnavailable
 from leaksense.core.messages import Reading
+from leaksense.server.columns import ReadingPoint, epoch_us
 from leaksense.server.stores import aggregates
 from leaksense.server.stores.base import DailyFlow, HourlyFlow, check_range, points_of
-from leaksense.server.wire import ReadingPoint, epoch_us
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import State
 
 from leaksense.core.errors import AuthenticationError
-from leaksense.core.messages import IngestBatch, IngestResult
+from leaksense.core.messages import IngestBatch, IngestColumns, IngestResult
 from leaksense.server.api.deps import Credentials, decode_batch
 from leaksense.server.api.limits import GatewayRateLimiter
 from leaksense.server.metrics import ServerMetrics
@@ -33,16 +33,23 @@ def _inlined(schema: Any, defs: dict[str, Any]) -> Any:
     return {k: _inlined(v, defs) for k, v in schema.items() if k != "$defs"}
 
 
-_SCHEMA = IngestBatch.model_json_schema()
+def _schema(model: type[IngestBatch | IngestColumns]) -> Any:
+    schema = model.model_json_schema()
+    return _inlined(schema, schema.get("$defs", {}))
+
+
 _BODY = {
     "required": True,
-    "content": {"application/json": {"schema": _inlined(_SCHEMA, _SCHEMA.get("$defs", {}))}},
+    "content": {
+        "application/json": {"schema": {"oneOf": [_schema(IngestColumns), _schema(IngestBatch)]}}
+    },
 }
 
 
 @router.post("/ingest", openapi_extra={"requestBody": _BODY}, response_model=IngestResult)
 async def ingest(request: Request, credentials: Credentials) -> Response:
-    """Store an ``IngestBatch``; answered only once it is durably stored.
+    """Store a batch, ``IngestColumns`` (schema 2, what gateways send) or
+    ``IngestBatch`` (schema 1); answered only once it is durably stored.
 
     A replay of a stored batch gets the same answer and writes nothing; 503 with
     ``Retry-After`` when a store is down, 429 over the gateway's rate. The body is
