@@ -22,8 +22,9 @@ also times a replayed batch, and reads the server's own store write time from it
 ``/metrics``. At the end every database must hold every point (checked with
 ``count()``). ``--server-python`` runs the server with another interpreter, e.g. the
 virtual environment of an older checkout; ``--compare-python`` runs a second server
-with another interpreter next to the first, its batches ("ingest-b") taking turns
-with the others, to compare versions in one run.
+with another interpreter next to the first, its batches ("ingest-b", in schema 1,
+which every version takes) taking turns with the others, to compare versions in one
+run.
 
 Writes only mark the hours they touched as dirty; the hourly and daily aggregates are
 refreshed later, by the server's background worker or before a read. So the run also
@@ -120,6 +121,9 @@ class Dataset:
     lines: list[bytes]
     points: list[list[ReadingPoint]]
     bodies: list[bytes]
+    """Schema 2, as gateways send them (``HttpUplink.send``)."""
+    rows_bodies: list[bytes]
+    """The same batches in schema 1, which every server version takes."""
 
 
 def flow_m3h(i: int) -> float:
@@ -138,25 +142,25 @@ def make_dataset(count: int, start: datetime, first_seq: int) -> Dataset:
     ]
     chunks = [readings[i : i + BATCH] for i in range(0, count, BATCH)]
     points = [points_of(chunk) for chunk in chunks]
+    batches = [
+        IngestBatch(
+            gateway_id=GATEWAY_ID,
+            batch_seq=first_seq + n,
+            sent_at=datetime.now(UTC),
+            readings=chunk,
+        )
+        for n, chunk in enumerate(chunks)
+    ]
     return Dataset(
         lines=[
             "\n".join(f"flow,sensor_id={s} flow_m3h={f!r} {t}" for s, t, f, _ in batch).encode()
             for batch in points
         ],
         points=points,
-        bodies=[  # as a gateway sends them (``HttpUplink.send``)
-            IngestColumns.of(
-                IngestBatch(
-                    gateway_id=GATEWAY_ID,
-                    batch_seq=first_seq + n,
-                    sent_at=datetime.now(UTC),
-                    readings=chunk,
-                )
-            )
-            .model_dump_json(exclude_none=True)
-            .encode()
-            for n, chunk in enumerate(chunks)
+        bodies=[
+            IngestColumns.of(batch).model_dump_json(exclude_none=True).encode() for batch in batches
         ],
+        rows_bodies=[batch.model_dump_json().encode() for batch in batches],
     )
 
 
@@ -222,7 +226,7 @@ def repeat(figures: Figures, rig: Rig, data: Dataset) -> None:
         "ingest": lambda i: ingest(rig, data.bodies[i]),
     }
     if rig.other is not None:
-        writers["ingest-b"] = lambda i: ingest(rig, data.bodies[i], rig.other)
+        writers["ingest-b"] = lambda i: ingest(rig, data.rows_bodies[i], rig.other)
     elapsed_s = dict.fromkeys(writers, 0.0)
     cpu = {(w, p): 0.0 for w in writers for p in ("bench", *rig.pids)}
     with frozen_heap():
@@ -391,7 +395,7 @@ def run(
         rig.store.write_points(warm.points[0])
         ingest(rig, warm.bodies[0])
         if rig.other is not None:
-            ingest(rig, warm.bodies[0], rig.other)
+            ingest(rig, warm.rows_bodies[0], rig.other)
         for r in range(sizes.repeats):
             data = make_dataset(sizes.points, BASE + timedelta(days=r), r * batches)
             repeat(figures, rig, data)
