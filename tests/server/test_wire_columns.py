@@ -49,7 +49,7 @@ def test_a_gateway_body_takes_the_fast_path_and_matches_schema_1() -> None:
     assert fast == decode_ingest(raw)
     assert fast.readings == decode_ingest(batch.model_dump_json().encode()).readings
     assert (fast.gateway_id, fast.batch_seq, fast.sent_at) == ("gw-a", 7, T0)
-    assert len(raw) * 4 < len(batch.model_dump_json())  # and a quarter of the bytes
+    assert len(raw) * 4 < len(batch.model_dump_json())  # and under a quarter of the bytes
 
 
 def test_the_golden_columns_read_as_the_golden_batch() -> None:

@@ -134,7 +134,7 @@ class IngestColumns(WireModel):
     """What a gateway POSTs to ``/api/v1/ingest`` (schema 2): an :class:`IngestBatch`
     with its readings column by column, each sensor id and each time written once.
 
-    A batch of 5 000 readings of 200 sensors is a sixth of schema 1's JSON (rural
+    A batch of 5 000 readings of 200 sensors is a seventh of schema 1's JSON (rural
     uplinks are metered), and the server decodes it without an object per reading.
     """
 

@@ -35,7 +35,7 @@ class HttpUplink:
         self._http = gateway_client(url, token, timeout_s)
 
     def send(self, batch: IngestBatch) -> IngestResult:
-        """POST the batch in columns (schema 2: a quarter of the bytes of schema 1)."""
+        """POST the batch in columns (schema 2: a seventh of the bytes of schema 1)."""
         response = self._post(
             INGEST_PATH, IngestColumns.of(batch).model_dump_json(exclude_none=True)
         )
