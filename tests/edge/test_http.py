@@ -26,7 +26,7 @@ from leaksense.core.errors import (
     InvalidInput,
     UplinkUnavailable,
 )
-from leaksense.core.messages import IngestBatch
+from leaksense.core.messages import IngestBatch, IngestColumns
 from leaksense.edge.http import HttpClient, TransportError, gateway_client
 from leaksense.edge.uplink import HttpUplink
 from leaksense.server.provision.tls import TlsPaths, provision_tls
@@ -272,8 +272,14 @@ def test_a_url_that_is_not_http_is_a_config_error(url: str) -> None:
 
 
 def _batch() -> IngestBatch:
+    reading = {"sensor_id": "s-1", "time": "2026-01-01T00:00:00Z", "flow_m3h": 1.5}
     return IngestBatch.model_validate(
-        {"gateway_id": "gw-1", "batch_seq": 7, "sent_at": "2026-01-01T00:00:00Z", "readings": []}
+        {
+            "gateway_id": "gw-1",
+            "batch_seq": 7,
+            "sent_at": "2026-01-01T00:00:00Z",
+            "readings": [reading, reading | {"sensor_id": "s-2", "index_m3": 3.25}],
+        }
     )
 
 
@@ -310,6 +316,52 @@ def test_uplink_answers_map_to_leaksense_errors(
         assert isinstance(raised.value, UplinkUnavailable)
         assert raised.value.retry_after_s == answer.retry_after_s
     assert server.seen[0].path == "/api/v1/ingest"
+
+
+def _schema_1_only(handler: _Handler) -> None:
+    """A server older than schema 2, refusing it as such a server does."""
+    body = json.loads(handler.server.seen[-1].body)
+    if body.get("schema_version", 1) != 1:
+        detail = "invalid request: body.schema_version: Input should be 1"
+        handler.answer(422, {"detail": detail})
+        return
+    handler.answer(
+        200,
+        {
+            "gateway_id": body["gateway_id"],
+            "batch_seq": body["batch_seq"],
+            "readings_stored": len(body["readings"]),
+            "alerts_stored": 0,
+        },
+    )
+
+
+def test_the_uplink_sends_columns_and_falls_back_to_schema_1_for_an_older_server(
+    serve: Callable[..., _Server], caplog: pytest.LogCaptureFixture
+) -> None:
+    current = serve(_schema_1_only)
+    uplink = HttpUplink(current.url, TOKEN, timeout_s=5.0)
+    try:
+        first = uplink.send(_batch())
+        second = uplink.send(_batch())
+    finally:
+        uplink.close()
+    versions = [json.loads(s.body).get("schema_version") for s in current.seen]
+    assert versions == [2, 1, 1]  # refused once, then schema 1 from then on
+    assert first.readings_stored == second.readings_stored == len(_batch().readings) > 0
+    assert "refuses schema 2" in caplog.text
+
+
+def test_the_uplink_sends_schema_2_to_a_current_server(serve: Callable[..., _Server]) -> None:
+    server = serve(lambda handler: handler.answer(422, {"detail": "flow_m3h: too large"}))
+    uplink = HttpUplink(server.url, TOKEN, timeout_s=5.0)
+    try:
+        with pytest.raises(InvalidInput, match="too large"):
+            uplink.send(_batch())
+    finally:
+        uplink.close()
+    sent = [IngestColumns.model_validate_json(s.body) for s in server.seen]
+    assert [c.batch() for c in sent] == [_batch()]  # one request, no fallback
 
 
 def test_an_unreachable_server_is_uplink_unavailable() -> None:

@@ -4,11 +4,14 @@ Failures are translated once: unreachable or overloaded server →
 :class:`UplinkUnavailable` (retry later), refused token → :class:`AuthenticationError`,
 refused batch → :class:`InvalidInput` (retrying would not help), and for health
 reports an endpoint the server does not have (a server older than the gateway) →
-:class:`NotFoundError`.
+:class:`NotFoundError`. Batches go in schema 2 (:class:`IngestColumns`); a server
+that refuses it for its ``schema_version`` (older than the gateway) gets schema 1
+from then on, the refused batch first.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Protocol
 
 from leaksense.core.errors import (
@@ -20,6 +23,7 @@ from leaksense.core.errors import (
 from leaksense.core.messages import GatewayHealth, IngestBatch, IngestColumns, IngestResult
 from leaksense.edge.http import Response, TransportError, gateway_client
 
+log = logging.getLogger(__name__)
 INGEST_PATH = "/api/v1/ingest"
 HEALTH_PATH = "/api/v1/gateways/health"
 
@@ -33,15 +37,21 @@ class HttpUplink:
 
     def __init__(self, url: str, token: str, timeout_s: float = 10.0) -> None:
         self._http = gateway_client(url, token, timeout_s)
+        self._columns = True
+        """Send schema 2, until a server refuses it."""
 
     def send(self, batch: IngestBatch) -> IngestResult:
         """POST the batch in columns (schema 2: a seventh of the bytes of schema 1)."""
-        response = self._post(
-            INGEST_PATH, IngestColumns.of(batch).model_dump_json(exclude_none=True)
-        )
-        if response.status == 200:
-            return IngestResult.model_validate_json(response.content)
-        raise _failure(response, f"batch {batch.batch_seq}")
+        if self._columns:
+            columns = IngestColumns.of(batch).model_dump_json(exclude_none=True)
+            response = self._post(INGEST_PATH, columns)
+            if response.status != 422 or "schema_version" not in _detail(response):
+                return _result(response, batch)
+            log.warning(
+                "the server refuses schema 2 batches (older than this gateway): sending schema 1"
+            )
+            self._columns = False
+        return _result(self._post(INGEST_PATH, batch.model_dump_json()), batch)
 
     def send_health(self, health: GatewayHealth) -> None:
         """POST a health report; any 2xx answer is a success."""
@@ -60,6 +70,12 @@ class HttpUplink:
 
     def close(self) -> None:
         self._http.close()
+
+
+def _result(response: Response, batch: IngestBatch) -> IngestResult:
+    if response.status == 200:
+        return IngestResult.model_validate_json(response.content)
+    raise _failure(response, f"batch {batch.batch_seq}")
 
 
 def _failure(response: Response, what: str) -> Exception:
