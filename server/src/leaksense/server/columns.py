@@ -10,6 +10,7 @@ share each minute's time).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import repeat
 
@@ -32,38 +33,19 @@ def epoch_us(value: datetime) -> int:
     return time_us
 
 
+@dataclass(slots=True, eq=False)
 class ReadingColumns:
     """Readings as parallel columns; sensors and times are positions in two short
     lists of distinct values (validated by the decoder, or built here)."""
 
-    __slots__ = (
-        "_spans",
-        "flow_m3h",
-        "index_m3",
-        "sensor",
-        "sensor_ids",
-        "time",
-        "times_us",
-    )
-
-    def __init__(
-        self,
-        sensor_ids: list[str],
-        times_us: list[int],
-        sensor: list[int],
-        time: list[int],
-        flow_m3h: list[float],
-        *,
-        index_m3: list[float | None] | None = None,
-    ) -> None:
-        """``index_m3``: None when no reading has a counter index."""
-        self.sensor_ids = sensor_ids
-        self.times_us = times_us
-        self.sensor = sensor
-        self.time = time
-        self.flow_m3h = flow_m3h
-        self.index_m3 = index_m3
-        self._spans: dict[str, TimeRange] | None = None
+    sensor_ids: list[str]
+    times_us: list[int]
+    sensor: list[int]
+    time: list[int]
+    flow_m3h: list[float]
+    index_m3: list[float | None] | None = None
+    """None when no reading has a counter index."""
+    _spans: dict[str, TimeRange] | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def of_points(cls, points: Iterable[ReadingPoint]) -> ReadingColumns:
