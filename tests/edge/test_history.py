@@ -8,6 +8,8 @@ RAM gives them, survive a restart, and never stop the gateway when it is damaged
 from __future__ import annotations
 
 import logging
+import os
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +21,7 @@ from leaksense.edge.config import parse_config
 from leaksense.edge.detection.engine import DetectionEngine, DmaMeters, EngineSettings
 from leaksense.edge.detection.history import (
     HEADER,
+    STALE_AFTER_S,
     FileHistory,
     HistoryStore,
     MemoryHistory,
@@ -256,3 +259,24 @@ def test_the_gateway_config_puts_the_history_next_to_the_outbox(tmp_path: Path) 
     assert memory.engine_settings().history_dir is None
     elsewhere = parse_config(base | {"detection": {"history_dir": str(tmp_path / "h")}})
     assert elsewhere.engine_settings().history_dir == tmp_path / "h"
+
+
+def test_a_starting_engine_deletes_only_histories_silent_for_two_months(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings, rows = scenario_readings()
+    on_disk = replace(settings, history_dir=tmp_path)
+    engine = DetectionEngine("gw", on_disk)
+    detect(engine, rows[: len(rows) // 4])
+    engine.close()
+    live = sorted(p.name for p in tmp_path.glob("*.hist"))
+    gone = history_path(tmp_path, "removed-sensor", is_dma=False)
+    gone.write_bytes((tmp_path / live[0]).read_bytes())
+    two_months_ago_s = time.time() - STALE_AFTER_S - 3600
+    os.utime(gone, (two_months_ago_s, two_months_ago_s))
+    (tmp_path / "notes.txt").write_text("not a history")
+    with caplog.at_level(logging.INFO):
+        DetectionEngine("gw", on_disk)
+    assert sorted(p.name for p in tmp_path.glob("*.hist")) == live
+    assert (tmp_path / "notes.txt").exists()
+    assert "sensor-removed-sensor.hist" in caplog.text

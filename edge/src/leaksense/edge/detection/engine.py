@@ -6,6 +6,7 @@ gateway, ``leaksense detect`` and the evaluation run exactly the same code.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -15,7 +16,12 @@ from leaksense.core.messages import Alert, Reading
 from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact
 from leaksense.edge.detection.clock import LocalClock
 from leaksense.edge.detection.dma import DmaAggregator
-from leaksense.edge.detection.history import FileHistory, HistoryStore, history_path
+from leaksense.edge.detection.history import (
+    FileHistory,
+    HistoryStore,
+    history_path,
+    prune_stale,
+)
 from leaksense.edge.detection.series import SeriesDetector
 
 
@@ -53,6 +59,8 @@ class DetectionEngine:
         self.dma_series: dict[str, SeriesDetector] = {}
         self._member_of: dict[str, list[DmaAggregator]] = {}
         self._multipliers: dict[str, float] = {}
+        if settings.history_dir is not None:
+            prune_stale(settings.history_dir, time.time())
         for dma in settings.dmas:
             aggregator = DmaAggregator(dma.dma_id, dma.inlets, dma.outlets, settings.interval_s)
             self.dma_series[dma.dma_id] = self._new_series(dma.dma_id, is_dma=True)

@@ -17,6 +17,8 @@ float32 (offset_s, flow_m3h). Blocks are appended as the buffer fills; dropping 
 oldest readings (or re-basing) rewrites the file. No fsync: a crash loses at most the
 unwritten buffer, and a torn or corrupted block is found by its CRC when the file is
 read, logged, and dropped with everything after it. A bad header drops the file.
+A starting gateway deletes the files not written for two months (:func:`prune_stale`):
+the histories of sensors removed or replaced.
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ PAIR_BYTES = 8
 BLOCK_READINGS = 128
 """Readings buffered per series before a block is written (1 KB; 2 h at 1 a minute)."""
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+STALE_AFTER_S = 60 * 86_400.0
+"""A history file not written for this long is of a series gone from the network
+(a live one writes a block every few hours; a leak left open pauses it, not for
+two months): :func:`prune_stale` deletes it."""
 
 
 class HistoryStore(Protocol):
@@ -247,6 +253,28 @@ class FileHistory:
             self.path.unlink(missing_ok=True)
         except OSError as exc:
             log.warning("refit history %s: cannot remove it: %s", self.path, exc)
+
+
+def prune_stale(directory: Path, now_s: float, stale_after_s: float = STALE_AFTER_S) -> int:
+    """Delete the history files not written for ``stale_after_s`` (a gateway's start:
+    sensors replaced or removed would otherwise keep theirs forever); returns how many.
+    A file that cannot be deleted is logged and left."""
+    removed = 0
+    for path in sorted(directory.glob("*.hist")) if directory.is_dir() else []:
+        try:
+            if now_s - path.stat().st_mtime < stale_after_s:
+                continue
+            path.unlink()
+        except OSError as exc:
+            log.warning("could not delete the stale history %s: %s", path, exc)
+            continue
+        removed += 1
+        log.info(
+            "deleted the history of a series silent for %.0f days: %s",
+            stale_after_s / 86_400,
+            path.name,
+        )
+    return removed
 
 
 def history_path(directory: Path, series_id: str, *, is_dma: bool) -> Path:
