@@ -3,20 +3,24 @@
 ``IngestBatch.model_validate_json`` builds a frozen pydantic model and an aware
 datetime for every reading, then calls a Python validator to turn each time into
 UTC: about 2 µs a reading, 10 ms for a batch of 5 000, as long as InfluxDB takes to
-store it. :func:`decode_ingest` gets the same result in about a third of that:
+store it. :func:`decode_ingest` takes both schemas into
+:class:`~leaksense.server.columns.ReadingColumns` in a fraction of that:
 
-- **Fast path.** :class:`_FastBody` has the fields and rules of ``IngestBatch``
-  (core's field types); msgspec decodes and checks it in C into :class:`WireRow`
-  structs that keep each time as sent, provided it is a plain RFC 3339 time (what
-  gateways send). Identifiers and times are checked, and times converted to epoch
-  microseconds, once per distinct value. The result, :class:`ReadingRows`, holds no
-  Python object per reading beyond its row: stores format straight from the rows.
-- **Exact path.** Any body the fast path does not take (an invalid body, or a
-  time in another format that pydantic accepts, such as a Unix timestamp) is
-  validated again by :class:`IngestBody`, with pydantic's own datetimes: it accepts
-  what ``IngestBatch`` accepts and refuses the rest with the same errors.
+- **Schema 2** (``IngestColumns``, what gateways send; a body that starts with its
+  ``schema_version``): :class:`_FastColumns` has its fields and rules, and msgspec
+  decodes the columns in C; each distinct sensor id and time is checked (and the
+  times converted to epoch microseconds) once. 0.6 ms for 5 000 readings.
+- **Schema 1** (``IngestBatch``): :class:`_FastBody` decodes each reading into a
+  :class:`_FastRow` struct that keeps its time as sent; distinct ids and times are
+  checked once, then the rows are turned into columns. 2.4 ms for 5 000 readings.
+- **Exact path.** Any body the fast paths do not take (an invalid body, keys in
+  another order, a time in another format that pydantic accepts, such as a Unix
+  timestamp) is validated again by pydantic, :class:`IngestBody` or
+  ``IngestColumns`` after the schema it names: it accepts what the wire schema
+  accepts and refuses the rest with the same errors.
 
-``tests/server/test_wire.py`` checks both paths against ``IngestBatch``.
+``tests/server/test_wire.py`` and ``test_wire_columns.py`` check the fast paths
+against the wire models.
 
 The content digest lets ingest recognise a replayed batch: it is the SHA-256 of the
 body without its ``sent_at`` member, which a gateway sets anew on every attempt.
