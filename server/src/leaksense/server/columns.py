@@ -115,23 +115,16 @@ class ReadingColumns:
     def spans(self) -> dict[str, TimeRange]:
         """Each sensor's first and last time (computed once)."""
         if self._spans is None:
-            seen: dict[int, list[int]] = {}
+            ids, times = self.sensor_ids, self.times_us
+            seen: dict[str, list[int]] = {}
             for s, t in zip(self.sensor, self.time, strict=True):
-                span = seen.get(s)
+                time_us = times[t]
+                span = seen.get(ids[s])
                 if span is None:
-                    seen[s] = [t, t]
-                elif t != span[1]:  # compare times, not positions, only when they differ
-                    times = self.times_us
-                    if times[t] < times[span[0]]:
-                        span[0] = t
-                    elif times[t] > times[span[1]]:
-                        span[1] = t
-            out: dict[str, TimeRange] = {}
-            for s, (t0, t1) in seen.items():  # a name listed twice: merge its spans
-                first, last = self.times_us[t0], self.times_us[t1]
-                name = self.sensor_ids[s]
-                if name in out:
-                    first, last = min(first, out[name][0]), max(last, out[name][1])
-                out[name] = (first, last)
-            self._spans = out
+                    seen[ids[s]] = [time_us, time_us]
+                elif time_us < span[0]:
+                    span[0] = time_us
+                elif time_us > span[1]:
+                    span[1] = time_us
+            self._spans = {name: (first, last) for name, (first, last) in seen.items()}
         return self._spans

@@ -157,36 +157,40 @@ class Ingestor:
             self._prune(session, gateway_id, now)
             _log_batch(session, result, batch.content_sha256, now)
         finally:
-            _, write_s = finish()  # durable, or it raises: no commit
+            write_s = finish()  # durable, or it raises: no commit
         session.commit()
         self._remember_sensors(touched)
         return IngestOutcome(result, replayed=False, store_write_s=write_s)
 
-    def _begin_write(self, readings: ReadingColumns) -> Callable[[], tuple[int, float | None]]:
-        """Start the store's write; the returned call waits for it (count, seconds).
+    def _begin_write(self, readings: ReadingColumns) -> Callable[[], float | None]:
+        """Start the store's write; the returned call waits for it and returns the
+        seconds it took (None when nothing was written).
 
         A store that sends its writes itself (:class:`PipelinedStore`) formats and
         sends in this thread and is waited for later; any other store writes in a
         helper thread (or here, without ``overlap_write``)."""
         if not readings:
-            return lambda: (0, None)
+            return lambda: None
         if isinstance(self._store, PipelinedStore) and self._overlap:
             began_s = time.perf_counter()
             wait = self._store.begin_write(readings)
-            return lambda: (wait(), time.perf_counter() - began_s)
+
+            def finish() -> float:
+                wait()
+                return time.perf_counter() - began_s
+
+            return finish
         points = readings.points()
         if self._overlap:
             return _WRITERS.submit(self._write, points).result
         done = self._write(points)
         return lambda: done
 
-    def _write(self, points: list[ReadingPoint]) -> tuple[int, float | None]:
-        """Write to the reading store; return the count and the seconds it took."""
-        if not points:
-            return 0, None
+    def _write(self, points: list[ReadingPoint]) -> float:
+        """Write to the reading store; return the seconds it took."""
         began_s = time.perf_counter()
-        stored = self._store.write_points(points)
-        return stored, time.perf_counter() - began_s
+        self._store.write_points(points)
+        return time.perf_counter() - began_s
 
     def _prune(self, session: Session, gateway_id: str, now: datetime) -> None:
         now_s = time.monotonic()

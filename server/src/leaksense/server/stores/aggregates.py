@@ -21,9 +21,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from leaksense.server.columns import ReadingPoint
+from leaksense.server.columns import HOUR_US, ReadingPoint
 
-HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
 MAX_SPAN_US = 31 * DAY_US
 """A recompute query covers at most a month: a batch spanning more is split."""

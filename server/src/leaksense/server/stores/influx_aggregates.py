@@ -57,10 +57,9 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from leaksense.server.columns import TimeRange, epoch_us
+from leaksense.server.columns import HOUR_US, TimeRange, epoch_us
 from leaksense.server.stores.aggregates import (
     DAY_US,
-    HOUR_US,
     Span,
     days_of,
     group_sensors,
