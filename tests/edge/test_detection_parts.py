@@ -24,6 +24,7 @@ from leaksense.edge.detection.clock import SATURDAY, SUNDAY, WEEKDAY, LocalClock
 from leaksense.edge.detection.dma import DmaAggregator
 from leaksense.edge.detection.fit import fit_artifact
 from leaksense.edge.detection.series import SeriesDetector
+from leaksense.edge.detection.window import ShortWindow
 
 
 def test_local_calendar_follows_dst_and_holidays() -> None:
@@ -165,3 +166,22 @@ def test_an_hour_missing_from_the_history_borrows_sigma_instead_of_the_floor() -
     artifact = fit_artifact("s1", epoch[keep], flow[keep], LocalClock())
     others = np.median([s for h, s in enumerate(artifact.sigma_m3h) if h != 20])
     assert artifact.sigma_m3h[20] >= 0.9 * others
+
+
+def test_short_window_needs_every_reading_up_and_clips_a_lone_extreme() -> None:
+    params = DetectionParams(burst_window_n=3, burst_window_z=11.5, burst_window_min_z=1.5)
+    window = ShortWindow(params)
+    assert window.push(0.0, 1.0, 4.0) is None  # not yet three readings
+    assert window.push(300.0, 1.2, 4.0) is None
+    alarm = window.push(600.0, 1.4, 4.0)
+    assert alarm is not None
+    assert alarm[0] == 0.0  # the window's first reading
+    assert alarm[1] == pytest.approx(1.2)  # mean excess, m³/h
+    window.clear()
+    # One huge reading counts as burst_z_clip (8): 8 + 1.6 + 1.6 is under 11.5.
+    assert [window.push(t, 1.0, z) for t, z in [(0, 50.0), (300, 1.6), (600, 1.6)]] == [None] * 3
+    window.clear()
+    # Sum reached, but one reading is under the minimum: a ramp or a lone jump.
+    assert [window.push(t, 1.0, z) for t, z in [(0, 1.0), (300, 6.0), (600, 6.0)]] == [None] * 3
+    off = ShortWindow(params.model_copy(update={"burst_window_z": 0.0}))
+    assert [off.push(t, 1.0, 8.0) for t in (0.0, 300.0, 600.0)] == [None] * 3

@@ -11,6 +11,7 @@ import pytest
 
 from flows import night_mean, series
 from leaksense.core.messages import Alert, AlertKind
+from leaksense.edge.detection.artifact import DetectionParams
 from leaksense.edge.detection.clock import LocalClock
 from leaksense.edge.detection.series import SeriesDetector
 
@@ -25,6 +26,7 @@ def run(
     *,
     customer: bool = False,
     index: npt.NDArray[np.float64] | None = None,
+    params: DetectionParams | None = None,
 ) -> tuple[SeriesDetector, list[Alert]]:
     detector = SeriesDetector(
         "s1",
@@ -32,6 +34,7 @@ def run(
         clock=LocalClock(holidays=[date(2026, 4, 6)]),
         customer=customer,
         warmup_s=WARMUP_DAYS * DAY,
+        params=params,
     )
     alerts: list[Alert] = []
     for i in range(epoch.size):
@@ -68,6 +71,29 @@ def test_burst_of_20_percent_of_mean_flow_is_alerted_within_15_minutes() -> None
     assert bursts[0].flow_m3h == pytest.approx(0.2 * flow[:start].mean(), rel=0.35)
     assert "above the expected" in bursts[0].explanation_en
     assert "attendus" in bursts[0].explanation_fr
+
+
+@pytest.mark.parametrize("rise_sigma", [4.0, 4.5])
+def test_a_rise_of_four_sigma_is_alerted_by_the_short_window_before_the_cusum(
+    rise_sigma: float,
+) -> None:
+    epoch, flow = series(24)
+    start = int(20.5 * DAY / 300)
+    probe, _ = run(epoch[:start], flow[:start])
+    assert probe.artifact is not None
+    hour = probe.clock.locate(float(epoch[start]))[3]
+    flow[start:] += rise_sigma * probe.artifact.sigma_m3h[hour]
+
+    def delay_s(params: DetectionParams) -> float:
+        bursts = first(run(epoch, flow, params=params)[1], {AlertKind.BURST})
+        assert len(bursts) == 1
+        return bursts[0].detected_at.timestamp() - float(epoch[start])
+
+    # This synthetic meter is so steady that 4 σ is under the 10 % size floor.
+    with_window = delay_s(DetectionParams(burst_min_fraction=0.0))
+    cusum_alone = delay_s(DetectionParams(burst_min_fraction=0.0, burst_window_z=0.0))
+    assert 0 <= with_window <= 15 * 60
+    assert with_window < cusum_alone
 
 
 def test_night_leak_of_10_percent_is_alerted_within_48_hours_once() -> None:

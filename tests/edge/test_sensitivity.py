@@ -66,6 +66,8 @@ def test_the_multiplier_survives_refits_without_compounding() -> None:
     assert detector.artifact.trained_to > datetime(2026, 1, 1, tzinfo=UTC)
     assert detector.params.burst_h == pytest.approx(1.5 * base_h)
     assert detector.params.night_h == pytest.approx(1.5 * detector.artifact.params.night_h)
+    window_z = detector.artifact.params.burst_window_z
+    assert detector.params.burst_window_z == pytest.approx(1.5 * window_z)
 
 
 @pytest.fixture

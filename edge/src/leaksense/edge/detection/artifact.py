@@ -43,6 +43,12 @@ class DetectionParams(_Frozen):
     """Cap on one residual's contribution, so a lone spike cannot open a burst."""
     burst_max_h: float = 24.0
     """A burst alert still open after this long is closed (the night watch takes over)."""
+    burst_window_n: Annotated[int, Field(ge=1, le=12)] = 3
+    """Readings in the short-window burst test (window.py)."""
+    burst_window_z: float = 11.5
+    """The short-window test alarms when its readings' z add up to this (0: off)."""
+    burst_window_min_z: float = 1.5
+    """… and each of them is at least this many σ above expectation."""
     burst_memory_days: int = 3
     """The burst CUSUM expects an excess that came back at this hour on any of the last
     days (watering evenings, irrigation nights); 0 switches this off."""

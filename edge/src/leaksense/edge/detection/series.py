@@ -22,6 +22,7 @@ from leaksense.edge.detection.fit import INTERMITTENT_FRACTION, fit_artifact
 from leaksense.edge.detection.history import HistoryStore, MemoryHistory
 from leaksense.edge.detection.night import NightVerdict, NightWatch
 from leaksense.edge.detection.recent import RecentExcess
+from leaksense.edge.detection.window import ShortWindow
 
 LN2 = math.log(2)
 GUARD_S = 3600.0
@@ -72,6 +73,7 @@ class SeriesDetector:
         self._run_min = math.inf
         self._normal_nights = 0
         self._held: list[tuple[float, float, float, float]] = []
+        self._window = ShortWindow(self.params)
         self._ey = self._ep = 0.0  # recent level: averages of flow and profile
         self._recent: RecentExcess | None = None
         self._member_change_s: dict[str, float] = {}
@@ -85,6 +87,7 @@ class SeriesDetector:
         overrides = {k: getattr(self._overrides, k) for k in self._overrides.model_fields_set}
         self._base_params = artifact.params.model_copy(update=overrides)
         self.params = self._tuned(self._base_params)
+        self._window = ShortWindow(self.params)
         self._profile = [list(row) for row in artifact.profile_m3h]
         self._sigma = list(artifact.sigma_m3h)
         self._min_burst_m3h = self.params.burst_min_fraction * artifact.mean_flow_m3h
@@ -102,6 +105,7 @@ class SeriesDetector:
         (``burst_h``, ``night_h``) by ``multiplier`` (≥ 1: only ever less sensitive)."""
         self.threshold_multiplier = multiplier
         self.params = self._tuned(self._base_params)
+        self._window = ShortWindow(self.params)
         if self.artifact is not None:
             self._night.set_threshold(self.params.night_h)
 
@@ -109,7 +113,11 @@ class SeriesDetector:
         m = self.threshold_multiplier
         if m == 1.0:
             return params
-        scaled = {"burst_h": params.burst_h * m, "night_h": params.night_h * m}
+        scaled = {
+            "burst_h": params.burst_h * m,
+            "burst_window_z": params.burst_window_z * m,
+            "night_h": params.night_h * m,
+        }
         return params.model_copy(update=scaled)
 
     def _remember(self, epoch_s: float, flow_m3h: float) -> None:
@@ -286,6 +294,7 @@ class SeriesDetector:
         self._burst_start_s = 0.0
         self._excess_sum = 0.0
         self._excess_n = 0
+        self._window.clear()
 
     # -- model-based detection -----------------------------------------------------
     def _model_step(self, epoch_s: float, dt_s: float, flow: float, alerts: list[Alert]) -> None:
@@ -358,6 +367,42 @@ class SeriesDetector:
             return [(epoch_s, flow, expected, z)]
         return [*held, (epoch_s, flow, expected, z)]
 
+    def _maybe_open_burst(
+        self,
+        epoch_s: float,
+        flow: float,
+        expected: float,
+        z: float,
+        alerts: list[Alert],
+        *,
+        window: tuple[float, float] | None,
+    ) -> None:
+        """Open a burst when the CUSUM or the short window alarms on a real rise."""
+        p = self.params
+        alarm = self._cusum > p.burst_h
+        if window is not None and not alarm:
+            # Sustained over the short window, while the CUSUM is still adding up.
+            start_s, self._excess_sum, self._excess_n = window[0], window[1], 1
+            if self._cusum > 0.0:
+                start_s = min(start_s, self._burst_start_s)
+            self._burst_start_s, alarm = start_s, True
+        excess = self._excess_sum / max(self._excess_n, 1)
+        # A frozen value (of this series, or of a meter of this DMA) is no burst.
+        changed_s = min(self._member_change_s.values(), default=math.inf)
+        varied = min(self._flat_start_s, changed_s) > self._burst_start_s
+        if alarm and z > 0.0 and excess >= self._min_burst_m3h and varied:
+            alerts.append(
+                self.book.open(
+                    BURST,
+                    AlertKind.BURST,
+                    started_s=self._burst_start_s,
+                    now_s=epoch_s,
+                    flow_m3h=excess,
+                    confidence=min(1.0, max(self._cusum, p.burst_h) / (2 * p.burst_h)),
+                    texts=texts.burst(flow, excess, expected, self._burst_start_s),
+                )
+            )
+
     def _burst(
         self, epoch_s: float, flow: float, expected: float, z: float, alerts: list[Alert]
     ) -> None:
@@ -368,24 +413,10 @@ class SeriesDetector:
         if self._cusum > 0.0:
             self._excess_sum += flow - expected
             self._excess_n += 1
+        window = self._window.push(epoch_s, flow - expected, z)
         burst = book.get(BURST)
         if burst is None:
-            excess = self._excess_sum / max(self._excess_n, 1)
-            # A frozen value (of this series, or of a meter of this DMA) is no burst.
-            changed_s = min(self._member_change_s.values(), default=math.inf)
-            varied = min(self._flat_start_s, changed_s) > self._burst_start_s
-            if self._cusum > p.burst_h and z > 0.0 and excess >= self._min_burst_m3h and varied:
-                alerts.append(
-                    book.open(
-                        BURST,
-                        AlertKind.BURST,
-                        started_s=self._burst_start_s,
-                        now_s=epoch_s,
-                        flow_m3h=excess,
-                        confidence=min(1.0, self._cusum / (2 * p.burst_h)),
-                        texts=texts.burst(flow, excess, expected, self._burst_start_s),
-                    )
-                )
+            self._maybe_open_burst(epoch_s, flow, expected, z, alerts, window=window)
             return
         self._cusum_down = max(0.0, self._cusum_down + 0.5 - z)
         # Not repaired after burst_max_h: the same event goes on as a lasting leak,

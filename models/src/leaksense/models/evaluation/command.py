@@ -42,15 +42,15 @@ def sklearn_available() -> bool:
 
 def part_detectors(params: DetectionParams) -> list[Detector]:
     """The engine with a single leak detector on (sensor health stays on)."""
-    off = {"burst_h": NEVER, "night_h": NEVER, "continuous_flow_h": NEVER}
     only = {
-        "burst CUSUM only": "burst_h",
-        "night CUSUM only": "night_h",
-        "continuous flow only": "continuous_flow_h",
+        "burst tests only": ("burst_h", "burst_window_z"),
+        "night CUSUM only": ("night_h",),
+        "continuous flow only": ("continuous_flow_h",),
     }
+    off = {key: NEVER for keys in only.values() for key in keys}
     return [
-        Detector(name, params=params.model_copy(update=off | {key: getattr(params, key)}))
-        for name, key in only.items()
+        Detector(name, params=params.model_copy(update=off | {k: getattr(params, k) for k in keys}))
+        for name, keys in only.items()
     ]
 
 

@@ -53,6 +53,15 @@ GROUPS: tuple[Group, ...] = (
         burst_20,
     ),
     Group(
+        "short window",
+        tuple(
+            {"burst_window_n": n, "burst_window_z": z}
+            for n, sums in ((3, (0.0, 11.0, 11.5, 12.0)), (4, (14.0, 15.0)))
+            for z in sums
+        ),
+        burst_20,
+    ),
+    Group(
         "night CUSUM",
         tuple({"night_k": k, "night_h": h} for k in (0.25, 0.5, 1.0) for h in (2.0, 3.0, 4.0)),
         background_5,

@@ -26,8 +26,8 @@ from sqlalchemy.orm import Session
 from leaksense.server.db import AlertRecord, upsert_statement
 from leaksense.server.workflow.models import AlertWorkflow, SeriesSensitivity
 
-ADJUSTED_PARAMS: Final = ("burst_h", "night_h")
-"""The detection parameters the multiplier scales: the CUSUM decision thresholds (σ)."""
+ADJUSTED_PARAMS: Final = ("burst_h", "burst_window_z", "night_h")
+"""The detection parameters the multiplier scales: the decision thresholds (σ)."""
 WINDOW_DAYS: Final = 90
 STEP_PER_FALSE_ALARM: Final = 0.1
 MAX_MULTIPLIER: Final = 2.0
@@ -48,7 +48,7 @@ def multiplier(false_alarms: int) -> float:
 
 
 def adjust_params(params: dict[str, float], threshold_multiplier: float) -> dict[str, float]:
-    """``params`` (a model artifact's ``DetectionParams`` as a dict) with the CUSUM
+    """``params`` (a model artifact's ``DetectionParams`` as a dict) with the
     decision thresholds scaled by the (clamped) multiplier; other values unchanged."""
     factor = min(MAX_MULTIPLIER, max(1.0, threshold_multiplier))
     return {k: v * factor if k in ADJUSTED_PARAMS else v for k, v in params.items()}
