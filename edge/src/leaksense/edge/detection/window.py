@@ -33,7 +33,8 @@ class ShortWindow:
         """Add a reading; ``(start, mean excess in m³/h)`` of the window if it alarms."""
         readings = self._readings
         readings.append((epoch_s, excess_m3h, min(z, self._clip)))
-        if self._sum_z <= 0.0 or len(readings) < (readings.maxlen or 0):
+        # Most readings stop here: the newest one must itself be up.
+        if z < self._min_z or self._sum_z <= 0.0 or len(readings) < (readings.maxlen or 0):
             return None
         zs = [r[2] for r in readings]
         if sum(zs) < self._sum_z or min(zs) < self._min_z:
