@@ -57,6 +57,15 @@ class NightWatch:
         self._count = 0
         self._first_s = 0.0
 
+    def carry_over(self, old: NightWatch) -> None:
+        """Keep the evidence (and tonight's window so far) of the watch this one
+        replaces: a weekly refit between two nights of a small leak must not reset the
+        CUSUM that the first night started."""
+        self.cusum, self._evidence_start_s = old.cusum, old._evidence_start_s
+        if (self._start_h, self._end_h) == (old._start_h, old._end_h):
+            self._day, self._day_type, self._first_s = old._day, old._day_type, old._first_s
+            self._sum, self._count = old._sum, old._count
+
     def set_threshold(self, night_h: float) -> None:
         """A new CUSUM decision threshold (false-alarm feedback); evidence is kept."""
         self._h = night_h

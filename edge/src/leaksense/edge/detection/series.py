@@ -57,6 +57,7 @@ class SeriesDetector:
         self._base_params = self.params
         self.threshold_multiplier = 1.0
         self.artifact: ModelArtifact | None = None
+        self._night: NightWatch  # set with the first artifact (install)
         self.out_of_order = 0
         # Refit history, 8 bytes a reading (float32 offsets and flows), in RAM or in
         # a file (the gateway: see history.py).
@@ -82,6 +83,7 @@ class SeriesDetector:
     # -- model ---------------------------------------------------------------------
     def install(self, artifact: ModelArtifact) -> None:
         """Use a (verified) artifact from now on."""
+        previous: NightWatch | None = None if self.artifact is None else self._night
         self.artifact = artifact
         # Thresholds the gateway's config sets explicitly win over the artifact's.
         overrides = {k: getattr(self._overrides, k) for k in self._overrides.model_fields_set}
@@ -94,7 +96,10 @@ class SeriesDetector:
         self._intermittent = self.customer or artifact.zero_fraction > INTERMITTENT_FRACTION
         self._absurd_m3h = 3.0 * max(max(row) for row in self._profile) + 3.0 * max(self._sigma)
         night_h = self.params.night_end_hour - self.params.night_start_hour
-        self._night = NightWatch(artifact, 3600 * night_h / artifact.interval_s, self.params)
+        night = NightWatch(artifact, 3600 * night_h / artifact.interval_s, self.params)
+        if previous is not None:  # a refit: the evidence so far is kept
+            night.carry_over(previous)
+        self._night = night
         if self._recent is None:  # kept across refits
             self._recent = RecentExcess(self.params.burst_memory_days, self.params.burst_memory_z)
         refit_s = 86_400 * self.params.refit_every_days
