@@ -88,8 +88,7 @@ class SeriesDetector:
         # Thresholds the gateway's config sets explicitly win over the artifact's.
         overrides = {k: getattr(self._overrides, k) for k in self._overrides.model_fields_set}
         self._base_params = artifact.params.model_copy(update=overrides)
-        self.params = self._tuned(self._base_params)
-        self._window = ShortWindow(self.params)
+        self._use_params(self._tuned(self._base_params))
         self._profile = [list(row) for row in artifact.profile_m3h]
         self._sigma = list(artifact.sigma_m3h)
         self._min_burst_m3h = self.params.burst_min_fraction * artifact.mean_flow_m3h
@@ -106,13 +105,18 @@ class SeriesDetector:
         self._next_refit_s = artifact.trained_to.timestamp() + refit_s
 
     def set_threshold_multiplier(self, multiplier: float) -> None:
-        """False-alarm feedback (docs/alerts.md): scale the CUSUM decision thresholds
-        (``burst_h``, ``night_h``) by ``multiplier`` (≥ 1: only ever less sensitive)."""
+        """False-alarm feedback (docs/alerts.md): scale the decision thresholds
+        (``burst_h``, ``burst_window_z``, ``night_h``) by ``multiplier`` (≥ 1: only ever
+        less sensitive)."""
         self.threshold_multiplier = multiplier
-        self.params = self._tuned(self._base_params)
-        self._window = ShortWindow(self.params)
+        self._use_params(self._tuned(self._base_params))
         if self.artifact is not None:
             self._night.set_threshold(self.params.night_h)
+
+    def _use_params(self, params: DetectionParams) -> None:
+        """Detect with these thresholds from now on (the short window holds its own)."""
+        self.params = params
+        self._window = ShortWindow(params)
 
     def _tuned(self, params: DetectionParams) -> DetectionParams:
         m = self.threshold_multiplier
