@@ -25,6 +25,7 @@ def run(
     flow: npt.NDArray[np.float64],
     *,
     customer: bool = False,
+    is_dma: bool = False,
     index: npt.NDArray[np.float64] | None = None,
     params: DetectionParams | None = None,
 ) -> tuple[SeriesDetector, list[Alert]]:
@@ -33,6 +34,7 @@ def run(
         gateway_id="gw",
         clock=LocalClock(holidays=[date(2026, 4, 6)]),
         customer=customer,
+        is_dma=is_dma,
         warmup_s=WARMUP_DAYS * DAY,
         params=params,
     )
@@ -176,6 +178,44 @@ def test_other_faults_are_reported(fault: str, damage: str) -> None:
     _, alerts = run(epoch, flow, index=index)
     assert {a.fault for a in first(alerts, {AlertKind.SENSOR_FAULT})} == {fault}
     assert first(alerts, LEAK_KINDS) == []
+
+
+def pulses(flow: npt.NDArray[np.float64], pulse_m3: float) -> npt.NDArray[np.float64]:
+    """What a pulse meter reports every 5 minutes: whole pulses, the rest carried over."""
+    count = np.floor(np.cumsum(flow) * 300 / 3600 / pulse_m3)
+    return np.diff(count, prepend=0.0) * pulse_m3 * 3600 / 300
+
+
+def test_a_pulse_inlet_below_a_large_user_is_no_fault_until_the_hour_is_negative() -> None:
+    epoch, flow = series(20, base_m3h=1.0)
+    farm_m3h = 0.4  # a metered large user subtracted from the DMA's net inflow
+    net = pulses(flow + farm_m3h, 0.1) - farm_m3h  # a 100 L pulse inlet: 0 or 1.2 m³/h
+    assert (net < 0).sum() > 100  # single readings do dip below zero, every night
+    _, alerts = run(epoch, net, is_dma=True)
+    assert first(alerts, {AlertKind.SENSOR_FAULT}) == []
+
+    wrong = slice(17 * DAY // 300, 17 * DAY // 300 + 24)  # the inlet misreads for 2 h
+    net[wrong] = -farm_m3h
+    _, alerts = run(epoch, net, is_dma=True)
+    faults = first(alerts, {AlertKind.SENSOR_FAULT})
+    assert [a.fault for a in faults] == ["impossible_value"]
+    assert "over the last hour" in faults[0].explanation_en
+    assert first(alerts, LEAK_KINDS) == []
+
+
+def test_a_household_drawing_a_bath_at_night_is_no_spike_but_a_glitch_is() -> None:
+    epoch, _ = series(20)
+    rng = np.random.default_rng(3)
+    used = rng.random(epoch.size) < 0.08  # taps, showers, flushes: a few readings in ten
+    flow = np.where(used, rng.uniform(0.02, 0.3, epoch.size), 0.0)
+    at = 17 * DAY // 300 + 3 * 12  # 03:00 UTC, a quiet hour
+    flow[at - 1 : at + 2] = [0.0, 0.6, 0.0]  # a bath: twice the fortnight's biggest draw
+    _, alerts = run(epoch, flow, customer=True)
+    assert first(alerts, {AlertKind.SENSOR_FAULT}) == []
+
+    flow[at] = 2.5  # a glitch: 8× that draw (10×, impossible, would be another fault)
+    _, alerts = run(epoch, flow, customer=True)
+    assert [a.fault for a in first(alerts, {AlertKind.SENSOR_FAULT})] == ["spike"]
 
 
 def test_continuous_flow_at_a_customer_meter() -> None:

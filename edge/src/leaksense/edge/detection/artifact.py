@@ -78,7 +78,7 @@ class DetectionParams(_Frozen):
     zero_flow_m3h: float = 1e-3
     max_flow_m3h: float = 100_000.0
     min_flow_m3h: float = -0.01
-    """Below this a reading is impossible (a DMA's net inflow may dip slightly negative)."""
+    """Below this a meter's reading, or a DMA's net inflow over an hour, is impossible."""
 
 
 class ModelArtifact(_Frozen):
@@ -105,6 +105,9 @@ class ModelArtifact(_Frozen):
     zero_fraction: Annotated[float, Field(ge=0, le=1)] = 0.0
     """Share of readings at rest: an intermittent series (a customer's meter) gets no
     burst CUSUM, only the night and continuous-flow checks."""
+    peak_flow_m3h: Annotated[float, Field(ge=0)] = 0.0
+    """99.5th percentile of the training readings: a lone reading far above it is a
+    spike (a household's bath is not; 0 in artifacts older than this field)."""
     params: DetectionParams = DetectionParams()
 
     @model_validator(mode="after")

@@ -64,6 +64,16 @@ def _quantum(flow: FloatArray) -> float:
     return percentile(steps, 5) if steps.size else 0.0
 
 
+def _lowest(flow: FloatArray, kind: str, interval_s: float) -> float:
+    """The 0.5th percentile of what the impossible-value check sees: each reading of
+    a meter, the hourly mean of a DMA's net inflow (balance.py)."""
+    if kind != "dma":
+        return percentile(flow, 0.5)
+    n = max(round(3600.0 / interval_s), 1)
+    hourly = np.convolve(flow, np.full(n, 1.0 / n), mode="valid")
+    return percentile(hourly, 0.5) if hourly.size else 0.0
+
+
 def spread_sigma(values: FloatArray) -> float:
     """σ that also sees two-mode hours (irrigation on some nights, not others).
 
@@ -285,10 +295,11 @@ def fit_artifact(
         night_day_factors=round_floats(factors),
         mean_flow_m3h=round_floats(mean_flow),
         zero_fraction=round(zero_fraction, 4),
+        peak_flow_m3h=round_floats(max(percentile(flow_m3h, 99.5), 0.0)),
         params=params.model_copy(
             update={
                 "max_flow_m3h": max(10 * percentile(flow_m3h, 99.5), 1.0),
-                "min_flow_m3h": min(params.min_flow_m3h, 2 * percentile(flow_m3h, 0.5)),
+                "min_flow_m3h": min(params.min_flow_m3h, 2 * _lowest(flow_m3h, kind, interval_s)),
             }
         ),
     )

@@ -16,6 +16,7 @@ from leaksense.core.errors import InvalidInput
 from leaksense.core.messages import Alert, AlertKind
 from leaksense.edge.detection import texts
 from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact
+from leaksense.edge.detection.balance import HourlyBalance
 from leaksense.edge.detection.clock import LocalClock
 from leaksense.edge.detection.events import EventBook
 from leaksense.edge.detection.fit import INTERMITTENT_FRACTION, fit_artifact
@@ -27,6 +28,8 @@ from leaksense.edge.detection.window import ShortWindow
 LN2 = math.log(2)
 GUARD_S = 3600.0
 """Leak detection stays paused this long after a sensor fault ends."""
+SPIKE_PEAK_FACTOR = 5.0
+"""A spike reads more than this many times the series' training peak (p99.5)."""
 BURST = "burst"
 NIGHT = "night"
 CONTINUOUS = "continuous"
@@ -78,6 +81,7 @@ class SeriesDetector:
         self._ey = self._ep = 0.0  # recent level: averages of flow and profile
         self._recent: RecentExcess | None = None
         self._member_change_s: dict[str, float] = {}
+        self._balance = HourlyBalance() if is_dma else None
         self._reset_burst()
 
     # -- model ---------------------------------------------------------------------
@@ -93,7 +97,9 @@ class SeriesDetector:
         self._sigma = list(artifact.sigma_m3h)
         self._min_burst_m3h = self.params.burst_min_fraction * artifact.mean_flow_m3h
         self._intermittent = self.customer or artifact.zero_fraction > INTERMITTENT_FRACTION
-        self._absurd_m3h = 3.0 * max(max(row) for row in self._profile) + 3.0 * max(self._sigma)
+        # A spike is far above both what is expected and what the series ever does.
+        expected_m3h = 3.0 * max(max(row) for row in self._profile) + 3.0 * max(self._sigma)
+        self._absurd_m3h = max(expected_m3h, SPIKE_PEAK_FACTOR * artifact.peak_flow_m3h)
         night_h = self.params.night_end_hour - self.params.night_start_hour
         night = NightWatch(artifact, 3600 * night_h / artifact.interval_s, self.params)
         if previous is not None:  # a refit: the evidence so far is kept
@@ -224,7 +230,7 @@ class SeriesDetector:
                     )
                 )
             self._last_index = index
-        if flow < p.min_flow_m3h or flow > p.max_flow_m3h:
+        if (wrong := self._impossible(epoch_s, flow)) is not None:
             if book.get("impossible") is None:
                 alerts.append(
                     book.open(
@@ -234,7 +240,7 @@ class SeriesDetector:
                         now_s=epoch_s,
                         flow_m3h=0.0,
                         confidence=1.0,
-                        texts=texts.fault("impossible_value", flow),
+                        texts=texts.fault(*wrong),
                         fault="impossible_value",
                     )
                 )
@@ -243,6 +249,21 @@ class SeriesDetector:
         if (closed := book.close("impossible", epoch_s)) is not None:
             alerts.append(closed)
         return self._flatline(epoch_s, flow, alerts)
+
+    def _impossible(self, epoch_s: float, flow: float) -> tuple[str, float] | None:
+        """What is impossible about this reading (a key of ``texts.FAULTS``, a value).
+
+        A DMA's net inflow is judged on its hourly mean (balance.py): one reading
+        below zero is a pulse meter's resolution, an hour of it a meter fault.
+        """
+        p = self.params
+        lowest = p.min_flow_m3h if self._balance is None else -p.max_flow_m3h
+        if not lowest <= flow <= p.max_flow_m3h:
+            return "impossible_value", flow
+        mean = None if self._balance is None else self._balance.add(epoch_s, flow)
+        if mean is not None and mean < p.min_flow_m3h:
+            return "negative_balance", mean
+        return None
 
     def _flatline(self, epoch_s: float, flow: float, alerts: list[Alert]) -> bool:
         book = self.book

@@ -40,6 +40,11 @@ def continuous(minimum: float, hours: float) -> tuple[str, str]:
 
 FAULTS = {
     "impossible_value": ("impossible value {value:.3f} m³/h", "valeur impossible {value} m³/h"),
+    "negative_balance": (
+        "net inflow {value:.3f} m³/h over the last hour: a meter of this DMA misreads",
+        "débit net entrant de {value} m³/h sur la dernière heure : un compteur du secteur"
+        " mesure mal",
+    ),
     "flatline": (
         "value stuck at {value:.3f} m³/h for {hours:.1f} h",
         "valeur bloquée à {value} m³/h depuis {hours:.1f} h",
