@@ -98,6 +98,9 @@ class ModelArtifact(_Frozen):
     sigma_m3h: Floats
     """Residual noise (robust σ) by local hour."""
     night_baseline_m3h: float
+    night_alt_baseline_m3h: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    """A second night level far from the baseline, when the nights fall in two groups
+    (farms irrigating on some nights only): each night is judged against the nearer."""
     night_sigma_m3h: float
     night_day_factors: Floats = [1.0, 1.0, 1.0]
     """Night level by day type relative to the baseline (weekday, Saturday, Sunday)."""

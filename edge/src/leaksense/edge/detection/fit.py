@@ -12,6 +12,7 @@ server's trainer (leaksense.models) fits the same artifact with scikit-learn.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -195,15 +196,72 @@ def _night_means(
     return np.asarray(means), np.asarray(types, dtype=np.int64)
 
 
-def _night_factors(means: FloatArray, types: IntArray, baseline: float) -> list[float]:
-    """Night level of each day type relative to all nights (Sunday mornings differ)."""
+def _night_factors(relative: FloatArray, types: IntArray) -> list[float]:
+    """Night level of each day type relative to its mode (Sunday mornings differ)."""
     factors = []
     for k in range(DAY_TYPES):
-        of_type = means[types == k]
-        usable = of_type.size >= 2 and baseline > 0
-        factor = median(of_type) / baseline if usable else 1.0
+        of_type = relative[types == k]
+        factor = median(of_type) if of_type.size >= 2 else 1.0
         factors.append(factor if factor > 0.05 else 1.0)  # a night at rest: no scaling
     return factors
+
+
+@dataclass(frozen=True, slots=True)
+class NightModes:
+    """The night levels of a series: one, or two far apart (irrigation nights and
+    quiet ones), with the day-type factors and the night σ within a level."""
+
+    levels: list[float]
+    factors: list[float]
+    sigma: float
+
+    @classmethod
+    def of(
+        cls,
+        nights: FloatArray,
+        types: IntArray,
+        floor_fraction: float,
+        floor_m3h: float,
+        most: int = 2,
+    ) -> NightModes:
+        """Split the nights at their widest gap when it is over ``MODE_GAP_SIGMAS`` σ
+        (within a level) and the smaller level has ``MODE_MIN_SHARE`` of the nights."""
+        one = cls._fit(nights, types, np.zeros(nights.size, dtype=np.int64), floor_fraction)
+        if most < 2 or nights.size < MODE_MIN_NIGHTS:
+            return one._floored(floor_m3h)
+        order = np.sort(nights)
+        cut = int(np.argmax(np.diff(order)))
+        label = (nights > order[cut]).astype(np.int64)
+        minority = min(cut + 1, nights.size - cut - 1)
+        if label.sum() * 2 < nights.size:  # the larger group is level 0 (the baseline)
+            label = 1 - label
+        two = cls._fit(nights, types, label, floor_fraction)
+        gap = float(order[cut + 1] - order[cut])
+        within = max(two.sigma, floor_m3h)
+        if minority < MODE_MIN_SHARE * nights.size or gap < MODE_GAP_SIGMAS * within:
+            return one._floored(floor_m3h)
+        return two._floored(floor_m3h)
+
+    @classmethod
+    def _fit(
+        cls, nights: FloatArray, types: IntArray, label: IntArray, floor_fraction: float
+    ) -> NightModes:
+        levels = [median(nights[label == m]) for m in range(int(label.max()) + 1)]
+        level = np.asarray(levels)[label]
+        usable = level > 0
+        ratio = np.where(usable, nights / np.where(usable, level, 1.0), 1.0)
+        factors = _night_factors(ratio, types)
+        residual = nights / np.asarray(factors)[types] - level
+        sigma = max(robust_sigma(residual), floor_fraction * abs(levels[0]))
+        return cls(levels, factors, sigma)
+
+    def _floored(self, floor_m3h: float) -> NightModes:
+        return NightModes(self.levels, self.factors, max(self.sigma, floor_m3h))
+
+
+MODE_GAP_SIGMAS = 8.0
+MODE_MIN_SHARE = 0.1
+MODE_MIN_NIGHTS = 6
 
 
 def _causal_level(
@@ -263,21 +321,20 @@ def fit_artifact(
     interval_s = median(np.diff(epoch_s))
     per_day = int(86_400 / max(interval_s, 1.0))
     nights, types = _night_means((day, day_type, hour), flow_m3h, params, per_day)
-    baseline = median(nights) if nights.size else float(np.min(profile))
-    factors = _night_factors(nights, types, baseline)
-    relative = nights / np.asarray(factors)[types] if nights.size else nights
     # A night mean averages a whole window: a pulse meter's step shrinks with it. A
     # series mostly at rest (a household) keeps the step of one reading: the spread
     # of its nights (a flush, or none) is invisible to the median.
     zero_fraction = float(np.mean(np.abs(flow_m3h) <= params.zero_flow_m3h))
+    intermittent = zero_fraction > INTERMITTENT_FRACTION
     window_s = 3600.0 * (params.night_end_hour - params.night_start_hour)
     night_floor = (
-        floor
-        if zero_fraction > INTERMITTENT_FRACTION
-        else max(_quantum(flow_m3h) * interval_s / window_s, 1e-4)
+        floor if intermittent else max(_quantum(flow_m3h) * interval_s / window_s, 1e-4)
     )
-    night_sigma = max(
-        robust_sigma(relative), params.night_sigma_floor_fraction * abs(baseline), night_floor
+    if nights.size == 0:
+        nights, types = np.asarray([float(np.min(profile))]), np.zeros(1, dtype=np.int64)
+    # A household's nights (at rest, or a flush) are not split into levels.
+    modes = NightModes.of(
+        nights, types, params.night_sigma_floor_fraction, night_floor, 1 if intermittent else 2
     )
     return ModelArtifact(
         series_id=series_id,
@@ -290,9 +347,10 @@ def fit_artifact(
         interval_s=interval_s,
         profile_m3h=round_floats(profile.tolist()),
         sigma_m3h=round_floats(sigma),
-        night_baseline_m3h=round_floats(baseline),
-        night_sigma_m3h=round_floats(night_sigma),
-        night_day_factors=round_floats(factors),
+        night_baseline_m3h=round_floats(modes.levels[0]),
+        night_alt_baseline_m3h=None if len(modes.levels) < 2 else round_floats(modes.levels[1]),
+        night_sigma_m3h=round_floats(modes.sigma),
+        night_day_factors=round_floats(modes.factors),
         mean_flow_m3h=round_floats(mean_flow),
         zero_fraction=round(zero_fraction, 4),
         peak_flow_m3h=round_floats(max(percentile(flow_m3h, 99.5), 0.0)),

@@ -1,7 +1,9 @@
 """Night-flow watch: the classic signal of background and incipient leaks.
 
 Each night's mean flow over the night window is compared with the series' recent
-night level (median of the last accepted nights); a one-sided CUSUM on the
+night level (median of the last accepted nights; a series whose nights fall in two
+groups, irrigation nights and quiet ones, has two levels and each night is judged
+against the nearer); a one-sided CUSUM on the
 standardised excess accumulates evidence over nights, so a small leak is caught in
 a couple of nights and a large one on the first. Nights are not accepted into the
 baseline while evidence accumulates or a leak is open, so a leak is never learned.
@@ -31,6 +33,8 @@ class NightVerdict:
     alarm: bool
     normal: bool
     evidence_start_s: float
+    level: int = 0
+    """The night level it was judged against (0: the baseline, 1: the other level)."""
 
 
 class NightWatch:
@@ -45,10 +49,14 @@ class NightWatch:
         self._min_count = p.night_min_coverage * expected_per_night
         self._sigma = artifact.night_sigma_m3h
         self._factors = list(artifact.night_day_factors)
-        self._nights: deque[float] = deque(
-            [artifact.night_baseline_m3h] * 3, maxlen=p.night_baseline_nights
-        )
-        self.baseline_m3h = artifact.night_baseline_m3h
+        # One deque of accepted nights per night level (two when nights are two-mode).
+        levels = [artifact.night_baseline_m3h, artifact.night_alt_baseline_m3h]
+        self._levels = [
+            deque([level] * 3, maxlen=p.night_baseline_nights)
+            for level in levels
+            if level is not None
+        ]
+        self.baselines_m3h = [level for level in levels if level is not None]
         self.cusum = 0.0
         self._evidence_start_s = 0.0
         self._day: object = None
@@ -94,9 +102,10 @@ class NightWatch:
         self.cusum = 0.0
 
     def accept(self, verdict: NightVerdict) -> None:
-        """Let a normal night into the baseline (as its weekday-equivalent level)."""
-        self._nights.append(verdict.mean_m3h / verdict.day_factor)
-        self.baseline_m3h = median(self._nights)
+        """Let a normal night into its level's baseline (as its weekday-equivalent)."""
+        nights = self._levels[verdict.level]
+        nights.append(verdict.mean_m3h / verdict.day_factor)
+        self.baselines_m3h[verdict.level] = median(nights)
 
     def _judge(self) -> NightVerdict | None:
         count, total, first_s = self._count, self._sum, self._first_s
@@ -105,7 +114,13 @@ class NightWatch:
             return None
         mean = total / count
         factor = self._factors[self._day_type]
-        expected = self.baseline_m3h * factor
+        # Judged against the nearer night level: an irrigation night against the
+        # irrigation nights, a quiet one against the quiet ones.
+        level = min(
+            range(len(self.baselines_m3h)),
+            key=lambda m: abs(mean - self.baselines_m3h[m] * factor),
+        )
+        expected = self.baselines_m3h[level] * factor
         z = (mean - expected) / self._sigma
         if self.cusum == 0.0:
             self._evidence_start_s = first_s
@@ -121,4 +136,5 @@ class NightWatch:
             alarm=self.cusum > self._h,
             normal=self.cusum == 0.0 and abs(z) < 2.0,
             evidence_start_s=self._evidence_start_s,
+            level=level,
         )
