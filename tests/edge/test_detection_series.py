@@ -3,13 +3,13 @@ sensor faults reported as faults, never as leaks."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
-from flows import night_mean, series
+from flows import PARIS, START, night_mean, series
 from leaksense.core.messages import Alert, AlertKind
 from leaksense.edge.detection.artifact import DetectionParams
 from leaksense.edge.detection.clock import LocalClock
@@ -216,6 +216,43 @@ def test_a_household_drawing_a_bath_at_night_is_no_spike_but_a_glitch_is() -> No
     flow[at] = 2.5  # a glitch: 8× that draw (10×, impossible, would be another fault)
     _, alerts = run(epoch, flow, customer=True)
     assert [a.fault for a in first(alerts, {AlertKind.SENSOR_FAULT})] == ["spike"]
+
+
+def irrigated(days: int, watering: set[int]) -> tuple[npt.NDArray[np.float64], ...]:
+    """A rural DMA whose farms irrigate from 23:00 to 06:00 local on some nights only."""
+    epoch, flow = series(days, base_m3h=4.0)
+    for i, t in enumerate(epoch.tolist()):
+        at = datetime.fromtimestamp(t, PARIS)
+        night = (at - timedelta(hours=12)).date()  # a night belongs to the evening before
+        if (at.hour >= 23 or at.hour < 6) and (night - START.date()).days in watering:
+            flow[i] += 1.7
+    return epoch, flow
+
+
+WATERING = {2, 6, 9, 13, 16, 17, 20}
+"""Irrigation nights (a rotation, dry spells): 7 of 22."""
+
+
+def test_irrigation_nights_and_quiet_nights_are_both_normal_nights() -> None:
+    epoch, flow = irrigated(22, WATERING)
+    detector, alerts = run(epoch, flow, is_dma=True)
+    assert detector.artifact is not None
+    assert detector.artifact.night_alt_baseline_m3h is not None  # two night levels
+    assert first(alerts, {AlertKind.BACKGROUND_LEAK}) == []
+
+
+def test_a_leak_is_judged_against_its_own_kind_of_night() -> None:
+    epoch, flow = irrigated(22, WATERING)
+    start = int(
+        np.searchsorted(epoch, (START + timedelta(days=16, hours=22, minutes=30)).timestamp())
+    )
+    flow[start:] += 0.3  # before two watering nights: 6 % of their flow
+    nights_only = DetectionParams(burst_h=1e9, burst_window_z=1e9)  # this is about nights
+    _, alerts = run(epoch, flow, is_dma=True, params=nights_only)
+    leaks = first(alerts, {AlertKind.BACKGROUND_LEAK})
+    assert len(leaks) == 1
+    assert leaks[0].detected_at.timestamp() - epoch[start] <= 24 * 3600
+    assert leaks[0].flow_m3h == pytest.approx(0.3, rel=0.3)  # the leak, not the watering
 
 
 def test_continuous_flow_at_a_customer_meter() -> None:

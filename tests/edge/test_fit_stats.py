@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from leaksense.edge.detection.fit import distinct, median, nanmedian, percentile
+from leaksense.edge.detection.fit import NightModes, distinct, median, nanmedian, percentile
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 10, 11, 97, 4_320])
@@ -39,3 +39,31 @@ def test_a_fit_does_not_import_numpy_ma() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert out.stdout.strip() == "False"
+
+
+def _nights(levels: list[float], n: int, seed: int = 2) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.asarray([levels[i % len(levels)] for i in range(n)]) + rng.normal(0, 0.02, n)
+
+
+def test_nights_in_two_groups_far_apart_get_two_levels() -> None:
+    # irrigation on three nights in four: 2.9 m³/h, quiet nights 1.2 m³/h
+    nights = _nights([2.9, 2.9, 2.9, 1.2], 16)
+    modes = NightModes.of(nights, np.zeros(16, dtype=np.int64), 0.02, 1e-4)
+    assert len(modes.levels) == 2
+    assert modes.levels[0] == pytest.approx(2.9, abs=0.05)  # the larger group first
+    assert modes.levels[1] == pytest.approx(1.2, abs=0.05)
+    assert modes.sigma < 0.1  # σ within a level, not across the two
+
+
+@pytest.mark.parametrize(
+    ("nights", "reason"),
+    [
+        (_nights([2.9], 16), "one group"),
+        (_nights([2.9] * 15 + [1.2], 16), "a single odd night is no level"),
+        (np.random.default_rng(4).normal(2.85, 0.1, 16), "no gap wider than the spread"),
+    ],
+)
+def test_other_nights_keep_one_level(nights: np.ndarray, reason: str) -> None:
+    modes = NightModes.of(nights, np.zeros(16, dtype=np.int64), 0.02, 1e-4)
+    assert len(modes.levels) == 1, reason

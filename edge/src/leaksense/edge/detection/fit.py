@@ -233,7 +233,7 @@ class NightModes:
         cut = int(np.argmax(np.diff(order)))
         label = (nights > order[cut]).astype(np.int64)
         minority = min(cut + 1, nights.size - cut - 1)
-        if label.sum() * 2 < nights.size:  # the larger group is level 0 (the baseline)
+        if label.sum() * 2 > nights.size:  # the larger group is level 0 (the baseline)
             label = 1 - label
         two = cls._fit(nights, types, label, floor_fraction)
         gap = float(order[cut + 1] - order[cut])
@@ -327,9 +327,7 @@ def fit_artifact(
     zero_fraction = float(np.mean(np.abs(flow_m3h) <= params.zero_flow_m3h))
     intermittent = zero_fraction > INTERMITTENT_FRACTION
     window_s = 3600.0 * (params.night_end_hour - params.night_start_hour)
-    night_floor = (
-        floor if intermittent else max(_quantum(flow_m3h) * interval_s / window_s, 1e-4)
-    )
+    night_floor = floor if intermittent else max(_quantum(flow_m3h) * interval_s / window_s, 1e-4)
     if nights.size == 0:
         nights, types = np.asarray([float(np.min(profile))]), np.zeros(1, dtype=np.int64)
     # A household's nights (at rest, or a flush) are not split into levels.
