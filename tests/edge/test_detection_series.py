@@ -268,6 +268,13 @@ def test_continuous_flow_at_a_customer_meter() -> None:
     assert first(alerts, {AlertKind.BURST}) == []
 
 
+def test_a_customer_that_never_rests_is_not_a_continuous_flow() -> None:
+    epoch, flow = series(20, base_m3h=0.2)  # a farm's troughs: water day and night
+    detector, alerts = run(epoch, flow, customer=True)
+    assert detector.artifact is not None
+    assert first(alerts, {AlertKind.CONTINUOUS_FLOW}) == []
+
+
 def test_readings_out_of_order_are_ignored_and_counted() -> None:
     epoch, _ = series(2)
     detector = SeriesDetector("s1", gateway_id="gw", clock=LocalClock())

@@ -28,6 +28,9 @@ from leaksense.edge.detection.window import ShortWindow
 LN2 = math.log(2)
 GUARD_S = 3600.0
 """Leak detection stays paused this long after a sensor fault ends."""
+REST_FRACTION = 0.05
+"""A customer's meter is watched for continuous flow if it rested this share of its
+training readings."""
 SPIKE_PEAK_FACTOR = 5.0
 """A spike reads more than this many times the series' training peak (p99.5)."""
 BURST = "burst"
@@ -97,6 +100,9 @@ class SeriesDetector:
         self._sigma = list(artifact.sigma_m3h)
         self._min_burst_m3h = self.params.burst_min_fraction * artifact.mean_flow_m3h
         self._intermittent = self.customer or artifact.zero_fraction > INTERMITTENT_FRACTION
+        # A customer whose meter never rested in training (a farm's troughs, a
+        # hospital) uses water day and night: continuous flow is its normal life.
+        self._rests = artifact.zero_fraction >= REST_FRACTION
         # A spike is far above both what is expected and what the series ever does.
         expected_m3h = 3.0 * max(max(row) for row in self._profile) + 3.0 * max(self._sigma)
         self._absurd_m3h = max(expected_m3h, SPIKE_PEAK_FACTOR * artifact.peak_flow_m3h)
@@ -196,7 +202,7 @@ class SeriesDetector:
             if self.artifact is None:
                 return alerts
         self._model_step(epoch_s, epoch_s - previous_s, flow_m3h, alerts)
-        if self.customer:
+        if self.customer and self._rests:
             self._continuous(epoch_s, flow_m3h, alerts)
         return alerts
 
