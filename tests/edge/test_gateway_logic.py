@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from leaksense.core.errors import InvalidInput, UplinkUnavailable
-from leaksense.core.messages import Alert, AlertKind, IngestBatch, IngestResult
+from leaksense.core.messages import Alert, AlertKind, FaultKind, IngestBatch, IngestResult
 from leaksense.edge.config import GatewayConfig
+from leaksense.edge.detection.engine import DetectionEngine, EngineSettings
 from leaksense.edge.gateway import Gateway
 from leaksense.edge.outbox_sqlite import SqliteOutbox
 
@@ -50,7 +51,12 @@ class CeilingDetector:
         self.above = False
 
     def observe_values(
-        self, sensor_id: str, epoch_s: float, flow_m3h: float, index_m3: float | None = None
+        self,
+        sensor_id: str,
+        epoch_s: float,
+        flow_m3h: float,
+        index_m3: float | None = None,
+        received_s: float | None = None,
     ) -> list[Alert]:
         above, self.above = self.above, flow_m3h > 50.0
         if above or not self.above:
@@ -142,3 +148,21 @@ def test_backoff_grows_and_is_capped(tmp_path: Path) -> None:
     assert 1.0 <= delays[0] <= 2.0
     assert 8.0 <= delays[4] <= 32.0
     assert max(delays) <= gateway.config.uplink.retry_max_s
+
+
+def test_the_gateway_checks_json_readings_against_its_own_clock(tmp_path: Path) -> None:
+    config = GatewayConfig.model_validate({"gateway_id": "gw-1", "site": "saint-savin"})
+    engine = DetectionEngine("gw-1", EngineSettings())
+    now = (T0 + timedelta(hours=2)).timestamp()
+    uplink = FakeUplink()
+    gateway = Gateway(
+        config, engine, SqliteOutbox(tmp_path / "o.db"), uplink, wall_clock=lambda: now
+    )
+    payload = {"time": (T0 + timedelta(hours=3)).isoformat(), "flow_m3h": 4.0}
+    gateway.handle_message("leaksense/saint-savin/m1/flow", json.dumps(payload).encode())
+    gateway.group.commit()
+    assert gateway.stats.alerts_raised == 1
+    assert gateway.flush_once()
+    batch = uplink.batches[0]
+    assert [(a.sensor_id, a.fault) for a in batch.alerts] == [("m1", FaultKind.CLOCK)]
+    assert [r.flow_m3h for r in batch.readings] == [4.0]  # the reading is kept

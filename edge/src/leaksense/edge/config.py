@@ -155,6 +155,9 @@ class DetectionConfig(_Section):
     sensors reading every minute)."""
     history_dir: Path | None = None
     """Folder of the history files; by default ``history/`` next to the outbox."""
+    clock_tolerance_s: Annotated[float, Field(gt=0)] = 300.0
+    """A sensor that stamps its readings with a clock further than this from the
+    gateway's (late by this plus ``interval_s``) raises a sensor-fault alert."""
 
     @field_validator("timezone")
     @classmethod
@@ -224,6 +227,7 @@ class GatewayConfig(_Section):
             dmas=tuple(m.meters() for m in self.dmas),
             params=DetectionParams(**d.params),
             history_dir=self.history_dir(),
+            clock_tolerance_s=d.clock_tolerance_s,
         )
 
     def history_dir(self) -> Path | None:

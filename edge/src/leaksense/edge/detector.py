@@ -18,5 +18,13 @@ class Detector(Protocol):
     """
 
     def observe_values(
-        self, sensor_id: str, epoch_s: float, flow_m3h: float, index_m3: float | None = None
-    ) -> list[Alert]: ...
+        self,
+        sensor_id: str,
+        epoch_s: float,
+        flow_m3h: float,
+        index_m3: float | None = None,
+        received_s: float | None = None,
+    ) -> list[Alert]:
+        """``received_s``: when the gateway received the reading (its clock is
+        checked against the sensor's), None for replayed data."""
+        ...

@@ -16,6 +16,7 @@ import json
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -72,8 +73,11 @@ class Gateway:
         *,
         alert_sink: AlertSink | None = None,
         acknowledge: Acknowledger | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
+        self._wall_clock = wall_clock
+        """The gateway's clock, against which sensors' clocks are checked."""
         self.parser = MessageParser(config)
         self.stats = GatewayStats()
         self._detector = detector
@@ -122,8 +126,10 @@ class Gateway:
             self._announce(alert)
 
     def _observe(self, row: ReadingRow) -> list[Alert]:
-        sensor_id, time, flow_m3h, index_m3 = row
-        return self._detector.observe_values(sensor_id, time.timestamp(), flow_m3h, index_m3)
+        sensor_id, stamped, flow_m3h, index_m3 = row
+        epoch_s = stamped.timestamp()
+        received_s = self._wall_clock()
+        return self._detector.observe_values(sensor_id, epoch_s, flow_m3h, index_m3, received_s)
 
     def stop_accepting(self) -> None:
         """Ignore (and leave unacknowledged) every message from now on."""

@@ -46,6 +46,9 @@ class EngineSettings:
     history_dir: Path | None = None
     """Where each series keeps its refit history in a file (the gateway); None keeps
     it in RAM (``leaksense detect``, the evaluation)."""
+    clock_tolerance_s: float = 300.0
+    """A sensor clock further than this from the gateway's (beyond ``interval_s`` when
+    late) is a sensor fault (skew.py)."""
 
 
 class DetectionEngine:
@@ -73,13 +76,18 @@ class DetectionEngine:
         )
 
     def observe_values(
-        self, sensor_id: str, epoch_s: float, flow_m3h: float, index_m3: float | None = None
+        self,
+        sensor_id: str,
+        epoch_s: float,
+        flow_m3h: float,
+        index_m3: float | None = None,
+        received_s: float | None = None,
     ) -> list[Alert]:
         """The hot path, without building a Reading (used by ``leaksense detect``)."""
         series = self.series.get(sensor_id)
         if series is None:
             series = self.series[sensor_id] = self._new_series(sensor_id)
-        alerts = series.observe(epoch_s, flow_m3h, index_m3)
+        alerts = series.observe(epoch_s, flow_m3h, index_m3, received_s)
         for aggregator in self._member_of.get(sensor_id, ()):
             dma = self.dma_series[aggregator.dma_id]
             dma.member_state(sensor_id, epoch_s, series)
@@ -133,6 +141,8 @@ class DetectionEngine:
             is_dma=is_dma,
             customer=series_id in s.customer_meters,
             warmup_s=s.warmup_days * 86_400,
+            clock_tolerance_s=s.clock_tolerance_s,
+            interval_s=s.interval_s,
             params=s.params,
             history=self._history(series_id, is_dma=is_dma),
         )

@@ -1,7 +1,7 @@
 """Detection on one flow series (a meter, or a DMA's net inflow), causal and cheap.
 
-Per reading, in this order: sensor health (gaps, impossible values, flatline,
-counter resets, isolated spikes) — a faulty reading never feeds leak detection and
+Per reading, in this order: sensor health (the sensor's clock, gaps, impossible
+values, flatline, counter resets, isolated spikes) — a faulty reading never feeds leak detection and
 a fault pauses it; then a CUSUM on residuals against the learned time-of-week
 profile scaled by the recent level (bursts); then the night-flow watch (background
 and incipient leaks); then continuous flow for customer meters. Everything in the
@@ -23,6 +23,7 @@ from leaksense.edge.detection.fit import INTERMITTENT_FRACTION, fit_artifact
 from leaksense.edge.detection.history import HistoryStore, MemoryHistory
 from leaksense.edge.detection.night import NightVerdict, NightWatch
 from leaksense.edge.detection.recent import RecentExcess
+from leaksense.edge.detection.skew import SkewWatch
 from leaksense.edge.detection.window import ShortWindow
 
 LN2 = math.log(2)
@@ -50,6 +51,8 @@ class SeriesDetector:
         is_dma: bool = False,
         customer: bool = False,
         warmup_s: float = 14 * 86_400.0,
+        clock_tolerance_s: float = 300.0,
+        interval_s: float = 300.0,
         params: DetectionParams | None = None,
         history: HistoryStore | None = None,
     ) -> None:
@@ -85,6 +88,7 @@ class SeriesDetector:
         self._recent: RecentExcess | None = None
         self._member_change_s: dict[str, float] = {}
         self._balance = HourlyBalance() if is_dma else None
+        self._skew = SkewWatch(clock_tolerance_s, interval_s)
         self._reset_burst()
 
     # -- model ---------------------------------------------------------------------
@@ -181,13 +185,23 @@ class SeriesDetector:
 
     # -- per reading ---------------------------------------------------------------
     def observe(
-        self, epoch_s: float, flow_m3h: float, index_m3: float | None = None
+        self,
+        epoch_s: float,
+        flow_m3h: float,
+        index_m3: float | None = None,
+        received_s: float | None = None,
     ) -> list[Alert]:
-        """Feed one reading (in time order); returns new or updated alerts."""
+        """Feed one reading (in time order); returns new or updated alerts.
+
+        ``received_s``: when the gateway received it (its clock is checked), or None
+        (replayed data, a DMA's net inflow).
+        """
+        alerts: list[Alert] = []
+        if received_s is not None:
+            self._check_clock(epoch_s, received_s, alerts)
         if self._last_s is not None and epoch_s <= self._last_s:
             self.out_of_order += 1
-            return []
-        alerts: list[Alert] = []
+            return alerts
         healthy = self._health(epoch_s, flow_m3h, index_m3, alerts)
         previous_s = self._last_s if self._last_s is not None else epoch_s
         self._last_s = epoch_s
@@ -255,6 +269,30 @@ class SeriesDetector:
         if (closed := book.close("impossible", epoch_s)) is not None:
             alerts.append(closed)
         return self._flatline(epoch_s, flow, alerts)
+
+    def _check_clock(self, epoch_s: float, received_s: float, alerts: list[Alert]) -> None:
+        """A sensor clock off the gateway's (skew.py) is a sensor fault: its readings
+        are mistimed, so leak detection pauses while it lasts."""
+        error_s = self._skew.observe(epoch_s, received_s)
+        book = self.book
+        if error_s is None:
+            alerts.extend(a for a in [book.close("clock", received_s)] if a is not None)
+            return
+        if book.get("clock") is None:
+            key = "clock_ahead" if error_s > 0 else "clock_behind"
+            alerts.append(
+                book.open(
+                    "clock",
+                    AlertKind.SENSOR_FAULT,
+                    started_s=received_s,
+                    now_s=received_s,
+                    flow_m3h=0.0,
+                    confidence=1.0,
+                    texts=texts.fault(key, abs(error_s) / 60),
+                    fault="clock",
+                )
+            )
+        self._pause(max(epoch_s, received_s))
 
     def _impossible(self, epoch_s: float, flow: float) -> tuple[str, float] | None:
         """What is impossible about this reading (a key of ``texts.FAULTS``, a value).

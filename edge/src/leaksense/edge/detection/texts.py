@@ -54,6 +54,14 @@ FAULTS = {
         "meter index went backwards ({value:.3f} m³)",
         "l'index du compteur a reculé ({value} m³)",
     ),
+    "clock_ahead": (
+        "sensor clock {value:.1f} min ahead of the gateway's",
+        "horloge du capteur en avance de {value} min sur la passerelle",
+    ),
+    "clock_behind": (
+        "sensor clock {value:.1f} min behind the gateway's",
+        "horloge du capteur en retard de {value} min sur la passerelle",
+    ),
     "spike": ("isolated spike to {value:.3f} m³/h", "pic isolé à {value} m³/h"),
 }
 

@@ -117,27 +117,60 @@ def engine_settings(
     )
 
 
-def _readings(sim: Simulation) -> Iterator[tuple[str, float, float, float | None]]:
+Row = tuple[str, float, float, float | None, float]
+"""``(sensor_id, epoch_s, flow_m3h, index_m3, received_s)``."""
+
+
+def received_times(sim: Simulation) -> dict[str, FloatArray]:
+    """When a gateway receives each reading: at the end of its interval of real time.
+
+    A meter's reading is stamped with its interval's start, by its own clock; a
+    ``clock_drift`` fault moves that stamp away from real time, not the arrival.
+    """
+    interval_s = float(sim.scenario.interval_s)
+    out = {}
+    for series in sim.series:
+        stamped = series.times_s.astype(np.float64)
+        received = stamped + interval_s
+        for fault in sim.truth.faults:
+            if fault.sensor_id != series.sensor_id or fault.kind != "clock_drift":
+                continue
+            start_s = fault.start.timestamp()
+            end_s = np.inf if fault.end is None else fault.end.timestamp()
+            drift_s = fault.parameters["drift_s_per_day"] * (stamped - start_s) / 86_400
+            received -= np.where((stamped >= start_s) & (stamped < end_s), drift_s, 0.0)
+        out[series.sensor_id] = received
+    return out
+
+
+def _readings(sim: Simulation) -> Iterator[Row]:
     times, sensor, position = merged_order(sim.series)
+    arrivals = received_times(sim)
     columns = [
-        (s.sensor_id, s.flow_m3h.tolist(), None if s.index_m3 is None else s.index_m3.tolist())
+        (
+            s.sensor_id,
+            s.flow_m3h.tolist(),
+            None if s.index_m3 is None else s.index_m3.tolist(),
+            arrivals[s.sensor_id].tolist(),
+        )
         for s in sim.series
     ]
     for t, i, k in zip(times.tolist(), sensor.tolist(), position.tolist(), strict=True):
-        sensor_id, flow, index = columns[i]
-        yield sensor_id, float(t), flow[k], None if index is None else index[k]
+        sensor_id, flow, index, received = columns[i]
+        yield sensor_id, float(t), flow[k], None if index is None else index[k], received[k]
 
 
 def run_engine(
     sim: Simulation, settings: EngineSettings, artifacts: list[ModelArtifact] | None = None
 ) -> list[AlertEvent]:
-    """Every alert event the gateway's engine raises on the simulation's readings."""
+    """Every alert event the gateway's engine raises on the simulation's readings, each
+    received at the end of its interval of real time (the sensor clocks are checked)."""
     engine = DetectionEngine("eval", settings)
     if artifacts:
         engine.install(artifacts)
     log = EventLog()
-    for sensor_id, epoch_s, flow, index in _readings(sim):
-        for alert in engine.observe_values(sensor_id, epoch_s, flow, index):
+    for sensor_id, epoch_s, flow, index, received_s in _readings(sim):
+        for alert in engine.observe_values(sensor_id, epoch_s, flow, index, received_s):
             log.add(alert)
     return list(log.events.values())
 
@@ -149,7 +182,7 @@ def series_columns(
     out = {s.sensor_id: (s.times_s.astype(np.float64), s.flow_m3h) for s in sim.series}
     aggregators = [DmaAggregator(d.dma_id, d.inlets, d.outlets, interval_s) for d in topology.dmas]
     nets: dict[str, list[tuple[float, float]]] = {d.dma_id: [] for d in topology.dmas}
-    for sensor_id, epoch_s, flow, _ in _readings(sim):
+    for sensor_id, epoch_s, flow, _, _ in _readings(sim):
         for aggregator in aggregators:
             if sensor_id in aggregator.sign:
                 nets[aggregator.dma_id] += aggregator.add(sensor_id, epoch_s, flow)
