@@ -1,7 +1,7 @@
 """Detection on one flow series (a meter, or a DMA's net inflow), causal and cheap.
 
-Per reading, in this order: sensor health (the sensor's clock, gaps, impossible
-values, flatline, counter resets, isolated spikes) — a faulty reading never feeds leak detection and
+Per reading, in this order: sensor health (health.py: the sensor's clock, gaps,
+impossible values, flatline, counter resets; then isolated spikes, against the model) — a faulty reading never feeds leak detection and
 a fault pauses it; then a CUSUM on residuals against the learned time-of-week
 profile scaled by the recent level (bursts); then the night-flow watch (background
 and incipient leaks); then continuous flow for customer meters. Everything in the
@@ -16,14 +16,13 @@ from leaksense.core.errors import InvalidInput
 from leaksense.core.messages import Alert, AlertKind
 from leaksense.edge.detection import texts
 from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact
-from leaksense.edge.detection.balance import HourlyBalance
 from leaksense.edge.detection.clock import LocalClock
 from leaksense.edge.detection.events import EventBook
 from leaksense.edge.detection.fit import INTERMITTENT_FRACTION, fit_artifact
+from leaksense.edge.detection.health import SensorHealth
 from leaksense.edge.detection.history import HistoryStore, MemoryHistory
 from leaksense.edge.detection.night import NightVerdict, NightWatch
 from leaksense.edge.detection.recent import RecentExcess
-from leaksense.edge.detection.skew import SkewWatch
 from leaksense.edge.detection.window import ShortWindow
 
 LN2 = math.log(2)
@@ -73,9 +72,6 @@ class SeriesDetector:
         self.history: HistoryStore = MemoryHistory() if history is None else history
         self._next_refit_s = math.inf
         self._last_s: float | None = None
-        self._last_index: float | None = None
-        self._flat_value = math.nan
-        self._flat_start_s = 0.0
         self._pause_until_s = 0.0
         self._suspects = 0
         self._last_spike_s = -math.inf
@@ -84,11 +80,17 @@ class SeriesDetector:
         self._normal_nights = 0
         self._held: list[tuple[float, float, float, float]] = []
         self._window = ShortWindow(self.params)
+        self.health = SensorHealth(
+            self.book,
+            self._pause,
+            self.params,
+            is_dma=is_dma,
+            clock_tolerance_s=clock_tolerance_s,
+            interval_s=interval_s,
+        )
         self._ey = self._ep = 0.0  # recent level: averages of flow and profile
         self._recent: RecentExcess | None = None
         self._member_change_s: dict[str, float] = {}
-        self._balance = HourlyBalance() if is_dma else None
-        self._skew = SkewWatch(clock_tolerance_s, interval_s)
         self._reset_burst()
 
     # -- model ---------------------------------------------------------------------
@@ -100,6 +102,7 @@ class SeriesDetector:
         overrides = {k: getattr(self._overrides, k) for k in self._overrides.model_fields_set}
         self._base_params = artifact.params.model_copy(update=overrides)
         self._use_params(self._tuned(self._base_params))
+        self.health.night_baseline_m3h = artifact.night_baseline_m3h
         self._profile = [list(row) for row in artifact.profile_m3h]
         self._sigma = list(artifact.sigma_m3h)
         self._min_burst_m3h = self.params.burst_min_fraction * artifact.mean_flow_m3h
@@ -133,6 +136,7 @@ class SeriesDetector:
         """Detect with these thresholds from now on (the short window holds its own)."""
         self.params = params
         self._window = ShortWindow(params)
+        self.health.params = params
 
     def _tuned(self, params: DetectionParams) -> DetectionParams:
         m = self.threshold_multiplier
@@ -198,11 +202,11 @@ class SeriesDetector:
         """
         alerts: list[Alert] = []
         if received_s is not None:
-            self._check_clock(epoch_s, received_s, alerts)
+            self.health.check_clock(epoch_s, received_s, alerts)
         if self._last_s is not None and epoch_s <= self._last_s:
             self.out_of_order += 1
             return alerts
-        healthy = self._health(epoch_s, flow_m3h, index_m3, alerts)
+        healthy = self.health.check(epoch_s, self._last_s, flow_m3h, index_m3, alerts)
         previous_s = self._last_s if self._last_s is not None else epoch_s
         self._last_s = epoch_s
         if not healthy:
@@ -220,136 +224,11 @@ class SeriesDetector:
             self._continuous(epoch_s, flow_m3h, alerts)
         return alerts
 
-    def _health(
-        self, epoch_s: float, flow: float, index: float | None, alerts: list[Alert]
-    ) -> bool:
-        p, book = self.params, self.book
-        if self._last_s is not None and epoch_s - self._last_s > p.gap_s:
-            hours = (epoch_s - self._last_s) / 3600
-            alerts.append(
-                book.one_shot(
-                    "dropout",
-                    AlertKind.SENSOR_FAULT,
-                    started_s=self._last_s,
-                    now_s=epoch_s,
-                    texts=texts.fault("dropout", hours=hours),
-                    fault="dropout",
-                )
-            )
-            self._pause(epoch_s)
-        if index is not None:
-            if self._last_index is not None and index < self._last_index - 1e-6:
-                alerts.append(
-                    book.one_shot(
-                        "counter",
-                        AlertKind.SENSOR_FAULT,
-                        started_s=epoch_s,
-                        now_s=epoch_s,
-                        texts=texts.fault("counter_reset", index),
-                        fault="counter_reset",
-                    )
-                )
-            self._last_index = index
-        if (wrong := self._impossible(epoch_s, flow)) is not None:
-            if book.get("impossible") is None:
-                alerts.append(
-                    book.open(
-                        "impossible",
-                        AlertKind.SENSOR_FAULT,
-                        started_s=epoch_s,
-                        now_s=epoch_s,
-                        flow_m3h=0.0,
-                        confidence=1.0,
-                        texts=texts.fault(*wrong),
-                        fault="impossible_value",
-                    )
-                )
-            self._pause(epoch_s)
-            return False
-        if (closed := book.close("impossible", epoch_s)) is not None:
-            alerts.append(closed)
-        return self._flatline(epoch_s, flow, alerts)
-
-    def _check_clock(self, epoch_s: float, received_s: float, alerts: list[Alert]) -> None:
-        """A sensor clock off the gateway's (skew.py) is a sensor fault: its readings
-        are mistimed, so leak detection pauses while it lasts."""
-        error_s = self._skew.observe(epoch_s, received_s)
-        book = self.book
-        if error_s is None:
-            alerts.extend(a for a in [book.close("clock", received_s)] if a is not None)
-            return
-        if book.get("clock") is None:
-            key = "clock_ahead" if error_s > 0 else "clock_behind"
-            alerts.append(
-                book.open(
-                    "clock",
-                    AlertKind.SENSOR_FAULT,
-                    started_s=received_s,
-                    now_s=received_s,
-                    flow_m3h=0.0,
-                    confidence=1.0,
-                    texts=texts.fault(key, abs(error_s) / 60),
-                    fault="clock",
-                )
-            )
-        self._pause(max(epoch_s, received_s))
-
-    def _impossible(self, epoch_s: float, flow: float) -> tuple[str, float] | None:
-        """What is impossible about this reading (a key of ``texts.FAULTS``, a value).
-
-        A DMA's net inflow is judged on its hourly mean (balance.py): one reading
-        below zero is a pulse meter's resolution, an hour of it a meter fault.
-        """
-        p = self.params
-        lowest = p.min_flow_m3h if self._balance is None else -p.max_flow_m3h
-        if not lowest <= flow <= p.max_flow_m3h:
-            return "impossible_value", flow
-        mean = None if self._balance is None else self._balance.add(epoch_s, flow)
-        if mean is not None and mean < p.min_flow_m3h:
-            return "negative_balance", mean
-        return None
-
-    def _flatline(self, epoch_s: float, flow: float, alerts: list[Alert]) -> bool:
-        book = self.book
-        if flow != self._flat_value:
-            self._flat_value, self._flat_start_s = flow, epoch_s
-            if (closed := book.close("flatline", epoch_s)) is not None:
-                alerts.append(closed)
-                self._pause(epoch_s)
-            return True
-        stuck_s = epoch_s - self._flat_start_s
-        if stuck_s < self.params.flatline_s or not self._stuck_is_abnormal(flow):
-            return True
-        if book.get("flatline") is None:
-            alerts.append(
-                book.open(
-                    "flatline",
-                    AlertKind.SENSOR_FAULT,
-                    started_s=self._flat_start_s,
-                    now_s=epoch_s,
-                    flow_m3h=0.0,
-                    confidence=1.0,
-                    texts=texts.fault("flatline", flow, stuck_s / 3600),
-                    fault="flatline",
-                )
-            )
-        self._pause(epoch_s)
-        return False
-
-    def _stuck_is_abnormal(self, flow: float) -> bool:
-        """A constant non-zero flow is a stuck sensor; a constant zero only where the
-        series is never at rest (a DMA inlet), not at a customer's meter at night."""
-        if abs(flow) > self.params.zero_flow_m3h:
-            return True
-        return self.artifact is not None and self.artifact.night_baseline_m3h > (
-            10 * self.params.zero_flow_m3h
-        )
-
     def member_state(self, sensor_id: str, epoch_s: float, meter: SeriesDetector) -> None:
         """What a DMA series needs from one of its meters after each of its readings:
         when its value last changed (a stuck meter makes no burst) and its fault pause
         (a faulty meter's water balance is no evidence of a leak)."""
-        self._member_change_s[sensor_id] = meter._flat_start_s
+        self._member_change_s[sensor_id] = meter.health.flat_start_s
         if meter._pause_until_s > epoch_s and meter._pause_until_s > self._pause_until_s:
             self._pause_until_s = meter._pause_until_s
             self._reset_burst()
@@ -463,7 +342,7 @@ class SeriesDetector:
         excess = self._excess_sum / max(self._excess_n, 1)
         # A frozen value (of this series, or of a meter of this DMA) is no burst.
         changed_s = min(self._member_change_s.values(), default=math.inf)
-        varied = min(self._flat_start_s, changed_s) > self._burst_start_s
+        varied = min(self.health.flat_start_s, changed_s) > self._burst_start_s
         if alarm and z > 0.0 and excess >= self._min_burst_m3h and varied:
             alerts.append(
                 self.book.open(
