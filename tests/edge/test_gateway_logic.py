@@ -166,3 +166,20 @@ def test_the_gateway_checks_json_readings_against_its_own_clock(tmp_path: Path) 
     batch = uplink.batches[0]
     assert [(a.sensor_id, a.fault) for a in batch.alerts] == [("m1", FaultKind.CLOCK)]
     assert [r.flow_m3h for r in batch.readings] == [4.0]  # the reading is kept
+
+
+def test_a_gateway_whose_own_clock_is_wrong_blames_no_sensor(tmp_path: Path) -> None:
+    config = GatewayConfig.model_validate({"gateway_id": "gw-1", "site": "saint-savin"})
+    engine = DetectionEngine("gw-1", EngineSettings())
+    booted_in_1970 = 3600.0  # no RTC, no network time yet
+    gateway = Gateway(
+        config,
+        engine,
+        SqliteOutbox(tmp_path / "o.db"),
+        FakeUplink(),
+        wall_clock=lambda: booted_in_1970,
+    )
+    for minute in range(0, 120, 5):
+        gateway.handle_message(*message(minute, 4.0))
+    assert gateway.group.commit() == 24
+    assert gateway.stats.alerts_raised == 0

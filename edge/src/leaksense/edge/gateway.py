@@ -61,6 +61,11 @@ class GatewayStats:
     """When the server last confirmed a batch."""
 
 
+SANE_CLOCK_FROM_S = datetime(2025, 1, 1, tzinfo=UTC).timestamp()
+"""A gateway clock before this (a Pi without RTC booted offline, in 1970) is not fit to
+judge its sensors' clocks by; the health report shows the jump when NTP sets it."""
+
+
 class Gateway:
     """Wires parser, detector, outbox and uplink for one gateway config."""
 
@@ -128,7 +133,9 @@ class Gateway:
     def _observe(self, row: ReadingRow) -> list[Alert]:
         sensor_id, stamped, flow_m3h, index_m3 = row
         epoch_s = stamped.timestamp()
-        received_s = self._wall_clock()
+        received_s: float | None = self._wall_clock()
+        if received_s is not None and received_s < SANE_CLOCK_FROM_S:
+            received_s = None  # this gateway's own clock is wrong: it judges no sensor
         return self._detector.observe_values(sensor_id, epoch_s, flow_m3h, index_m3, received_s)
 
     def stop_accepting(self) -> None:

@@ -1,10 +1,11 @@
 """Detection on one flow series (a meter, or a DMA's net inflow), causal and cheap.
 
 Per reading, in this order: sensor health (health.py: the sensor's clock, gaps,
-impossible values, flatline, counter resets; then isolated spikes, against the model) — a faulty reading never feeds leak detection and
-a fault pauses it; then a CUSUM on residuals against the learned time-of-week
-profile scaled by the recent level (bursts); then the night-flow watch (background
-and incipient leaks); then continuous flow for customer meters. Everything in the
+impossible values, flatline, counter resets; then isolated spikes, against the
+model) — a faulty reading never feeds leak detection and a fault pauses it; then
+a CUSUM on residuals against the learned time-of-week profile scaled by the recent
+level (bursts); then the night-flow watch (background and incipient leaks); then
+continuous flow for customer meters. Everything in the
 hot path is plain float arithmetic (a few µs per reading on a Raspberry Pi).
 """
 
