@@ -3,7 +3,8 @@
 Per series: the minimum reading between 00:00 and 06:00 local time of each day;
 alarm when today's minimum exceeds the smallest of the previous ten days' minimums
 by 10 %. Consecutive alarm days are one event, detected when the first alarm night
-ends (its minimum is only known then). A night with under 60 % of its readings (a
+ends (its minimum is only known then: when its last reading has arrived, one
+interval after the start it is stamped with). A night with under 60 % of its readings (a
 gap, or the edge of the data) has no minimum, as the engine skips such nights too.
 It has no model, no health check and no warm-up beyond its ten days of history,
 which is exactly what makes it a fair yardstick: anything cleverer has to find more
@@ -76,6 +77,7 @@ def mnf_events(
     """The rule's alarm events on one series (readings in time order)."""
     rule = rule or MnfRule()
     nights = _nights(times_s, flow_m3h, clock, rule)
+    interval_s = float(np.median(np.diff(times_s))) if times_s.size > 1 else 0.0
     events: list[AlertEvent] = []
     previous_alarm = -10
     for day in sorted(nights):
@@ -94,7 +96,7 @@ def mnf_events(
                     kind=AlertKind.BACKGROUND_LEAK.value,
                     fault=None,
                     started_s=tonight.first_s,
-                    detected_s=tonight.last_s,
+                    detected_s=tonight.last_s + interval_s,
                     ended_s=None,
                     flow_m3h=tonight.minimum - floor,
                     explanation=f"night minimum {tonight.minimum:.3f} > {floor:.3f} m³/h + 10 %",

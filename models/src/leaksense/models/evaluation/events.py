@@ -48,7 +48,9 @@ class EventLog:
     def __init__(self) -> None:
         self.events: dict[str, AlertEvent] = {}
 
-    def add(self, alert: Alert) -> None:
+    def add(self, alert: Alert, known_s: float | None = None) -> None:
+        """Record an alert; ``known_s``: when the gateway had it, the arrival of the
+        reading that raised it (its stamp is the start of the interval it measured)."""
         event = self.events.get(alert.alert_id)
         if event is None:
             event = self.events[alert.alert_id] = AlertEvent(
@@ -57,7 +59,7 @@ class EventLog:
                 kind=alert.kind.value,
                 fault=None if alert.fault is None else alert.fault.value,
                 started_s=alert.started_at.timestamp(),
-                detected_s=alert.detected_at.timestamp(),
+                detected_s=alert.detected_at.timestamp() if known_s is None else known_s,
                 ended_s=None,
                 flow_m3h=alert.flow_m3h,
                 explanation=alert.explanation_en,

@@ -164,14 +164,15 @@ def run_engine(
     sim: Simulation, settings: EngineSettings, artifacts: list[ModelArtifact] | None = None
 ) -> list[AlertEvent]:
     """Every alert event the gateway's engine raises on the simulation's readings, each
-    received at the end of its interval of real time (the sensor clocks are checked)."""
+    received at the end of its interval of real time (the sensor clocks are checked);
+    an event is detected when the reading that raised it arrived."""
     engine = DetectionEngine("eval", settings)
     if artifacts:
         engine.install(artifacts)
     log = EventLog()
     for sensor_id, epoch_s, flow, index, received_s in _readings(sim):
         for alert in engine.observe_values(sensor_id, epoch_s, flow, index, received_s):
-            log.add(alert)
+            log.add(alert, received_s)
     return list(log.events.values())
 
 
