@@ -7,8 +7,9 @@ Rules (docs/detection.md, "Evaluation protocol"):
   or the customer meter it is behind — is first raised between its start and its
   end + 1 h, and that alert's flow estimate is no more than five times the leak's
   flow (an alert that sees far more water than the leak was raised by something
-  else, such as a garden-watering evening); the delay is ``detected_s − start``, ``detected_s`` being when the gateway had the
-  alert (the arrival of the reading that raised it, events.py);
+  else, such as a garden-watering evening); the delay is ``detected_s − start``,
+  ``detected_s`` being when the gateway had the alert (the arrival of the reading
+  that raised it, events.py);
   it is found **in time** when that is no later than its deadline (48 h, 15 min, or
   before a ramp reaches 10 %);
 - a leak alert raised while a leak runs on a series that carries its water (the
