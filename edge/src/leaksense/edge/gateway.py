@@ -133,9 +133,9 @@ class Gateway:
     def _observe(self, row: ReadingRow) -> list[Alert]:
         sensor_id, stamped, flow_m3h, index_m3 = row
         epoch_s = stamped.timestamp()
-        received_s: float | None = self._wall_clock()
-        if received_s is not None and received_s < SANE_CLOCK_FROM_S:
-            received_s = None  # this gateway's own clock is wrong: it judges no sensor
+        now_s = self._wall_clock()
+        # A gateway whose own clock is wrong judges no sensor's.
+        received_s = now_s if now_s >= SANE_CLOCK_FROM_S else None
         return self._detector.observe_values(sensor_id, epoch_s, flow_m3h, index_m3, received_s)
 
     def stop_accepting(self) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from leaksense.simulator.meters import MeterOutput
-from leaksense.simulator.timegrid import SECONDS_PER_DAY, BoolArray, IntArray
+from leaksense.simulator.timegrid import SECONDS_PER_DAY, BoolArray, FloatArray, IntArray
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,11 +73,19 @@ def _counter_reset(out: MeterOutput, fault: Fault, _rng: np.random.Generator) ->
     return replace(out, index_m3=np.where(after, out.index_m3 - at_reset, out.index_m3))
 
 
+def clock_shift_s(
+    times_s: IntArray | FloatArray, start_s: float, end_s: float | None, drift_s_per_day: float
+) -> FloatArray:
+    """How far ahead of real time (s) a clock drifting from ``start_s`` to ``end_s`` is
+    at each of ``times_s`` (0 outside; the evaluation replays arrivals with it too)."""
+    times = np.asarray(times_s, dtype=np.float64)
+    inside = (times >= start_s) & (times < (np.inf if end_s is None else end_s))
+    return np.where(inside, drift_s_per_day * (times - start_s) / SECONDS_PER_DAY, 0.0)
+
+
 def _clock_drift(out: MeterOutput, fault: Fault, _rng: np.random.Generator) -> MeterOutput:
-    drifting = fault.window(out.times_s)
-    shift_s = np.round(fault.drift_s_per_day * (out.times_s - fault.start_s) / SECONDS_PER_DAY)
-    times = np.where(drifting, out.times_s + shift_s.astype(np.int64), out.times_s)
-    return replace(out, times_s=times)
+    shift_s = clock_shift_s(out.times_s, fault.start_s, fault.end_s, fault.drift_s_per_day)
+    return replace(out, times_s=out.times_s + np.round(shift_s).astype(np.int64))
 
 
 FAULTS: dict[str, Callable[[MeterOutput, Fault, np.random.Generator], MeterOutput]] = {

@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from leaksense.core.errors import InvalidInput
 from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact, round_floats
+from leaksense.edge.detection.balance import SPAN_S
 from leaksense.edge.detection.clock import DAY_TYPES, SLOT_S, SLOTS_PER_DAY, WEEKDAY, LocalClock
 
 FloatArray = npt.NDArray[np.float64]
@@ -70,7 +71,7 @@ def _lowest(flow: FloatArray, kind: str, interval_s: float) -> float:
     a meter, the hourly mean of a DMA's net inflow (balance.py)."""
     if kind != "dma":
         return percentile(flow, 0.5)
-    n = max(round(3600.0 / interval_s), 1)
+    n = max(round(SPAN_S / interval_s), 1)
     hourly = np.convolve(flow, np.full(n, 1.0 / n), mode="valid")
     return percentile(hourly, 0.5) if hourly.size else 0.0
 
@@ -222,12 +223,14 @@ class NightModes:
         types: IntArray,
         floor_fraction: float,
         floor_m3h: float,
-        most: int = 2,
+        *,
+        split: bool = True,
     ) -> NightModes:
-        """Split the nights at their widest gap when it is over ``MODE_GAP_SIGMAS`` σ
-        (within a level) and the smaller level has ``MODE_MIN_SHARE`` of the nights."""
+        """Split the nights (if ``split``) at their widest gap when it is over
+        ``MODE_GAP_SIGMAS`` σ (within a level) and the smaller level has
+        ``MODE_MIN_SHARE`` of the nights."""
         one = cls._fit(nights, types, np.zeros(nights.size, dtype=np.int64), floor_fraction)
-        if most < 2 or nights.size < MODE_MIN_NIGHTS:
+        if not split or nights.size < MODE_MIN_NIGHTS:
             return one._floored(floor_m3h)
         order = np.sort(nights)
         cut = int(np.argmax(np.diff(order)))
@@ -332,7 +335,7 @@ def fit_artifact(
         nights, types = np.asarray([float(np.min(profile))]), np.zeros(1, dtype=np.int64)
     # A household's nights (at rest, or a flush) are not split into levels.
     modes = NightModes.of(
-        nights, types, params.night_sigma_floor_fraction, night_floor, 1 if intermittent else 2
+        nights, types, params.night_sigma_floor_fraction, night_floor, split=not intermittent
     )
     return ModelArtifact(
         series_id=series_id,

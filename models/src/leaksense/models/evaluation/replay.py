@@ -21,6 +21,7 @@ from leaksense.edge.detection.engine import DetectionEngine, DmaMeters, EngineSe
 from leaksense.models.evaluation.baseline import mnf_events
 from leaksense.models.evaluation.build import LabelledLeak
 from leaksense.models.evaluation.events import AlertEvent, EventLog
+from leaksense.simulator.faults import clock_shift_s
 from leaksense.simulator.generate import Simulation, merged_order
 from leaksense.simulator.scenario import Scenario
 
@@ -135,10 +136,9 @@ def received_times(sim: Simulation) -> dict[str, FloatArray]:
         for fault in sim.truth.faults:
             if fault.sensor_id != series.sensor_id or fault.kind != "clock_drift":
                 continue
-            start_s = fault.start.timestamp()
-            end_s = np.inf if fault.end is None else fault.end.timestamp()
-            drift_s = fault.parameters["drift_s_per_day"] * (stamped - start_s) / 86_400
-            received -= np.where((stamped >= start_s) & (stamped < end_s), drift_s, 0.0)
+            end_s = None if fault.end is None else fault.end.timestamp()
+            drift = fault.parameters["drift_s_per_day"]
+            received -= clock_shift_s(stamped, fault.start.timestamp(), end_s, drift)
         out[series.sensor_id] = received
     return out
 
