@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from leaksense.edge.detection.fit import NightModes, distinct, median, nanmedian, percentile
+from leaksense.edge.detection.fit import NightModes
+from leaksense.edge.detection.stats import distinct, median, nanmedian, percentile
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 10, 11, 97, 4_320])

@@ -7,6 +7,7 @@ Histories are synthetic with a known true profile (tests/model_history.py), so
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import stat
 from pathlib import Path
@@ -135,6 +136,37 @@ def test_tampered_unsigned_or_foreign_artifacts_are_refused(
     unsigned = json.loads(data) | {"signature": None}
     with pytest.raises(InvalidInput, match="not signed"):
         parse_signed(json.dumps(unsigned), public)
+
+
+def sign_raw(body: dict[str, object], private_key: Ed25519PrivateKey) -> bytes:
+    """What a newer server would send: its own artifact fields, checksummed and signed."""
+    payload = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    return json.dumps(
+        {
+            "artifact": body,
+            "sha256": hashlib.sha256(payload).hexdigest(),
+            "signature": base64.b64encode(private_key.sign(payload)).decode("ascii"),
+        }
+    ).encode()
+
+
+def test_an_artifact_from_a_newer_trainer_is_used_without_its_new_fields(
+    artifact: ModelArtifact, private_key: Ed25519PrivateKey, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = artifact.model_dump(mode="json")
+    body["pressure_sigma_bar"] = 0.02
+    body["params"] = body["params"] | {"pressure_k": 1.5}
+    public = private_key.public_key()
+    assert parse_signed(sign_raw(body, private_key), public) == artifact
+    assert "pressure_sigma_bar" in caplog.text and "params.pressure_k" in caplog.text
+    # Still signed: the new fields are covered by the signature like the others.
+    forged = json.loads(sign_raw(body, private_key))
+    forged["artifact"]["pressure_sigma_bar"] = 0.5
+    with pytest.raises(InvalidInput, match="checksum mismatch"):
+        parse_signed(json.dumps(forged), public)
+    # A new format is a change an older gateway cannot ignore: refused.
+    with pytest.raises(InvalidInput, match=r"artifact\.format"):
+        parse_signed(sign_raw(body | {"format": "leaksense.model/2"}, private_key), public)
 
 
 def test_an_artifact_over_16_kb_is_not_signed(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -21,6 +22,7 @@ from leaksense.core.messages import UtcDatetime
 if TYPE_CHECKING:  # cryptography (~6 MiB) is imported only where a key is used
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+log = logging.getLogger(__name__)
 FORMAT = "leaksense.model/1"
 MAX_ARTIFACT_BYTES = 16_384
 Floats = list[Annotated[float, Field(allow_inf_nan=False)]]
@@ -71,6 +73,14 @@ class DetectionParams(_Frozen):
     night_min_coverage: float = 0.6
     night_sigma_floor_fraction: float = 0.02
     """The night σ is never taken under this share of the night baseline."""
+    morning_start_hour: int = 5
+    morning_end_hour: int = 9
+    """The morning window whose demand level explains part of the night's (the same
+    day's weather and occupancy); its night is judged when it ends (end ≤ start: off)."""
+    morning_sigma_floor_fraction: float = 0.015
+    """The night σ once the morning has explained its part, at least this share."""
+    morning_min_gain: float = 0.2
+    """The morning is used only where it cuts the night σ by at least this share."""
     flatline_s: float = 4 * 3600.0
     gap_s: float = 3600.0
     spike_z: float = 12.0
@@ -104,6 +114,13 @@ class ModelArtifact(_Frozen):
     night_sigma_m3h: float
     night_day_factors: Floats = [1.0, 1.0, 1.0]
     """Night level by day type relative to the baseline (weekday, Saturday, Sunday)."""
+    morning_m3h: Floats | None = None
+    """Usual mean flow of the morning window by day type, when the morning's level
+    explains part of the night's (``morning.py``); None: nights judged on their own."""
+    morning_slope_m3h: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    """Night flow (per day-type factor) added per unit of relative morning excess."""
+    morning_sigma_m3h: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    """Night σ once the morning's part is removed."""
     mean_flow_m3h: float = 0.0
     zero_fraction: Annotated[float, Field(ge=0, le=1)] = 0.0
     """Share of readings at rest: an intermittent series (a customer's meter) gets no
@@ -123,6 +140,9 @@ class ModelArtifact(_Frozen):
             raise ValueError("night_day_factors must be 3 positive values")
         if self.night_sigma_m3h <= 0:
             raise ValueError("night_sigma_m3h must be positive")
+        morning = self.morning_m3h
+        if morning is not None and (len(morning) != 3 or min(morning) <= 0):
+            raise ValueError("morning_m3h must be 3 positive values")
         return self
 
 
@@ -137,8 +157,7 @@ class SignedArtifact(_Frozen):
 
 def canonical_bytes(artifact: ModelArtifact) -> bytes:
     """The exact bytes that are hashed and signed."""
-    data = artifact.model_dump(mode="json")
-    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    return _canonical(artifact.model_dump(mode="json"))
 
 
 def checksum(artifact: ModelArtifact) -> str:
@@ -169,30 +188,72 @@ def load_public_key(text: str) -> Ed25519PublicKey:
 
 
 def parse_signed(data: bytes | str, public_key: Ed25519PublicKey | None) -> ModelArtifact:
-    """Validate, check the checksum and (when a key is given) the signature."""
+    """Check the checksum and (when a key is given) the signature, then validate.
+
+    Both are checked on the artifact as received, so an artifact from a newer trainer
+    verifies here too; the fields this gateway does not know are then ignored (and
+    logged). A newer trainer may only add fields that leave the artifact valid without
+    them; any other change is a new ``FORMAT``, which is refused.
+    """
     if len(data) > MAX_ARTIFACT_BYTES:
         raise InvalidInput(f"model artifact of {len(data)} bytes exceeds {MAX_ARTIFACT_BYTES}")
     try:
-        signed = SignedArtifact.model_validate_json(data)
+        signed = _Envelope.model_validate_json(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InvalidInput(f"invalid model artifact: {where}: {first['msg']}") from exc
-    payload = canonical_bytes(signed.artifact)
+        raise InvalidInput(f"invalid model artifact: {_first_error(exc)}") from exc
+    raw = signed.artifact
+    series_id = str(raw.get("series_id", "?"))
+    payload = _canonical(raw)
     if hashlib.sha256(payload).hexdigest() != signed.sha256:
-        raise InvalidInput(f"model artifact {signed.artifact.series_id}: checksum mismatch")
+        raise InvalidInput(f"model artifact {series_id}: checksum mismatch")
     if public_key is not None:
         from cryptography.exceptions import InvalidSignature  # noqa: PLC0415
 
         if signed.signature is None:
-            raise InvalidInput(f"model artifact {signed.artifact.series_id} is not signed")
+            raise InvalidInput(f"model artifact {series_id} is not signed")
         try:
             public_key.verify(base64.b64decode(signed.signature), payload)
         except (InvalidSignature, ValueError) as exc:
-            raise InvalidInput(
-                f"model artifact {signed.artifact.series_id}: bad signature"
-            ) from exc
-    return signed.artifact
+            raise InvalidInput(f"model artifact {series_id}: bad signature") from exc
+    known, ignored = _known_fields(raw)
+    try:
+        artifact = ModelArtifact.model_validate(known)
+    except ValidationError as exc:
+        raise InvalidInput(f"invalid model artifact: artifact.{_first_error(exc)}") from exc
+    if ignored:
+        log.warning(
+            "model artifact %s: fields from a newer trainer ignored: %s", series_id, ignored
+        )
+    return artifact
+
+
+class _Envelope(_Frozen):
+    """A signed artifact as received: the artifact is checked before it is validated."""
+
+    artifact: dict[str, Any]
+    sha256: str
+    signature: str | None = None
+    key_id: str | None = None
+
+
+def _canonical(data: dict[str, Any]) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _known_fields(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The artifact without the fields (its own or its params') this version lacks."""
+    known = {k: v for k, v in raw.items() if k in ModelArtifact.model_fields}
+    ignored = sorted(set(raw) - set(known))
+    params = raw.get("params")
+    if isinstance(params, dict):
+        known["params"] = {k: v for k, v in params.items() if k in DetectionParams.model_fields}
+        ignored += sorted(f"params.{k}" for k in set(params) - set(known["params"]))
+    return known, ignored
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    return ".".join(str(p) for p in first["loc"]) + f": {first['msg']}"
 
 
 def unsigned(artifact: ModelArtifact) -> SignedArtifact:

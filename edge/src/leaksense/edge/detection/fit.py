@@ -11,10 +11,8 @@ server's trainer (leaksense.models) fits the same artifact with scikit-learn.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,10 +21,18 @@ from leaksense.core.errors import InvalidInput
 from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact, round_floats
 from leaksense.edge.detection.balance import SPAN_S
 from leaksense.edge.detection.clock import DAY_TYPES, SLOT_S, SLOTS_PER_DAY, WEEKDAY, LocalClock
+from leaksense.edge.detection.morning import day_means, fit_morning
+from leaksense.edge.detection.stats import (
+    distinct,
+    median,
+    nanmedian,
+    percentile,
+    robust_sigma,
+    spread_sigma,
+)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-MAD_TO_SIGMA = 1.4826
 MIN_DAYS = 3
 INTERMITTENT_FRACTION = 0.2
 MIN_HOUR_READINGS = 36
@@ -76,17 +82,6 @@ def _lowest(flow: FloatArray, kind: str, interval_s: float) -> float:
     return percentile(hourly, 0.5) if hourly.size else 0.0
 
 
-def spread_sigma(values: FloatArray) -> float:
-    """σ that also sees two-mode hours (irrigation on some nights, not others).
-
-    The MAD ignores a minority mode; the 5–95 % spread does not. The larger wins.
-    """
-    if values.size < 4:
-        return robust_sigma(values)
-    p5, p95 = percentile(values, 5), percentile(values, 95)
-    return max(robust_sigma(values), float(p95 - p5) / 3.29)
-
-
 def _hourly_sigma(residual: FloatArray, hour: IntArray, floor: float) -> list[float]:
     """σ per local hour. An hour with too few readings in the history (a refit whose
     history stopped while an alert was open at that hour every day) takes the median
@@ -99,47 +94,6 @@ def _hourly_sigma(residual: FloatArray, hour: IntArray, floor: float) -> list[fl
         max(s if n >= MIN_HOUR_READINGS else fallback, floor)
         for s, n in zip(sigma, counts, strict=True)
     ]
-
-
-def distinct(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    """Sorted distinct values: ``np.unique`` without its ``numpy.ma`` import."""
-    v = np.sort(values, axis=None)
-    if v.size == 0:
-        return v
-    return v[np.concatenate(([True], v[1:] != v[:-1]))]
-
-
-def percentile(values: FloatArray, q: float) -> float:
-    """``np.percentile`` (linear method, same rounding) without ``numpy.ma``."""
-    v = np.sort(values, axis=None)
-    position = (v.size - 1) * (q / 100)
-    lo = math.floor(position)
-    a, b = float(v[lo]), float(v[min(lo + 1, v.size - 1)])
-    t = position - lo
-    return b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t
-
-
-def median(values: FloatArray | list[float]) -> float:
-    """``np.median`` of finite values, without importing ``numpy.ma`` (which
-    ``np.median`` does for its NaN check: ~4 MiB more on the gateway)."""
-    v = np.asarray(values, dtype=np.float64)
-    n = v.size
-    if n == 0:
-        return math.nan
-    lo, hi = (n - 1) // 2, n // 2
-    part = np.partition(v, [lo, hi])
-    return float((part[lo] + part[hi]) / 2)
-
-
-def nanmedian(values: FloatArray) -> float:
-    """Median of the values that are not NaN (NaN if none)."""
-    return median(values[~np.isnan(values)])
-
-
-def robust_sigma(values: FloatArray) -> float:
-    if values.size == 0:
-        return 0.0
-    return MAD_TO_SIGMA * median(np.abs(values - median(values)))
 
 
 def _cell_medians(cell: IntArray, flow: FloatArray, cells: int) -> FloatArray:
@@ -178,23 +132,9 @@ def _profile(day: IntArray, day_type: IntArray, slot: IntArray, flow: FloatArray
     return np.stack([np.convolve(r, kernel, mode="valid") for r in padded])
 
 
-def _night_means(
-    calendar_columns: tuple[IntArray, IntArray, IntArray],
-    flow: FloatArray,
-    params: DetectionParams,
-    per_day: int,
-) -> tuple[FloatArray, IntArray]:
-    """Mean flow of every well-covered night window, and the day type of its date."""
-    day, day_type, hour = calendar_columns
-    night = (hour >= params.night_start_hour) & (hour < params.night_end_hour)
-    means, types = [], []
-    expected = per_day * (params.night_end_hour - params.night_start_hour) / 24
-    for d in distinct(day[night]):
-        selected = night & (day == d)
-        if selected.sum() >= params.night_min_coverage * expected:
-            means.append(float(flow[selected].mean()))
-            types.append(int(day_type[selected][0]))
-    return np.asarray(means), np.asarray(types, dtype=np.int64)
+def _coverage(hours: tuple[int, int], params: DetectionParams, per_day: int) -> float:
+    """Readings a window of local hours needs to be judged (``night_min_coverage``)."""
+    return params.night_min_coverage * per_day * max(hours[1] - hours[0], 0) / 24
 
 
 def _night_factors(relative: FloatArray, types: IntArray) -> list[float]:
@@ -323,7 +263,11 @@ def fit_artifact(
     sigma = _hourly_sigma(residual, hour, floor)
     interval_s = median(np.diff(epoch_s))
     per_day = int(86_400 / max(interval_s, 1.0))
-    nights, types = _night_means((day, day_type, hour), flow_m3h, params, per_day)
+    columns = (day, day_type, hour)
+    night_hours = (params.night_start_hour, params.night_end_hour)
+    by_night = day_means(columns, flow_m3h, night_hours, _coverage(night_hours, params, per_day))
+    nights = np.asarray([m for m, _ in by_night.values()])
+    types = np.asarray([k for _, k in by_night.values()], dtype=np.int64)
     # A night mean averages a whole window: a pulse meter's step shrinks with it. A
     # series mostly at rest (a household) keeps the step of one reading: the spread
     # of its nights (a flush, or none) is invisible to the median.
@@ -337,6 +281,13 @@ def fit_artifact(
     modes = NightModes.of(
         nights, types, params.night_sigma_floor_fraction, night_floor, split=not intermittent
     )
+    morning = None
+    if len(modes.levels) == 1 and not intermittent:
+        morning_hours = (params.morning_start_hour, params.morning_end_hour)
+        coverage = _coverage(morning_hours, params, per_day)
+        mornings = day_means(columns, flow_m3h, morning_hours, coverage)
+        night_fit = (modes.levels[0], modes.factors, modes.sigma)
+        morning = fit_morning(by_night, mornings, night_fit, night_floor, params)
     return ModelArtifact(
         series_id=series_id,
         kind="dma" if kind == "dma" else "sensor",
@@ -352,6 +303,9 @@ def fit_artifact(
         night_alt_baseline_m3h=None if len(modes.levels) < 2 else round_floats(modes.levels[1]),
         night_sigma_m3h=round_floats(modes.sigma),
         night_day_factors=round_floats(modes.factors),
+        morning_m3h=None if morning is None else round_floats(morning.morning_m3h),
+        morning_slope_m3h=0.0 if morning is None else round_floats(morning.slope_m3h),
+        morning_sigma_m3h=None if morning is None else round_floats(morning.sigma_m3h),
         mean_flow_m3h=round_floats(mean_flow),
         zero_fraction=round(zero_fraction, 4),
         peak_flow_m3h=round_floats(max(percentile(flow_m3h, 99.5), 0.0)),

@@ -7,6 +7,8 @@ against the nearer); a one-sided CUSUM on the
 standardised excess accumulates evidence over nights, so a small leak is caught in
 a couple of nights and a large one on the first. Nights are not accepted into the
 baseline while evidence accumulates or a leak is open, so a leak is never learned.
+Where the same day's morning explains part of the night (``morning.py``), a night is
+judged when its morning ends, against its level plus the morning's part.
 """
 
 from __future__ import annotations
@@ -35,6 +37,25 @@ class NightVerdict:
     evidence_start_s: float
     level: int = 0
     """The night level it was judged against (0: the baseline, 1: the other level)."""
+    morning_excess: float = 0.0
+    """The same day's morning flow relative to its usual, minus one (0: not used)."""
+
+
+@dataclass(slots=True)
+class _Window:
+    """Readings summed over a window of local hours of one day."""
+
+    day: object = None
+    day_type: int = 0
+    first_s: float = 0.0
+    total: float = 0.0
+    count: int = 0
+
+    def add(self, epoch_s: float, day: object, day_type: int, flow_m3h: float) -> None:
+        if self.count == 0:
+            self.day, self.day_type, self.first_s = day, day_type, epoch_s
+        self.total += flow_m3h
+        self.count += 1
 
 
 class NightWatch:
@@ -59,11 +80,16 @@ class NightWatch:
         self.baselines_m3h = [level for level in levels if level is not None]
         self.cusum = 0.0
         self._evidence_start_s = 0.0
-        self._day: object = None
-        self._day_type = 0
-        self._sum = 0.0
-        self._count = 0
-        self._first_s = 0.0
+        self._night = _Window()
+        # The morning's part (None: each night is judged when its window closes).
+        self._usual_morning = artifact.morning_m3h if artifact.morning_slope_m3h > 0 else None
+        self._slope = artifact.morning_slope_m3h
+        self._sigma_morning = artifact.morning_sigma_m3h or self._sigma
+        self._morning_h = (p.morning_start_hour, p.morning_end_hour)
+        hours = max(p.morning_end_hour - p.morning_start_hour, 0)
+        self._morning_min = self._min_count * hours / (self._end_h - self._start_h)
+        self._pending: _Window | None = None  # a closed night waiting for its morning
+        self._morning = _Window()
 
     def carry_over(self, old: NightWatch) -> None:
         """Keep the evidence (and tonight's window so far) of the watch this one
@@ -71,8 +97,9 @@ class NightWatch:
         CUSUM that the first night started."""
         self.cusum, self._evidence_start_s = old.cusum, old._evidence_start_s
         if (self._start_h, self._end_h) == (old._start_h, old._end_h):
-            self._day, self._day_type, self._first_s = old._day, old._day_type, old._first_s
-            self._sum, self._count = old._sum, old._count
+            self._night = old._night
+            if self._usual_morning is not None and self._morning_h == old._morning_h:
+                self._pending, self._morning = old._pending, old._morning
 
     def set_threshold(self, night_h: float) -> None:
         """A new CUSUM decision threshold (false-alarm feedback); evidence is kept."""
@@ -82,20 +109,27 @@ class NightWatch:
         self, epoch_s: float, day: object, day_type: int, hour: int, flow_m3h: float
     ) -> NightVerdict | None:
         """Feed one reading; returns a verdict when a night window has just closed."""
-        in_window = self._start_h <= hour < self._end_h
-        verdict = None
-        if self._count and (day != self._day or hour >= self._end_h):
-            verdict = self._judge()
-        if in_window:
-            if self._count == 0:
-                self._day, self._day_type, self._first_s = day, day_type, epoch_s
-            self._sum += flow_m3h
-            self._count += 1
+        night, verdict = self._night, None
+        if night.count and (day != night.day or hour >= self._end_h):
+            self._night = _Window()
+            if self._usual_morning is None:
+                verdict = self._judge(night, None)
+            else:
+                self._pending, self._morning = night, _Window()
+        pending = self._pending
+        if pending is not None:
+            if day != pending.day or hour >= self._morning_h[1]:
+                self._pending = None
+                verdict = self._judge(pending, self._morning)
+            elif hour >= self._morning_h[0]:
+                self._morning.add(epoch_s, day, day_type, flow_m3h)
+        if self._start_h <= hour < self._end_h:
+            self._night.add(epoch_s, day, day_type, flow_m3h)
         return verdict
 
     def reset(self) -> None:
         """Forget the current night and the evidence (after a sensor fault)."""
-        self._count, self._sum, self.cusum = 0, 0.0, 0.0
+        self._night, self._pending, self.cusum = _Window(), None, 0.0
 
     def forget_evidence(self) -> None:
         """Drop the accumulated evidence (it was explained by another event)."""
@@ -104,24 +138,29 @@ class NightWatch:
     def accept(self, verdict: NightVerdict) -> None:
         """Let a normal night into its level's baseline (as its weekday-equivalent)."""
         nights = self._levels[verdict.level]
-        nights.append(verdict.mean_m3h / verdict.day_factor)
+        morning_part = self._slope * verdict.morning_excess
+        nights.append(verdict.mean_m3h / verdict.day_factor - morning_part)
         self.baselines_m3h[verdict.level] = median(nights)
 
-    def _judge(self) -> NightVerdict | None:
-        count, total, first_s = self._count, self._sum, self._first_s
-        self._count, self._sum = 0, 0.0
-        if count < self._min_count:
+    def _judge(self, night: _Window, morning: _Window | None) -> NightVerdict | None:
+        if night.count < self._min_count:
             return None
-        mean = total / count
-        factor = self._factors[self._day_type]
+        mean = night.total / night.count
+        factor = self._factors[night.day_type]
         # Judged against the nearer night level: an irrigation night against the
         # irrigation nights, a quiet one against the quiet ones.
         level = min(
             range(len(self.baselines_m3h)),
             key=lambda m: abs(mean - self.baselines_m3h[m] * factor),
         )
-        expected = self.baselines_m3h[level] * factor
-        z = (mean - expected) / self._sigma
+        excess, sigma = 0.0, self._sigma
+        usual = self._usual_morning
+        if usual is not None and morning is not None and morning.count >= self._morning_min:
+            excess = morning.total / morning.count / usual[morning.day_type] - 1.0
+            sigma = self._sigma_morning
+        expected = (self.baselines_m3h[level] + self._slope * excess) * factor
+        z = (mean - expected) / sigma
+        first_s = night.first_s
         if self.cusum == 0.0:
             self._evidence_start_s = first_s
         self.cusum = max(0.0, self.cusum + z - self._k)
@@ -137,4 +176,5 @@ class NightWatch:
             normal=self.cusum == 0.0 and abs(z) < 2.0,
             evidence_start_s=self._evidence_start_s,
             level=level,
+            morning_excess=excess,
         )

@@ -17,7 +17,8 @@ import numpy as np
 import numpy.typing as npt
 
 from leaksense.edge.detection.clock import LocalClock
-from leaksense.edge.detection.fit import calendar, robust_sigma
+from leaksense.edge.detection.fit import calendar
+from leaksense.edge.detection.stats import robust_sigma
 from leaksense.models.evaluation.build import LabelledLeak
 
 FloatArray = npt.NDArray[np.float64]

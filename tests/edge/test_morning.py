@@ -1,0 +1,113 @@
+"""The same day's morning explains part of the night: a busy day is not a leak."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from flows import PARIS, series
+from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact
+from leaksense.edge.detection.clock import LocalClock
+from leaksense.edge.detection.fit import fit_artifact
+from leaksense.edge.detection.morning import MIN_PAIRS, DayMeans, fit_morning
+from leaksense.edge.detection.night import NightVerdict, NightWatch
+
+PARAMS = DetectionParams()
+NIGHT_FIT = (10.0, [1.0, 1.0, 1.0], 0.3)  # level, day-type factors, σ of the nights alone
+
+
+def paired_days(n: int, slope: float, seed: int = 3) -> tuple[DayMeans, DayMeans]:
+    """Nights whose excess is ``slope`` × their morning's relative excess, plus noise."""
+    rng = np.random.default_rng(seed)
+    busy = rng.normal(0.0, 0.06, n)
+    nights = {d: (10.0 + slope * busy[d] + rng.normal(0, 0.02), 0) for d in range(n)}
+    mornings = {d: (40.0 * (1 + busy[d]), 0) for d in range(n)}
+    return nights, mornings
+
+
+def test_nights_that_follow_their_mornings_get_a_slope_and_a_smaller_sigma() -> None:
+    nights, mornings = paired_days(21, slope=5.0)
+    fit = fit_morning(nights, mornings, NIGHT_FIT, 1e-4, PARAMS)
+    assert fit is not None
+    assert 4.0 < fit.slope_m3h < 6.0
+    assert fit.morning_m3h[0] == np.median([m for m, _ in mornings.values()])
+    # The noise left (0.02) is under the floor: 1.5 % of the level.
+    assert fit.sigma_m3h == PARAMS.morning_sigma_floor_fraction * 10.0 < NIGHT_FIT[2]
+
+
+def test_mornings_that_explain_nothing_are_not_used() -> None:
+    nights, mornings = paired_days(21, slope=0.0)
+    assert fit_morning(nights, mornings, NIGHT_FIT, 1e-4, PARAMS) is None
+    nights, mornings = paired_days(MIN_PAIRS - 1, slope=5.0)
+    assert fit_morning(nights, mornings, NIGHT_FIT, 1e-4, PARAMS) is None
+
+
+def test_a_leaky_training_night_does_not_bend_the_slope() -> None:
+    nights, mornings = paired_days(21, slope=5.0)
+    clean = fit_morning(nights, mornings, NIGHT_FIT, 1e-4, PARAMS)
+    nights[4] = (nights[4][0] + 3.0, 0)  # 30 % more on one night, morning as usual
+    leaky = fit_morning(nights, mornings, NIGHT_FIT, 1e-4, PARAMS)
+    assert clean is not None and leaky is not None
+    assert abs(leaky.slope_m3h - clean.slope_m3h) < 0.5
+
+
+def busy_days_series(days: int, seed: int = 5) -> tuple[npt.NDArray[np.float64], ...]:
+    """The synthetic series with each local day busier or quieter by a shared factor
+    (weather, occupancy), night and morning alike; also returns each reading's hour."""
+    epoch, flow = series(days, seed=seed, noise=0.01)
+    local = [datetime.fromtimestamp(float(t), PARIS) for t in epoch]
+    ordinal = np.array([d.toordinal() for d in (x.date() for x in local)])
+    factor = 1 + 0.05 * np.random.default_rng(seed).standard_normal(days + 2)
+    flow = flow * factor[ordinal - ordinal[0]]
+    return epoch, flow, np.array([x.hour for x in local])
+
+
+def judge_day(
+    artifact: ModelArtifact, epoch: npt.NDArray[np.float64], flow: npt.NDArray[np.float64]
+) -> list[tuple[int, NightVerdict]]:
+    """Feed readings to a fresh night watch; every verdict with the hour it came at."""
+    clock = LocalClock()
+    watch = NightWatch(artifact, 48, artifact.params)
+    out = []
+    for t, y in zip(epoch.tolist(), flow.tolist(), strict=True):
+        day, day_type, _, hour = clock.locate(t)
+        verdict = watch.observe(t, day, day_type, hour, y)
+        if verdict is not None:
+            out.append((hour, verdict))
+    return out
+
+
+def test_a_busy_day_is_not_a_night_leak_and_the_night_waits_for_its_morning() -> None:
+    epoch, flow, hour = busy_days_series(23)
+    train = epoch < epoch[0] + 21 * 86_400
+    artifact = fit_artifact("s1", epoch[train], flow[train], LocalClock())
+    assert artifact.morning_slope_m3h > 0 and artifact.morning_m3h is not None
+    assert artifact.morning_sigma_m3h is not None
+    # The last two days: one 12 % busier than usual all day long, night and morning.
+    test = ~train
+    busy = flow.copy()
+    busy[test] *= 1.12
+    plain = artifact.model_copy(update={"morning_slope_m3h": 0.0, "morning_m3h": None})
+    with_morning = judge_day(artifact, epoch[test], busy[test])
+    alone = judge_day(plain, epoch[test], busy[test])
+    assert [h for h, _ in with_morning] == [PARAMS.morning_end_hour] * 2
+    assert [h for h, _ in alone] == [PARAMS.night_end_hour] * 2
+    assert max(v.z for _, v in alone) > 3  # judged alone, the busy nights look leaky
+    assert all(abs(v.z) < 2 and v.morning_excess > 0.05 for _, v in with_morning)
+    # A leak on those nights still shows: 10 % of the night flow, mornings as usual.
+    leaky = flow.copy()
+    leaky[test & (hour >= 1) & (hour < 5)] += 0.1 * artifact.night_baseline_m3h
+    assert all(v.z > 3 for _, v in judge_day(artifact, epoch[test], leaky[test]))
+
+
+def test_a_night_whose_morning_is_missing_is_judged_on_its_own() -> None:
+    epoch, flow, hour = busy_days_series(23)
+    train = epoch < epoch[0] + 21 * 86_400
+    artifact = fit_artifact("s1", epoch[train], flow[train], LocalClock())
+    keep = ~train & ~((hour >= PARAMS.morning_start_hour) & (hour < 12))  # no reading 5–12 h
+    verdicts = judge_day(artifact, epoch[keep], flow[keep])
+    assert [h for h, _ in verdicts] == [12, 12]
+    assert all(v.morning_excess == 0.0 for _, v in verdicts)
+    assert all(v.baseline_m3h == v.day_factor * artifact.night_baseline_m3h for _, v in verdicts)
