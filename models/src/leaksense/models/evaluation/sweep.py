@@ -79,6 +79,16 @@ GROUPS: tuple[Group, ...] = (
         ),
         background_5,
     ),
+    Group(
+        "morning",
+        tuple(
+            {"morning_end_hour": end, "morning_sigma_floor_fraction": floor}
+            for end in (0, 8, 9)
+            for floor in (0.0125, 0.015, 0.02)
+            if end or floor == 0.015
+        ),
+        background_5,
+    ),
 )
 
 
