@@ -65,11 +65,16 @@ def busy_days_series(days: int, seed: int = 5) -> tuple[npt.NDArray[np.float64],
 
 
 def judge_day(
-    artifact: ModelArtifact, epoch: npt.NDArray[np.float64], flow: npt.NDArray[np.float64]
+    artifact: ModelArtifact,
+    epoch: npt.NDArray[np.float64],
+    flow: npt.NDArray[np.float64],
+    *,
+    alone_first: bool = False,
 ) -> list[tuple[int, NightVerdict]]:
     """Feed readings to a fresh night watch; every verdict with the hour it came at."""
     clock = LocalClock()
-    watch = NightWatch(artifact, 48, artifact.params)
+    params = artifact.params.model_copy(update={"night_alone_first": alone_first})
+    watch = NightWatch(artifact, 48, params)
     out = []
     for t, y in zip(epoch.tolist(), flow.tolist(), strict=True):
         day, day_type, _, hour = clock.locate(t)
@@ -100,6 +105,12 @@ def test_a_busy_day_is_not_a_night_leak_and_the_night_waits_for_its_morning() ->
     leaky = flow.copy()
     leaky[test & (hour >= 1) & (hour < 5)] += 0.1 * artifact.night_baseline_m3h
     assert all(v.z > 3 for _, v in judge_day(artifact, epoch[test], leaky[test]))
+    # With ``night_alone_first`` a night that alarms judged alone does not wait: the
+    # leak is told at 05:00 (and so is the busy night, the price of the early word).
+    early = judge_day(artifact, epoch[test], leaky[test], alone_first=True)
+    assert [(h, v.alarm) for h, v in early][:1] == [(PARAMS.night_end_hour, True)]
+    busy_early = judge_day(artifact, epoch[test], busy[test], alone_first=True)
+    assert busy_early[0][0] == PARAMS.night_end_hour
 
 
 def test_a_night_whose_morning_is_missing_is_judged_on_its_own() -> None:

@@ -81,6 +81,9 @@ class DetectionParams(_Frozen):
     """The night σ once the morning has explained its part, at least this share."""
     morning_min_gain: float = 0.2
     """The morning is used only where it cuts the night σ by at least this share."""
+    night_alone_first: bool = True
+    """A night that alarms judged alone (with the plain σ) alarms when its window
+    closes, without waiting for its morning."""
     flatline_s: float = 4 * 3600.0
     gap_s: float = 3600.0
     spike_z: float = 12.0

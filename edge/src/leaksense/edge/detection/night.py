@@ -86,6 +86,7 @@ class NightWatch:
         self._slope = artifact.morning_slope_m3h
         self._sigma_morning = artifact.morning_sigma_m3h or self._sigma
         self._morning_h = (p.morning_start_hour, p.morning_end_hour)
+        self._early = p.night_alone_first
         hours = max(p.morning_end_hour - p.morning_start_hour, 0)
         self._morning_min = self._min_count * hours / (self._end_h - self._start_h)
         self._pending: _Window | None = None  # a closed night waiting for its morning
@@ -112,7 +113,8 @@ class NightWatch:
         night, verdict = self._night, None
         if night.count and (day != night.day or hour >= self._end_h):
             self._night = _Window()
-            if self._usual_morning is None:
+            # A night that alarms judged alone does not wait for its morning.
+            if self._usual_morning is None or self._alarms_alone(night):
                 verdict = self._judge(night, None)
             else:
                 self._pending, self._morning = night, _Window()
@@ -142,9 +144,10 @@ class NightWatch:
         nights.append(verdict.mean_m3h / verdict.day_factor - morning_part)
         self.baselines_m3h[verdict.level] = median(nights)
 
-    def _judge(self, night: _Window, morning: _Window | None) -> NightVerdict | None:
-        if night.count < self._min_count:
-            return None
+    def _score(
+        self, night: _Window, morning: _Window | None
+    ) -> tuple[float, float, int, float, float, float]:
+        """``(mean, day factor, level, morning excess, expected, z)`` of a night."""
         mean = night.total / night.count
         factor = self._factors[night.day_type]
         # Judged against the nearer night level: an irrigation night against the
@@ -159,7 +162,19 @@ class NightWatch:
             excess = morning.total / morning.count / usual[morning.day_type] - 1.0
             sigma = self._sigma_morning
         expected = (self.baselines_m3h[level] + self._slope * excess) * factor
-        z = (mean - expected) / sigma
+        return mean, factor, level, excess, expected, (mean - expected) / sigma
+
+    def _alarms_alone(self, night: _Window) -> bool:
+        """Would this night raise the alarm judged alone (without its morning)?"""
+        if not self._early or night.count < self._min_count:
+            return False
+        z = self._score(night, None)[-1]
+        return z > self._k and self.cusum + z - self._k > self._h
+
+    def _judge(self, night: _Window, morning: _Window | None) -> NightVerdict | None:
+        if night.count < self._min_count:
+            return None
+        mean, factor, level, excess, expected, z = self._score(night, morning)
         first_s = night.first_s
         if self.cusum == 0.0:
             self._evidence_start_s = first_s
