@@ -122,3 +122,26 @@ def test_a_night_whose_morning_is_missing_is_judged_on_its_own() -> None:
     assert [h for h, _ in verdicts] == [12, 12]
     assert all(v.morning_excess == 0.0 for _, v in verdicts)
     assert all(v.baseline_m3h == v.day_factor * artifact.night_baseline_m3h for _, v in verdicts)
+
+
+def test_a_refit_while_a_night_waits_for_its_morning_keeps_that_night() -> None:
+    epoch, flow, _ = busy_days_series(23)
+    train = epoch < epoch[0] + 21 * 86_400
+    artifact = fit_artifact("s1", epoch[train], flow[train], LocalClock())
+    plain = artifact.model_copy(update={"morning_slope_m3h": 0.0, "morning_m3h": None})
+    params = artifact.params.model_copy(update={"night_alone_first": False})
+    clock = LocalClock()
+    watch = NightWatch(artifact, 48, params)
+    verdicts, refitted = [], False
+    for t, y in zip(epoch[~train].tolist(), flow[~train].tolist(), strict=True):
+        day, day_type, _, h = clock.locate(t)
+        if h == 7 and not refitted:  # mid-morning: the first night waits for it
+            new = NightWatch(plain, 48, params)
+            new.carry_over(watch)
+            watch, refitted = new, True
+        if (verdict := watch.observe(t, day, day_type, h, y)) is not None:
+            verdicts.append((h, verdict))
+    # The first night is judged when its morning ends (alone: the new model has no
+    # morning part); the second, under the new model, when its window closes.
+    assert [h for h, _ in verdicts] == [PARAMS.morning_end_hour, PARAMS.night_end_hour]
+    assert verdicts[0][1].morning_excess == 0.0

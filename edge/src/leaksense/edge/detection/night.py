@@ -98,9 +98,9 @@ class NightWatch:
         CUSUM that the first night started."""
         self.cusum, self._evidence_start_s = old.cusum, old._evidence_start_s
         if (self._start_h, self._end_h) == (old._start_h, old._end_h):
-            self._night = old._night
-            if self._usual_morning is not None and self._morning_h == old._morning_h:
-                self._pending, self._morning = old._pending, old._morning
+            # A night waiting for its morning waits on (or is judged alone at the
+            # end of the morning, if the new model has no morning part).
+            self._night, self._pending, self._morning = old._night, old._pending, old._morning
 
     def set_threshold(self, night_h: float) -> None:
         """A new CUSUM decision threshold (false-alarm feedback); evidence is kept."""
