@@ -99,6 +99,9 @@ def test_a_busy_day_is_not_a_night_leak_and_the_night_waits_for_its_morning() ->
     alone = judge_day(plain, epoch[test], busy[test])
     assert [h for h, _ in with_morning] == [PARAMS.morning_end_hour] * 2
     assert [h for h, _ in alone] == [PARAMS.night_end_hour] * 2
+    # A gateway that switches the morning off judges its nights alone, on time.
+    off = artifact.model_copy(update={"params": PARAMS.model_copy(update={"morning_end_hour": 0})})
+    assert [h for h, _ in judge_day(off, epoch[test], busy[test])] == [PARAMS.night_end_hour] * 2
     assert max(v.z for _, v in alone) > 3  # judged alone, the busy nights look leaky
     assert all(abs(v.z) < 2 and v.morning_excess > 0.05 for _, v in with_morning)
     # A leak on those nights still shows: 10 % of the night flow, mornings as usual.

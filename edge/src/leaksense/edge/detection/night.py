@@ -82,7 +82,8 @@ class NightWatch:
         self._evidence_start_s = 0.0
         self._night = _Window()
         # The morning's part (None: each night is judged when its window closes).
-        self._usual_morning = artifact.morning_m3h if artifact.morning_slope_m3h > 0 else None
+        use_morning = artifact.morning_slope_m3h > 0 and p.morning_end_hour > p.morning_start_hour
+        self._usual_morning = artifact.morning_m3h if use_morning else None
         self._slope = artifact.morning_slope_m3h
         self._sigma_morning = artifact.morning_sigma_m3h or self._sigma
         self._morning_h = (p.morning_start_hour, p.morning_end_hour)
