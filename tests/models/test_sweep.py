@@ -1,6 +1,6 @@
-"""The sweep's rule for choosing parameters: recall first (to within one leak), then
-no leak alert on a faulty sensor, then the fewest false alarms (to within 0.05 per
-sensor-month), and the current default among what is still tied."""
+"""The sweep's rule for choosing parameters: the fewest leak alerts on faulty sensors
+(a constraint), then recall (to within one leak), then the fewest false alarms (to
+within 0.05 per sensor-month), and the current default among what is still tied."""
 
 from __future__ import annotations
 
@@ -50,6 +50,8 @@ def test_no_leak_alert_on_a_faulty_sensor_beats_fewer_false_alarms() -> None:
         3.0: _totals(9, 20, on_faulty=2),
     }
     assert _winner(results) == 2.0
+    # More recall does not buy a leak alert on a faulty sensor.
+    assert _winner({2.5: _totals(10, 30), 1.5: _totals(13, 90, on_faulty=1)}) == 2.5
     # Among clean settings tied on recall, the fewest false alarms.
     assert (
         _winner({2.5: _totals(10, 30, on_faulty=1), 2.0: _totals(10, 60), 3.0: _totals(9, 20)})

@@ -112,16 +112,17 @@ def _pick(
     objective: LeakFilter,
     default: dict[str, Any],
 ) -> dict[str, float]:
-    """Best recall under the false-alarm limit, to within one leak; then none or the
-    fewest leak alerts on faulty sensors; then the fewest false alarms, to within
+    """Among the settings under the false-alarm limit with the fewest leak alerts on
+    faulty sensors (a faulty sensor must raise none: a constraint, not a preference),
+    the best recall to within one leak; then the fewest false alarms, to within
     FALSE_ALARM_TIE (then the current default wins: no change for noise)."""
     admissible = [s for s in settings if totals[label(s)].false_alarm_rate <= FALSE_ALARM_LIMIT]
     if not admissible:
         return min(settings, key=lambda s: totals[label(s)].false_alarm_rate)
+    fewest = min(len(totals[label(s)].on_faulty) for s in admissible)
+    admissible = [s for s in admissible if len(totals[label(s)].on_faulty) == fewest]
     found = {label(s): totals[label(s)].recall(objective)[0] for s in admissible}
     tied = [s for s in admissible if found[label(s)] >= max(found.values()) - 1]
-    clean = [s for s in tied if not totals[label(s)].on_faulty]
-    tied = clean or tied
     quietest = min(totals[label(s)].false_alarm_rate for s in tied)
     tied = [s for s in tied if totals[label(s)].false_alarm_rate <= quietest + FALSE_ALARM_TIE]
     for s in tied:
