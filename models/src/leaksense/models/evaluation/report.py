@@ -117,6 +117,29 @@ def snr_table(totals: Sequence[Totals]) -> str:
     return _table(["burst ÷ σ per reading", *(f"{t.detector}: in time" for t in totals)], rows)
 
 
+RAMP_BANDS: tuple[tuple[float, float], ...] = ((0, 5), (5, 8), (8, math.inf))
+
+
+def ramp_table(totals: Sequence[Totals]) -> str:
+    """Ramps found before 10 %, by their size on the last whole night before that
+    (ramps.py)."""
+    rows = []
+    for lo, hi in RAMP_BANDS:
+        label = f"≥ {lo:g} %" if math.isinf(hi) else f"{lo:g}–{hi:g} %"
+
+        def keep(leak: LeakOutcome, lo: float = lo, hi: float = hi) -> bool:
+            pct = leak.night_pct
+            return leak.kind == "incipient" and pct is not None and lo <= pct < hi
+
+        rows.append([label] + [_pct(*t.recall(keep)) for t in totals])
+    rows.append(
+        ["no whole night"]
+        + [_pct(*t.recall(lambda x: x.kind == "incipient" and x.night_pct is None)) for t in totals]
+    )
+    header = ["ramp on its last night before 10 %", *(f"{t.detector}: in time" for t in totals)]
+    return _table(header, rows)
+
+
 def delay_table(totals: Sequence[Totals]) -> str:
     """Delay from leak start to first alert, for found leaks: p50 / p90 / max."""
     rows = []
@@ -188,6 +211,7 @@ def report(totals: Sequence[Totals], title: str) -> str:
         "#### Targets\n", targets_table(totals),
         "#### Recall by leak size\n", recall_table(totals),
         "#### Bursts ≥ 20 % by signal-to-noise ratio\n", snr_table(totals),
+        "#### Ramps by the night they have before their deadline\n", ramp_table(totals),
         "#### Detection delay (found leaks)\n", delay_table(totals),
         "#### False alarms by season\n", false_alarm_table(totals, "season"),
         "#### False alarms by network\n", false_alarm_table(totals, "network"),

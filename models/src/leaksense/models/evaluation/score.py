@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from leaksense.models.evaluation.build import Labelled, LabelledLeak
 from leaksense.models.evaluation.events import AlertEvent
+from leaksense.models.evaluation.ramps import last_night_pct
 from leaksense.models.evaluation.replay import Topology
 from leaksense.simulator.truth import FaultTruth
 
@@ -55,6 +56,9 @@ class LeakOutcome:
     """``<alert kind> on <series role>`` of the first matching alert."""
     snr: float | None = None
     """Bursts: flow ÷ σ of one reading of the DMA's series at that hour (snr.py)."""
+    night_pct: float | None = None
+    """Ramps: size on the last whole night before the deadline, % of night flow
+    (ramps.py; None: no such night)."""
 
     @property
     def delay_s(self) -> float | None:
@@ -166,6 +170,11 @@ def score_case(
         case.name, case.set, case.event.kind, case.network, case.noise.name, case.season.name
     )
     out.series_months = len(topology.roles) * (end_s - test_start_s) / MONTH_S
+    zone, interval_s = labelled.scenario.zone, labelled.scenario.interval_s
+
+    def night_pct(leak: LabelledLeak) -> float | None:
+        return last_night_pct(leak, zone, interval_s) if leak.kind == "incipient" else None
+
     for leak in labelled.leaks:
         hit = _found(leak, leak_events, topology)
         found_by = None if hit is None else f"{hit.kind} on {topology.roles[hit.series_id]}"
@@ -180,6 +189,7 @@ def score_case(
                 detected_s=None if hit is None else hit.detected_s,
                 found_by=found_by,
                 snr=(snr or {}).get(leak.leak_id),
+                night_pct=night_pct(leak),
             )
         )
     windows = _fault_windows(labelled, faults, topology)
