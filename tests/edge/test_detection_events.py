@@ -160,3 +160,19 @@ def test_a_second_leak_beside_an_open_one_is_a_new_alert_when_asked() -> None:
     second = leaks(DetectionParams(night_jump_z=4.0))
     assert len(second) == 2
     assert second[1].detected_at.timestamp() > epoch[24 * DAY // STEP_S]
+
+
+def test_a_closed_night_leak_leaves_no_evidence_to_a_new_one() -> None:
+    epoch, flow = series(32)
+    night_m3h = night_mean(epoch, flow)
+    flow[17 * DAY // STEP_S : 20 * DAY // STEP_S] += 0.3 * night_m3h  # repaired on day 20
+    flow[23 * DAY // STEP_S :] += 0.04 * night_m3h  # a small leak from day 23
+    alerts = run(epoch, flow)
+    events = first(alerts)
+    assert len(events) == 2
+    ended = [a for a in alerts if a.alert_id == events[0].alert_id and a.ended_at is not None]
+    assert ended and ended[0].ended_at is not None
+    assert ended[0].ended_at.timestamp() < epoch[23 * DAY // STEP_S]
+    # The new leak is its own event: its evidence starts with it, not with the old one.
+    assert events[1].alert_id != events[0].alert_id
+    assert events[1].started_at.timestamp() >= epoch[23 * DAY // STEP_S]

@@ -43,6 +43,7 @@ class EventBook:
         self._series_id = series_id
         self._is_dma = is_dma
         self._open: dict[str, Event] = {}
+        self._last: dict[str, tuple[str, int]] = {}  # per key: last base id, its uses
 
     def get(self, key: str) -> Event | None:
         return self._open.get(key)
@@ -60,7 +61,7 @@ class EventBook:
         fault: str | None = None,
     ) -> Alert:
         event = Event(
-            alert_id=f"{self._prefix}:{key}:{int(started_s)}",
+            alert_id=self._new_id(key, started_s),
             kind=kind,
             fault=fault,
             started_s=started_s,
@@ -75,6 +76,16 @@ class EventBook:
         )
         self._open[key] = event
         return self._alert(event, now_s, ended=False)
+
+    def _new_id(self, key: str, started_s: float) -> str:
+        """``gateway:series:key:start``; a new event with the same start as the last
+        one of its key (evidence that outlived it) gets ``:r2``, ``:r3``…, or the server
+        would take it for the old event, ended or resolved."""
+        base = f"{self._prefix}:{key}:{int(started_s)}"
+        last, uses = self._last.get(key, ("", 0))
+        uses = uses + 1 if base == last else 1
+        self._last[key] = (base, uses)
+        return base if uses == 1 else f"{base}:r{uses}"
 
     def update(
         self, key: str, now_s: float, flow_m3h: float, confidence: float, texts: tuple[str, str]

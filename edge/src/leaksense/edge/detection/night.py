@@ -9,6 +9,8 @@ a couple of nights and a large one on the first. Nights are not accepted into th
 baseline while evidence accumulates or a leak is open, so a leak is never learned.
 Where the same day's morning explains part of the night (``morning.py``), a night is
 judged when its morning ends, against its level plus the morning's part.
+A night missing some of its hours (the spring DST night, a gap) is judged against
+what the profile expects of the hours it has.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from statistics import median
 
 from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact
+from leaksense.edge.detection.clock import SLOTS_PER_DAY as SLOTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +53,17 @@ class _Window:
     first_s: float = 0.0
     total: float = 0.0
     count: int = 0
+    shape_total: float = 0.0
+    """Sum of the profile's values at the readings: what their hours expect."""
 
-    def add(self, epoch_s: float, day: object, day_type: int, flow_m3h: float) -> None:
+    def add(
+        self, epoch_s: float, day: object, day_type: int, flow_m3h: float, shape: float
+    ) -> None:
         if self.count == 0:
             self.day, self.day_type, self.first_s = day, day_type, epoch_s
         self.total += flow_m3h
         self.count += 1
+        self.shape_total += shape
 
 
 class NightWatch:
@@ -92,6 +100,14 @@ class NightWatch:
         self._morning_min = self._min_count * hours / (self._end_h - self._start_h)
         self._pending: _Window | None = None  # a closed night waiting for its morning
         self._morning = _Window()
+        # The profile's mean over the night window, per day type: a night missing
+        # some of its hours (the spring DST night, a gap) expects what its readings'
+        # hours expect, not the whole window's mean.
+        slots = [s for s in range(SLOTS) if self._start_h <= s * 24 // SLOTS < self._end_h]
+        self._night_shape = [
+            sum(row[s] for s in slots) / len(slots) if slots else 0.0
+            for row in artifact.profile_m3h
+        ]
 
     def carry_over(self, old: NightWatch) -> None:
         """Keep the evidence (and tonight's window so far) of the watch this one
@@ -108,9 +124,19 @@ class NightWatch:
         self._h = night_h
 
     def observe(
-        self, epoch_s: float, day: object, day_type: int, hour: int, flow_m3h: float
+        self,
+        epoch_s: float,
+        day: object,
+        day_type: int,
+        hour: int,
+        flow_m3h: float,
+        *,
+        shape: float | None = None,
     ) -> NightVerdict | None:
-        """Feed one reading; returns a verdict when a night window has just closed."""
+        """Feed one reading; returns a verdict when a night window has just closed.
+
+        ``shape``: the profile's value at this reading (None: the night's mean).
+        """
         night, verdict = self._night, None
         if night.count and (day != night.day or hour >= self._end_h):
             self._night = _Window()
@@ -125,9 +151,10 @@ class NightWatch:
                 self._pending = None
                 verdict = self._judge(pending, self._morning)
             elif hour >= self._morning_h[0]:
-                self._morning.add(epoch_s, day, day_type, flow_m3h)
+                self._morning.add(epoch_s, day, day_type, flow_m3h, 0.0)
         if self._start_h <= hour < self._end_h:
-            self._night.add(epoch_s, day, day_type, flow_m3h)
+            usual = self._night_shape[day_type] if shape is None else shape
+            self._night.add(epoch_s, day, day_type, flow_m3h, usual)
         return verdict
 
     def reset(self) -> None:
@@ -150,7 +177,7 @@ class NightWatch:
     ) -> tuple[float, float, int, float, float, float]:
         """``(mean, day factor, level, morning excess, expected, z)`` of a night."""
         mean = night.total / night.count
-        factor = self._factors[night.day_type]
+        factor = self._factors[night.day_type] * self._coverage(night)
         # Judged against the nearer night level: an irrigation night against the
         # irrigation nights, a quiet one against the quiet ones.
         level = min(
@@ -164,6 +191,13 @@ class NightWatch:
             sigma = self._sigma_morning
         expected = (self.baselines_m3h[level] + self._slope * excess) * factor
         return mean, factor, level, excess, expected, (mean - expected) / sigma
+
+    def _coverage(self, night: _Window) -> float:
+        """What the night's readings' hours expect, relative to the whole window's."""
+        usual = self._night_shape[night.day_type]
+        if usual <= 0.0:
+            return 1.0
+        return min(max(night.shape_total / night.count / usual, 0.5), 2.0)
 
     def _alarms_alone(self, night: _Window) -> bool:
         """Would this night raise the alarm judged alone (without its morning)?"""

@@ -286,7 +286,7 @@ class SeriesDetector:
             a = 1.0 - math.exp(-LN2 * dt_s / (3600 * p.level_half_life_h))
             self._ey += a * (flow - self._ey)
             self._ep += a * (shape - self._ep)
-        verdict = self._night.observe(epoch_s, day, day_type, hour, flow)
+        verdict = self._night.observe(epoch_s, day, day_type, hour, flow, shape=shape)
         if verdict is not None:
             self._night_verdict(epoch_s, verdict, alerts)
 
@@ -444,6 +444,7 @@ class SeriesDetector:
         self._normal_nights = self._normal_nights + 1 if verdict.z < p.night_k else 0
         if self._normal_nights >= 2:
             alerts.extend(a for a in [book.close(NIGHT, epoch_s)] if a is not None)
+            self._night.forget_evidence()  # the closed event used it: a new one starts afresh
             return
         assert self.artifact is not None
         jump_z = (verdict.excess_m3h - leak.flow_m3h) / self.artifact.night_sigma_m3h
