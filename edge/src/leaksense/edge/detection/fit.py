@@ -27,6 +27,7 @@ from leaksense.edge.detection.stats import (
     median,
     nanmedian,
     percentile,
+    core_sigma,
     robust_sigma,
     spread_sigma,
 )
@@ -195,7 +196,7 @@ class NightModes:
         ratio = np.where(usable, nights / np.where(usable, level, 1.0), 1.0)
         factors = _night_factors(ratio, types)
         residual = nights / np.asarray(factors)[types] - level
-        sigma = max(robust_sigma(residual), floor_fraction * abs(levels[0]))
+        sigma = max(core_sigma(residual), floor_fraction * abs(levels[0]))
         return cls(levels, factors, sigma)
 
     def _floored(self, floor_m3h: float) -> NightModes:

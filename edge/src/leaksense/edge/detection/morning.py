@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from leaksense.edge.detection.artifact import DetectionParams
 from leaksense.edge.detection.clock import DAY_TYPES, WEEKDAY
-from leaksense.edge.detection.stats import distinct, median, robust_sigma
+from leaksense.edge.detection.stats import core_sigma, distinct, median, robust_sigma
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -81,9 +81,9 @@ def fit_morning(
     if keep.sum() < MIN_PAIRS or float(np.ptp(x[keep])) <= 0.0:
         return None
     slope = float(np.polyfit(x[keep], y[keep], 1)[0])
-    adjusted = robust_sigma(y[keep] - slope * x[keep])
+    adjusted = core_sigma(y[keep] - slope * x[keep])
     # The gain is judged on the nights' own spread, not on the floors under it.
-    if slope <= 0.0 or adjusted > (1.0 - params.morning_min_gain) * robust_sigma(y[keep]):
+    if slope <= 0.0 or adjusted > (1.0 - params.morning_min_gain) * core_sigma(y[keep]):
         return None
     floor = max(params.morning_sigma_floor_fraction * level, floor_m3h)
     return MorningFit(usual, slope, min(max(adjusted, floor), sigma))

@@ -66,3 +66,16 @@ def spread_sigma(values: FloatArray) -> float:
         return robust_sigma(values)
     p5, p95 = percentile(values, 5), percentile(values, 95)
     return max(robust_sigma(values), float(p95 - p5) / 3.29)
+
+
+def core_sigma(values: FloatArray) -> float:
+    """σ of a few values (a fortnight of nights) that a tight core cannot shrink.
+
+    With a dozen values the MAD is half of them: when, by chance, those lie close
+    together it can fall to a fifth of the true σ. The 10–90 % spread, which a lone
+    outlier at either end does not move, keeps it honest. The larger wins.
+    """
+    if values.size < 8:
+        return robust_sigma(values)
+    p10, p90 = percentile(values, 10), percentile(values, 90)
+    return max(robust_sigma(values), float(p90 - p10) / 2.563)
