@@ -108,9 +108,12 @@ def test_a_busy_day_is_not_a_night_leak_and_the_night_waits_for_its_morning() ->
     leaky = flow.copy()
     leaky[test & (hour >= 1) & (hour < 5)] += 0.1 * artifact.night_baseline_m3h
     assert all(v.z > 3 for _, v in judge_day(artifact, epoch[test], leaky[test]))
-    # With ``night_alone_first`` a night that alarms judged alone does not wait: the
-    # leak is told at 05:00 (and so is the busy night, the price of the early word).
-    early = judge_day(artifact, epoch[test], leaky[test], alone_first=True)
+    # With ``night_alone_first`` a night that alarms judged alone (a leak of 25 %) does
+    # not wait: it is told at 05:00 (and so is the busy night, the price of the early
+    # word).
+    large = flow.copy()
+    large[test & (hour >= 1) & (hour < 5)] += 0.25 * artifact.night_baseline_m3h
+    early = judge_day(artifact, epoch[test], large[test], alone_first=True)
     assert [(h, v.alarm) for h, v in early][:1] == [(PARAMS.night_end_hour, True)]
     busy_early = judge_day(artifact, epoch[test], busy[test], alone_first=True)
     assert busy_early[0][0] == PARAMS.night_end_hour

@@ -23,12 +23,11 @@ from leaksense.edge.detection.balance import SPAN_S
 from leaksense.edge.detection.clock import DAY_TYPES, SLOT_S, SLOTS_PER_DAY, WEEKDAY, LocalClock
 from leaksense.edge.detection.morning import day_means, fit_morning
 from leaksense.edge.detection.stats import (
+    core_sigma,
     distinct,
     median,
     nanmedian,
     percentile,
-    core_sigma,
-    robust_sigma,
     spread_sigma,
 )
 
