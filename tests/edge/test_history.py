@@ -233,9 +233,12 @@ def test_a_file_history_raises_exactly_the_alerts_of_ram(tmp_path: Path) -> None
             same_fit = mine.model_dump(exclude={"created_at"})
             assert same_fit == theirs.model_dump(exclude={"created_at"})
     on_disk.close()
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [f"sensor-{s}.hist" for s in in_ram.series] + ["dma-d0.hist"]
-    )
+    histories = [f"sensor-{s}.hist" for s in in_ram.series] + ["dma-d0.hist"]
+    assert sorted(p.name for p in tmp_path.glob("*.hist")) == sorted(histories)
+    # Beside them, the open events of the series that alerted (eventfile.py).
+    events = {p.name.removesuffix(".events.json") for p in tmp_path.glob("*.events.json")}
+    assert events and events <= {h.removesuffix(".hist") for h in histories}
+    assert len(list(tmp_path.iterdir())) == len(histories) + len(events)
 
 
 def test_a_restarted_engine_refits_from_its_files_at_once(tmp_path: Path) -> None:

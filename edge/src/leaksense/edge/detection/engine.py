@@ -16,12 +16,8 @@ from leaksense.core.messages import Alert, Reading
 from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact
 from leaksense.edge.detection.clock import LocalClock
 from leaksense.edge.detection.dma import DmaAggregator
-from leaksense.edge.detection.history import (
-    FileHistory,
-    HistoryStore,
-    history_path,
-    prune_stale,
-)
+from leaksense.edge.detection.eventfile import events_path
+from leaksense.edge.detection.history import FileHistory, history_path, prune_stale
 from leaksense.edge.detection.series import SeriesDetector
 
 
@@ -134,6 +130,8 @@ class DetectionEngine:
 
     def _new_series(self, series_id: str, *, is_dma: bool = False) -> SeriesDetector:
         s = self.settings
+        directory = s.history_dir
+        file = None if directory is None else history_path(directory, series_id, is_dma=is_dma)
         series = SeriesDetector(
             series_id,
             gateway_id=self.gateway_id,
@@ -144,15 +142,10 @@ class DetectionEngine:
             clock_tolerance_s=s.clock_tolerance_s,
             interval_s=s.interval_s,
             params=s.params,
-            history=self._history(series_id, is_dma=is_dma),
+            history=None if file is None else FileHistory(file),
+            events_file=None if file is None else events_path(file),
         )
         multiplier = self._multipliers.get(series_id)
         if multiplier is not None:
             series.set_threshold_multiplier(multiplier)
         return series
-
-    def _history(self, series_id: str, *, is_dma: bool) -> HistoryStore | None:
-        directory = self.settings.history_dir
-        if directory is None:
-            return None
-        return FileHistory(history_path(directory, series_id, is_dma=is_dma))

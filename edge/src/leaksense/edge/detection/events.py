@@ -7,8 +7,11 @@ estimate moves by more than a fifth, carrying the same ``alert_id``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import TypeAdapter
 
 from leaksense.core.messages import Alert, AlertKind
 
@@ -33,6 +36,10 @@ class Event:
     explanation_fr: str
     sent_s: float
     sent_flow_m3h: float
+
+
+_OPEN = TypeAdapter(dict[str, Event])
+_LAST = TypeAdapter(dict[str, tuple[str, int]])
 
 
 class EventBook:
@@ -76,6 +83,22 @@ class EventBook:
         )
         self._open[key] = event
         return self._alert(event, now_s, ended=False)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The open events (and the last id of each key), as JSON-ready data."""
+        open_events = {key: {**asdict(e), "kind": e.kind.value} for key, e in self._open.items()}
+        return {"open": open_events, "last": {k: list(v) for k, v in self._last.items()}}
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Take back the events of a :meth:`snapshot` (a gateway's restart): an open
+        leak goes on as the same alert, and is closed when it ends.
+
+        Raises ``KeyError`` or ``ValueError`` (pydantic's) on data that is not one.
+        """
+        restored = _OPEN.validate_python(data["open"])
+        last = _LAST.validate_python(data["last"])
+        self._open.update(restored)
+        self._last.update(last)
 
     def _new_id(self, key: str, started_s: float) -> str:
         """``gateway:series:key:start``; a new event with the same start as the last

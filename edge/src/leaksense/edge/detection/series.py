@@ -12,12 +12,14 @@ hot path is plain float arithmetic (a few µs per reading on a Raspberry Pi).
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from leaksense.core.errors import InvalidInput
 from leaksense.core.messages import Alert, AlertKind
 from leaksense.edge.detection import texts
 from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact
 from leaksense.edge.detection.clock import LocalClock
+from leaksense.edge.detection.eventfile import load_events, save_events
 from leaksense.edge.detection.events import EventBook
 from leaksense.edge.detection.fit import INTERMITTENT_FRACTION, fit_artifact
 from leaksense.edge.detection.health import SensorHealth
@@ -55,9 +57,14 @@ class SeriesDetector:
         interval_s: float = 300.0,
         params: DetectionParams | None = None,
         history: HistoryStore | None = None,
+        events_file: Path | None = None,
     ) -> None:
         self.series_id = series_id
         self.book = EventBook(gateway_id, series_id, is_dma)
+        # Open events kept across restarts (the gateway; eventfile.py), or not (None).
+        self._events_file = events_file
+        if events_file is not None:
+            load_events(events_file, self.book)
         self.clock = clock
         self.is_dma, self.customer = is_dma, customer
         self.warmup_s = warmup_s
@@ -201,6 +208,14 @@ class SeriesDetector:
         ``received_s``: when the gateway received it (its clock is checked), or None
         (replayed data, a DMA's net inflow).
         """
+        alerts = self._observe(epoch_s, flow_m3h, index_m3, received_s)
+        if alerts and self._events_file is not None:
+            save_events(self._events_file, self.book)
+        return alerts
+
+    def _observe(
+        self, epoch_s: float, flow_m3h: float, index_m3: float | None, received_s: float | None
+    ) -> list[Alert]:
         alerts: list[Alert] = []
         if received_s is not None:
             self.health.check_clock(epoch_s, received_s, alerts)

@@ -1,0 +1,122 @@
+"""Open alerts survive a gateway's restart: the same leak stays the same alert."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flows import night_mean, series
+from leaksense.core.messages import Alert, AlertKind
+from leaksense.edge.detection.engine import DetectionEngine, EngineSettings
+from leaksense.edge.detection.eventfile import FORMAT, load_events, save_events
+from leaksense.edge.detection.events import EventBook
+from leaksense.edge.detection.history import prune_stale
+
+DAY = 86_400
+STEP_S = 300
+LEAKS = {AlertKind.BURST, AlertKind.BACKGROUND_LEAK}
+
+
+def feed(engine: DetectionEngine, epoch: np.ndarray, flow: np.ndarray) -> list[Alert]:
+    alerts: list[Alert] = []
+    for t, y in zip(epoch.tolist(), flow.tolist(), strict=True):
+        alerts += engine.observe_values("s1", t, y)
+    return [a for a in alerts if a.kind in LEAKS]
+
+
+def leak_then_repair() -> tuple[np.ndarray, np.ndarray, int]:
+    """A 30 % night leak from day 17, repaired on day 25; the restart comes on day 21."""
+    epoch, flow = series(30)
+    flow[17 * DAY // STEP_S : 25 * DAY // STEP_S] += 0.3 * night_mean(epoch, flow)
+    return epoch, flow, 21 * DAY // STEP_S
+
+
+def test_a_restarted_gateway_goes_on_with_its_open_alert_and_closes_it(tmp_path: Path) -> None:
+    epoch, flow, restart = leak_then_repair()
+    settings = EngineSettings(history_dir=tmp_path)
+    before = feed(DetectionEngine("gw", settings), epoch[:restart], flow[:restart])
+    assert before and before[-1].ended_at is None
+    leak_id = before[-1].alert_id
+    after = feed(DetectionEngine("gw", settings), epoch[restart:], flow[restart:])
+    # The same event: updated, then closed after the repair; no second alert.
+    assert {a.alert_id for a in after} == {leak_id}
+    assert after[-1].ended_at is not None
+    assert after[-1].ended_at.timestamp() > epoch[25 * DAY // STEP_S]
+
+
+def test_without_its_events_file_a_restart_opens_a_second_alert(tmp_path: Path) -> None:
+    epoch, flow, restart = leak_then_repair()
+    settings = EngineSettings(history_dir=tmp_path)
+    before = feed(DetectionEngine("gw", settings), epoch[:restart], flow[:restart])
+    for path in tmp_path.glob("*.events.json"):
+        path.unlink()
+    after = feed(DetectionEngine("gw", settings), epoch[restart:], flow[restart:])
+    assert {a.alert_id for a in after} - {a.alert_id for a in before}
+
+
+def test_a_broken_events_file_is_logged_and_left_aside(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "sensor-s1.events.json"
+    book = EventBook("gw", "s1", is_dma=False)
+    for text in ("{not json", json.dumps({"format": "other/9"}), json.dumps({"format": FORMAT})):
+        path.write_text(text)
+        with caplog.at_level(logging.WARNING):
+            assert load_events(path, book) == 0
+        assert "ignoring the open events" in caplog.text
+        caplog.clear()
+    bad_event = {"format": FORMAT, "open": {"night": {"alert_id": 3}}, "last": {}}
+    path.write_text(json.dumps(bad_event))
+    assert load_events(path, book) == 0
+    assert book.get("night") is None
+    assert load_events(tmp_path / "missing.events.json", book) == 0
+
+
+def test_a_saved_book_restores_its_events_and_their_ids(tmp_path: Path) -> None:
+    book = EventBook("gw", "s1", is_dma=False)
+    opened = book.open(
+        "night",
+        AlertKind.BACKGROUND_LEAK,
+        started_s=1000.0,
+        now_s=5000.0,
+        flow_m3h=0.4,
+        confidence=0.6,
+        texts=("en", "fr"),
+    )
+    path = tmp_path / "sensor-s1.events.json"
+    save_events(path, book)
+    again = EventBook("gw", "s1", is_dma=False)
+    assert load_events(path, again) == 1
+    event = again.get("night")
+    assert event is not None and event.alert_id == opened.alert_id
+    assert event.kind is AlertKind.BACKGROUND_LEAK and event.flow_m3h == 0.4
+    closed = again.close("night", 9000.0)
+    assert closed is not None and closed.alert_id == opened.alert_id
+    # The last id is kept too: a new event with the same start gets its own.
+    reopened = again.open(
+        "night",
+        AlertKind.BACKGROUND_LEAK,
+        started_s=1000.0,
+        now_s=20_000.0,
+        flow_m3h=0.4,
+        confidence=0.6,
+        texts=("en", "fr"),
+    )
+    assert reopened.alert_id != opened.alert_id
+
+
+def test_a_starting_gateway_deletes_the_files_of_long_silent_series(tmp_path: Path) -> None:
+    now_s = 2_000_000_000.0
+    names = ["sensor-old.hist", "sensor-old.events.json", "sensor-new.hist", "notes.txt"]
+    for name in names:
+        (tmp_path / name).write_text("x")
+    for name in ("sensor-old.hist", "sensor-old.events.json", "notes.txt"):
+        os.utime(tmp_path / name, (now_s - 61 * DAY, now_s - 61 * DAY))
+    os.utime(tmp_path / "sensor-new.hist", (now_s - DAY, now_s - DAY))
+    assert prune_stale(tmp_path, now_s) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "sensor-new.hist"]
