@@ -77,17 +77,21 @@ def test_a_broken_events_file_is_logged_and_left_aside(
     assert load_events(tmp_path / "missing.events.json", book) == 0
 
 
-def test_a_saved_book_restores_its_events_and_their_ids(tmp_path: Path) -> None:
-    book = EventBook("gw", "s1", is_dma=False)
-    opened = book.open(
+def open_night(book: EventBook, started_s: float, now_s: float) -> Alert:
+    return book.open(
         "night",
         AlertKind.BACKGROUND_LEAK,
-        started_s=1000.0,
-        now_s=5000.0,
+        started_s=started_s,
+        now_s=now_s,
         flow_m3h=0.4,
         confidence=0.6,
         texts=("en", "fr"),
     )
+
+
+def test_a_saved_book_restores_its_events_and_their_ids(tmp_path: Path) -> None:
+    book = EventBook("gw", "s1", is_dma=False)
+    opened = open_night(book, 1000.0, 5000.0)
     path = tmp_path / "sensor-s1.events.json"
     save_events(path, book)
     again = EventBook("gw", "s1", is_dma=False)
@@ -98,15 +102,7 @@ def test_a_saved_book_restores_its_events_and_their_ids(tmp_path: Path) -> None:
     closed = again.close("night", 9000.0)
     assert closed is not None and closed.alert_id == opened.alert_id
     # The last id is kept too: a new event with the same start gets its own.
-    reopened = again.open(
-        "night",
-        AlertKind.BACKGROUND_LEAK,
-        started_s=1000.0,
-        now_s=20_000.0,
-        flow_m3h=0.4,
-        confidence=0.6,
-        texts=("en", "fr"),
-    )
+    reopened = open_night(again, 1000.0, 20_000.0)
     assert reopened.alert_id != opened.alert_id
 
 
