@@ -13,9 +13,10 @@ import pytest
 from flows import night_mean, series
 from leaksense.core.messages import Alert, AlertKind
 from leaksense.edge.detection.engine import DetectionEngine, EngineSettings
-from leaksense.edge.detection.eventfile import FORMAT, load_events, save_events
+from leaksense.edge.detection.eventfile import FORMAT, load_state, save_state
 from leaksense.edge.detection.events import EventBook
 from leaksense.edge.detection.history import prune_stale
+from leaksense.edge.detection.night import NightEvidence
 
 DAY = 86_400
 STEP_S = 300
@@ -64,17 +65,17 @@ def test_a_broken_events_file_is_logged_and_left_aside(
 ) -> None:
     path = tmp_path / "sensor-s1.events.json"
     book = EventBook("gw", "s1", is_dma=False)
-    for text in ("{not json", json.dumps({"format": "other/9"}), json.dumps({"format": FORMAT})):
+    bad_event = {"format": FORMAT, "open": {"night": {"alert_id": 3}}, "last": {}}
+    bad_night = {"format": FORMAT, "open": {}, "last": {}, "night": {"cusum": "high"}}
+    texts = ["{not json", json.dumps({"format": "other/9"}), json.dumps({"format": FORMAT})]
+    for text in [*texts, json.dumps(bad_event), json.dumps(bad_night)]:
         path.write_text(text)
         with caplog.at_level(logging.WARNING):
-            assert load_events(path, book) == 0
+            assert load_state(path, book) is None
         assert "ignoring the open events" in caplog.text
         caplog.clear()
-    bad_event = {"format": FORMAT, "open": {"night": {"alert_id": 3}}, "last": {}}
-    path.write_text(json.dumps(bad_event))
-    assert load_events(path, book) == 0
-    assert book.get("night") is None
-    assert load_events(tmp_path / "missing.events.json", book) == 0
+        assert book.snapshot() == {"open": {}, "last": {}}
+    assert load_state(tmp_path / "missing.events.json", book) is None
 
 
 def open_night(book: EventBook, started_s: float, now_s: float) -> Alert:
@@ -93,9 +94,9 @@ def test_a_saved_book_restores_its_events_and_their_ids(tmp_path: Path) -> None:
     book = EventBook("gw", "s1", is_dma=False)
     opened = open_night(book, 1000.0, 5000.0)
     path = tmp_path / "sensor-s1.events.json"
-    save_events(path, book)
+    save_state(path, book, NightEvidence(2.5, 1000.0, 5000.0))
     again = EventBook("gw", "s1", is_dma=False)
-    assert load_events(path, again) == 1
+    assert load_state(path, again) == NightEvidence(2.5, 1000.0, 5000.0)
     event = again.get("night")
     assert event is not None and event.alert_id == opened.alert_id
     assert event.kind is AlertKind.BACKGROUND_LEAK and event.flow_m3h == 0.4
@@ -116,3 +117,27 @@ def test_a_starting_gateway_deletes_the_files_of_long_silent_series(tmp_path: Pa
     os.utime(tmp_path / "sensor-new.hist", (now_s - DAY, now_s - DAY))
     assert prune_stale(tmp_path, now_s) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "sensor-new.hist"]
+
+
+def test_a_restart_keeps_the_nights_of_evidence_a_small_leak_gathered(tmp_path: Path) -> None:
+    # A leak of 5 % of the night flow needs more than one night; the gateway restarts
+    # at noon between two of them.
+    epoch, flow = series(26)
+    flow[17 * DAY // STEP_S :] += 0.05 * night_mean(epoch, flow)
+    restart = int(17.5 * DAY) // STEP_S
+
+    def first_alert(settings: EngineSettings, *, keep_file: bool = True) -> Alert:
+        alerts = feed(DetectionEngine("gw", settings), epoch[:restart], flow[:restart])
+        if not keep_file:
+            for path in settings.history_dir.glob("*.events.json"):  # type: ignore[union-attr]
+                path.unlink()
+        alerts += feed(DetectionEngine("gw", settings), epoch[restart:], flow[restart:])
+        return alerts[0]
+
+    unbroken = feed(DetectionEngine("gw", EngineSettings()), epoch, flow)[0]
+    resumed = first_alert(EngineSettings(history_dir=tmp_path / "a"))
+    forgot = first_alert(EngineSettings(history_dir=tmp_path / "b"), keep_file=False)
+    assert unbroken.started_at.timestamp() < epoch[restart]  # evidence from before it
+    assert resumed.detected_at == unbroken.detected_at
+    assert resumed.started_at == unbroken.started_at
+    assert forgot.detected_at > unbroken.detected_at

@@ -1,11 +1,12 @@
-"""A series' open events, kept across a gateway's restarts in a small JSON file.
+"""A series' open events and night evidence, kept across a gateway's restarts.
 
-Without it a restart forgot its open alerts: the server kept them open for ever and
-the restarted gateway opened a second alert for the same leak. The file sits beside
-the series' history (``sensor-<id>.events.json``) and is written only when the
-series sends an alert — an event opens, is re-sent or closes: a few times a day —
-atomically (a temporary file, fsync, rename). A file that cannot be read, or is not
-one, is logged and left aside: detection starts without its events, as before.
+Without it a restart forgot its open alerts (the server kept them open for ever and
+the restarted gateway opened a second alert for the same leak) and the nights of
+evidence a small leak had gathered. A small JSON file beside the series' history
+(``sensor-<id>.events.json``) is written when the series sends an alert (an event
+opens, is re-sent or closes) or judges a night: a few times a day, atomically (a
+temporary file, fsync, rename). A file that cannot be read, or is not one, is
+logged and left aside: detection starts afresh, as before.
 """
 
 from __future__ import annotations
@@ -15,10 +16,14 @@ import logging
 import os
 from pathlib import Path
 
+from pydantic import TypeAdapter
+
 from leaksense.edge.detection.events import EventBook
+from leaksense.edge.detection.night import NightEvidence
 
 log = logging.getLogger(__name__)
 FORMAT = "leaksense.events/1"
+_EVIDENCE = TypeAdapter(NightEvidence | None)
 
 
 def events_path(history_file: Path) -> Path:
@@ -26,28 +31,31 @@ def events_path(history_file: Path) -> Path:
     return history_file.with_suffix(".events.json")
 
 
-def load_events(path: Path, book: EventBook) -> int:
-    """Restore the open events saved in ``path`` into ``book``; returns how many."""
+def load_state(path: Path, book: EventBook) -> NightEvidence | None:
+    """Restore the open events saved in ``path`` into ``book``; returns the night
+    evidence saved with them (None: none, or no file)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("format") != FORMAT:
             raise ValueError(f"format {data.get('format')!r}, expected {FORMAT!r}")
+        evidence = _EVIDENCE.validate_python(data.get("night"))
         book.restore(data)
     except FileNotFoundError:
-        return 0
+        return None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         log.warning("ignoring the open events in %s: %s", path, exc)
-        return 0
-    return len(data["open"])
+        return None
+    return evidence
 
 
-def save_events(path: Path, book: EventBook) -> None:
-    """Write ``book``'s open events to ``path``; a failure is logged, never raised
-    (a full disk must not stop detection)."""
+def save_state(path: Path, book: EventBook, evidence: NightEvidence | None) -> None:
+    """Write ``book``'s open events and the night ``evidence`` to ``path``; a failure
+    is logged, never raised (a full disk must not stop detection)."""
+    state = {"format": FORMAT, **book.snapshot(), "night": _EVIDENCE.dump_python(evidence)}
     tmp = path.with_suffix(".tmp")
     try:
         with tmp.open("w", encoding="utf-8") as f:
-            json.dump({"format": FORMAT, **book.snapshot()}, f)
+            json.dump(state, f)
             f.flush()
             os.fsync(f.fileno())
         tmp.replace(path)

@@ -44,6 +44,16 @@ class NightVerdict:
     """The same day's morning flow relative to its usual, minus one (0: not used)."""
 
 
+@dataclass(frozen=True, slots=True)
+class NightEvidence:
+    """The night CUSUM's evidence, kept across a gateway's restart (eventfile.py)."""
+
+    cusum: float
+    evidence_start_s: float
+    judged_s: float
+    """When the last night was judged."""
+
+
 @dataclass(slots=True)
 class _Window:
     """Readings summed over a window of local hours of one day."""
@@ -118,6 +128,13 @@ class NightWatch:
             # A night waiting for its morning waits on (or is judged alone at the
             # end of the morning, if the new model has no morning part).
             self._night, self._pending, self._morning = old._night, old._pending, old._morning
+
+    def evidence(self, now_s: float) -> NightEvidence:
+        return NightEvidence(self.cusum, self._evidence_start_s, now_s)
+
+    def resume(self, evidence: NightEvidence) -> None:
+        """Take back the evidence of the watch a restart lost."""
+        self.cusum, self._evidence_start_s = evidence.cusum, evidence.evidence_start_s
 
     def set_threshold(self, night_h: float) -> None:
         """A new CUSUM decision threshold (false-alarm feedback); evidence is kept."""

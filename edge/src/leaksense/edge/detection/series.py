@@ -19,17 +19,20 @@ from leaksense.core.messages import Alert, AlertKind
 from leaksense.edge.detection import texts
 from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact
 from leaksense.edge.detection.clock import LocalClock
-from leaksense.edge.detection.eventfile import load_events, save_events
+from leaksense.edge.detection.eventfile import load_state, save_state
 from leaksense.edge.detection.events import EventBook
 from leaksense.edge.detection.fit import INTERMITTENT_FRACTION, fit_artifact
 from leaksense.edge.detection.health import SensorHealth
 from leaksense.edge.detection.history import HistoryStore, MemoryHistory
-from leaksense.edge.detection.night import NightVerdict, NightWatch
+from leaksense.edge.detection.night import NightEvidence, NightVerdict, NightWatch
 from leaksense.edge.detection.recent import RecentExcess
 from leaksense.edge.detection.window import ShortWindow
 
 LN2 = math.log(2)
 GUARD_S = 3600.0
+RESUME_WITHIN_S = 36 * 3600.0
+"""Night evidence saved before a restart is taken back if its last night was judged
+this recently (a gateway down for days has missed nights: they were no evidence)."""
 """Leak detection stays paused this long after a sensor fault ends."""
 REST_FRACTION = 0.05
 """A customer's meter is watched for continuous flow if it rested this share of its
@@ -63,8 +66,10 @@ class SeriesDetector:
         self.book = EventBook(gateway_id, series_id, is_dma)
         # Open events kept across restarts (the gateway; eventfile.py), or not (None).
         self._events_file = events_file
+        self._judged = False  # a night was judged: its evidence is to be saved
+        self._resumed: NightEvidence | None = None
         if events_file is not None:
-            load_events(events_file, self.book)
+            self._resumed = load_state(events_file, self.book)
         self.clock = clock
         self.is_dma, self.customer = is_dma, customer
         self.warmup_s = warmup_s
@@ -189,7 +194,11 @@ class SeriesDetector:
         except InvalidInput:
             self._next_refit_s = epoch_s + 3600.0
             return
+        first = self.artifact is None
         self.install(artifact)
+        resumed, self._resumed = self._resumed, None
+        if first and resumed is not None and epoch_s - resumed.judged_s <= RESUME_WITHIN_S:
+            self._night.resume(resumed)
         # History stops while a leak is open: the next refit is counted from now,
         # not from the last remembered reading (else it would refit every reading).
         refit_s = 86_400 * self.params.refit_every_days
@@ -209,8 +218,10 @@ class SeriesDetector:
         (replayed data, a DMA's net inflow).
         """
         alerts = self._observe(epoch_s, flow_m3h, index_m3, received_s)
-        if alerts and self._events_file is not None:
-            save_events(self._events_file, self.book)
+        if self._events_file is not None and (alerts or self._judged):
+            evidence = None if self.artifact is None else self._night.evidence(epoch_s)
+            save_state(self._events_file, self.book, evidence)
+            self._judged = False
         return alerts
 
     def _observe(
@@ -304,6 +315,7 @@ class SeriesDetector:
         verdict = self._night.observe(epoch_s, day, day_type, hour, flow, shape=shape)
         if verdict is not None:
             self._night_verdict(epoch_s, verdict, alerts)
+            self._judged = True
 
     def _spike(
         self, epoch_s: float, flow: float, expected: float, z: float, alerts: list[Alert]
