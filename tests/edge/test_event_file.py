@@ -126,18 +126,25 @@ def test_a_restart_keeps_the_nights_of_evidence_a_small_leak_gathered(tmp_path: 
     flow[17 * DAY // STEP_S :] += 0.05 * night_mean(epoch, flow)
     restart = int(17.5 * DAY) // STEP_S
 
-    def first_alert(settings: EngineSettings, *, keep_file: bool = True) -> Alert:
-        alerts = feed(DetectionEngine("gw", settings), epoch[:restart], flow[:restart])
+    def first_alert(directory: Path, *, keep_file: bool = True, model: bool = False) -> Alert:
+        settings = EngineSettings(history_dir=directory)
+        engine = DetectionEngine("gw", settings)
+        alerts = feed(engine, epoch[:restart], flow[:restart])
         if not keep_file:
-            for path in settings.history_dir.glob("*.events.json"):  # type: ignore[union-attr]
+            for path in directory.glob("*.events.json"):
                 path.unlink()
-        alerts += feed(DetectionEngine("gw", settings), epoch[restart:], flow[restart:])
+        restarted = DetectionEngine("gw", settings)
+        artifact = engine.series["s1"].artifact
+        if model and artifact is not None:  # the server's model, installed at start
+            restarted.install([artifact])
+        alerts += feed(restarted, epoch[restart:], flow[restart:])
         return alerts[0]
 
     unbroken = feed(DetectionEngine("gw", EngineSettings()), epoch, flow)[0]
-    resumed = first_alert(EngineSettings(history_dir=tmp_path / "a"))
-    forgot = first_alert(EngineSettings(history_dir=tmp_path / "b"), keep_file=False)
     assert unbroken.started_at.timestamp() < epoch[restart]  # evidence from before it
-    assert resumed.detected_at == unbroken.detected_at
-    assert resumed.started_at == unbroken.started_at
+    for i, model in enumerate((False, True)):
+        resumed = first_alert(tmp_path / f"kept-{i}", model=model)
+        assert resumed.detected_at == unbroken.detected_at
+        assert resumed.started_at == unbroken.started_at
+    forgot = first_alert(tmp_path / "lost", keep_file=False)
     assert forgot.detected_at > unbroken.detected_at

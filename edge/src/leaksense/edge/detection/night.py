@@ -130,6 +130,7 @@ class NightWatch:
             self._night, self._pending, self._morning = old._night, old._pending, old._morning
 
     def evidence(self, now_s: float) -> NightEvidence:
+        """The CUSUM's evidence so far, to keep across a restart."""
         return NightEvidence(self.cusum, self._evidence_start_s, now_s)
 
     def resume(self, evidence: NightEvidence) -> None:

@@ -30,10 +30,10 @@ from leaksense.edge.detection.window import ShortWindow
 
 LN2 = math.log(2)
 GUARD_S = 3600.0
+"""Leak detection stays paused this long after a sensor fault ends."""
 RESUME_WITHIN_S = 36 * 3600.0
 """Night evidence saved before a restart is taken back if its last night was judged
 this recently (a gateway down for days has missed nights: they were no evidence)."""
-"""Leak detection stays paused this long after a sensor fault ends."""
 REST_FRACTION = 0.05
 """A customer's meter is watched for continuous flow if it rested this share of its
 training readings."""
@@ -194,11 +194,7 @@ class SeriesDetector:
         except InvalidInput:
             self._next_refit_s = epoch_s + 3600.0
             return
-        first = self.artifact is None
         self.install(artifact)
-        resumed, self._resumed = self._resumed, None
-        if first and resumed is not None and epoch_s - resumed.judged_s <= RESUME_WITHIN_S:
-            self._night.resume(resumed)
         # History stops while a leak is open: the next refit is counted from now,
         # not from the last remembered reading (else it would refit every reading).
         refit_s = 86_400 * self.params.refit_every_days
@@ -246,6 +242,10 @@ class SeriesDetector:
                 self._refit(epoch_s)
             if self.artifact is None:
                 return alerts
+        if self._resumed is not None:  # the first reading after a restart, with a model
+            resumed, self._resumed = self._resumed, None
+            if epoch_s - resumed.judged_s <= RESUME_WITHIN_S:
+                self._night.resume(resumed)
         self._model_step(epoch_s, epoch_s - previous_s, flow_m3h, alerts)
         if self.customer and self._rests:
             self._continuous(epoch_s, flow_m3h, alerts)
