@@ -15,9 +15,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from leaksense.simulator.builtin import BUILTIN_NAMES
 from leaksense.simulator.files import write_simulation
 from leaksense.simulator.generate import simulate
-from leaksense.simulator.scenario import BUILTIN_NAMES, Scenario, builtin_scenario
+from leaksense.simulator.scenario import Scenario, builtin_scenario
 
 
 def best_s(run: Callable[[int], object], repeats: int) -> float:

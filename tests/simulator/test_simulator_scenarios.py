@@ -14,14 +14,10 @@ from pydantic import BaseModel
 
 from leaksense.core.errors import ConfigError
 from leaksense.simulator import spec as spec_module
+from leaksense.simulator.builtin import BUILTIN_NAMES
 from leaksense.simulator.checks import grid_step_s
 from leaksense.simulator.generate import simulate
-from leaksense.simulator.scenario import (
-    BUILTIN_NAMES,
-    Scenario,
-    builtin_scenario,
-    load_scenario,
-)
+from leaksense.simulator.scenario import Scenario, builtin_scenario, load_scenario
 from leaksense.simulator.yamlfile import parse_scenario
 
 DOC = Path(__file__).parents[2] / "docs" / "scenario-format.md"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from leaksense.demo.run import DemoResult, run_demo
+if TYPE_CHECKING:
+    from leaksense.demo.run import DemoResult
 
 
 def summary(result: DemoResult) -> str:
@@ -48,6 +49,8 @@ def demo_command(
     broker: Annotated[str, typer.Option(help="auto, mosquitto or amqtt.")] = "auto",
 ) -> None:
     """Run broker, server, gateway and simulated Saint-Savin sensors; print the yields."""
+    from leaksense.demo.run import run_demo
+
     typer.echo(summary(run_demo(workdir, days=days, seed=seed, broker=broker)))
 
 

@@ -10,12 +10,6 @@ from types import FrameType
 from typing import Annotated
 
 import typer
-from rich.progress import Progress
-
-from leaksense.edge.config import load_config, parse_dma
-from leaksense.edge.detection import offline
-from leaksense.edge.detection.engine import DetectionEngine, EngineSettings
-from leaksense.edge.runner import GatewayRunner
 
 gateway_app = typer.Typer(help="Run the edge gateway.", no_args_is_help=True)
 log = logging.getLogger(__name__)
@@ -24,6 +18,9 @@ log = logging.getLogger(__name__)
 @gateway_app.command("run")
 def run(config: Annotated[Path, typer.Option("--config", "-c", help="Gateway TOML file.")]) -> None:
     """Subscribe to the broker, detect locally and forward to the server until stopped."""
+    from leaksense.edge.config import load_config
+    from leaksense.edge.runner import GatewayRunner
+
     runner = GatewayRunner(load_config(config))
     stop = threading.Event()
 
@@ -41,6 +38,8 @@ def run(config: Annotated[Path, typer.Option("--config", "-c", help="Gateway TOM
 @gateway_app.command("check-config")
 def check_config(path: Path) -> None:
     """Validate a gateway TOML file and print what it maps."""
+    from leaksense.edge.config import load_config
+
     config = load_config(path)
     typer.echo(
         f"{path}: gateway {config.gateway_id} (site {config.site}), broker "
@@ -66,6 +65,12 @@ def detect_command(  # noqa: PLR0917 - one parameter per CLI option
     ] = False,
 ) -> None:
     """Replay a readings CSV (time,sensor_id,flow_m3h) through the gateway's detection."""
+    from rich.progress import Progress
+
+    from leaksense.edge.config import parse_dma
+    from leaksense.edge.detection import offline
+    from leaksense.edge.detection.engine import DetectionEngine, EngineSettings
+
     readings = offline.read_csv(readings_csv, strict=strict)
     for message in readings.rejected[:5]:
         typer.echo(f"skipped: {message}", err=True)

@@ -12,11 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from leaksense.edge.detection.clock import LocalClock
-from leaksense.models.history import MIN_DAYS
-from leaksense.models.signing import generate_keypair, signing_key
-from leaksense.server.runtime import build_runtime
-from leaksense.server.settings import load_settings
+from leaksense.models.defaults import MIN_DAYS
 
 if TYPE_CHECKING:
     from leaksense.models.pipeline import TrainOutcome
@@ -29,6 +25,8 @@ def keygen(
     out: Annotated[Path, typer.Option("--out", "-o", help="Private key file to create.")],
 ) -> None:
     """Create the Ed25519 signing key (mode 0600) and print the public key for gateways."""
+    from leaksense.models.signing import generate_keypair
+
     public = generate_keypair(out)
     typer.echo(f"private key written to {out} (keep it on the training machine only)")
     typer.echo("gateway config:\n\n[models]")
@@ -50,7 +48,11 @@ def train(
     ] = MIN_DAYS,
 ) -> None:
     """Train every sensor and DMA (or --series) from stored readings, sign, store."""
-    from leaksense.models.pipeline import train_all  # noqa: PLC0415 - scikit-learn takes seconds
+    from leaksense.edge.detection.clock import LocalClock
+    from leaksense.models.pipeline import train_all
+    from leaksense.models.signing import signing_key
+    from leaksense.server.runtime import build_runtime
+    from leaksense.server.settings import load_settings
 
     settings = load_settings()
     private_key, note = signing_key(settings)
@@ -103,7 +105,7 @@ def evaluate(  # noqa: PLR0917 - one parameter per CLI option
     ] = True,
 ) -> None:
     """Score detection on labelled simulated scenarios, side by side with the MNF rule."""
-    from leaksense.models.evaluation import command  # noqa: PLC0415 - keeps other commands fast
+    from leaksense.models.evaluation import command
 
     if which not in ("tuning", "heldout", "all"):
         raise typer.BadParameter("--set must be tuning, heldout or all")

@@ -27,9 +27,6 @@ PAGE = timedelta(days=7)
 PAGE_ROWS = 50_000
 DEFAULT_INTERVAL_S = 300.0
 """The gateway's default ``detection.interval_s``, used when the meters' cannot be seen."""
-MIN_DAYS = 7.0
-"""Below a week of history a series has not shown its Saturday and Sunday: the
-gateway's own warm-up (which keeps learning) does better than a frozen model."""
 _ONE_US = timedelta(microseconds=1)
 
 

@@ -19,13 +19,8 @@ from sqlalchemy.orm import Session
 
 from leaksense.core.errors import InvalidInput
 from leaksense.edge.detection.clock import LocalClock
-from leaksense.models.history import (
-    MIN_DAYS,
-    History,
-    SeriesKind,
-    dma_history,
-    sensor_history,
-)
+from leaksense.models.defaults import MIN_DAYS
+from leaksense.models.history import History, SeriesKind, dma_history, sensor_history
 from leaksense.models.signing import sign, signed_json
 from leaksense.models.train import TRAINER, train_artifact
 from leaksense.server.db import Dma, Sensor

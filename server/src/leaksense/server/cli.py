@@ -6,26 +6,27 @@ import dataclasses
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
-import uvicorn
 
 from leaksense.core.errors import InvalidInput
-from leaksense.server.app import create_app
 from leaksense.server.provision.cli import provision_app
 from leaksense.server.report_cli import report_app
-from leaksense.server.runtime import Runtime, build_runtime
-from leaksense.server.services import billing, entities
-from leaksense.server.services.network_yield import YieldReport, compute_yield
-from leaksense.server.settings import load_settings
 from leaksense.server.users.cli import user_app
+
+if TYPE_CHECKING:
+    from leaksense.server.runtime import Runtime
+    from leaksense.server.services.network_yield import YieldReport
 
 server_app = typer.Typer(help="Run and administer the central server.", no_args_is_help=True)
 server_app.add_typer(user_app, name="user")
 
 
 def _runtime() -> Runtime:
+    from leaksense.server.runtime import build_runtime
+    from leaksense.server.settings import load_settings
+
     return build_runtime(load_settings())
 
 
@@ -35,6 +36,11 @@ def run(
     port: Annotated[int | None, typer.Option(help="TCP port.")] = None,
 ) -> None:
     """Serve the HTTP API (settings from LEAKSENSE_SERVER_* variables)."""
+    import uvicorn
+
+    from leaksense.server.app import create_app
+    from leaksense.server.settings import load_settings
+
     settings = load_settings()
     uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
 
@@ -42,6 +48,8 @@ def run(
 @server_app.command("load-network")
 def load_network(path: Path) -> None:
     """Create or update sites, DMAs and sensors from a network TOML file."""
+    from leaksense.server.services import entities
+
     network = entities.read_network_file(path)
     runtime = _runtime()
     with runtime.sessions() as session:
@@ -56,6 +64,8 @@ def add_gateway(
     site: Annotated[str | None, typer.Option(help="Site the gateway serves.")] = None,
 ) -> None:
     """Register a gateway and print its new bearer token (shown only once)."""
+    from leaksense.server.services import entities
+
     runtime = _runtime()
     with runtime.sessions() as session:
         token = entities.add_gateway(session, gateway_id, site)
@@ -76,6 +86,8 @@ def add_token(
 ) -> None:
     """Issue an API token (reports, integrations), shown only once; the server keeps its
     SHA-256 only. Alert changes made with it are audited as ``token:NAME``."""
+    from leaksense.server.services import entities
+
     runtime = _runtime()
     with runtime.sessions() as session:
         token = entities.add_token(session, name, kind)
@@ -86,6 +98,8 @@ def add_token(
 @server_app.command("import-billing")
 def import_billing(path: Path) -> None:
     """Import billed volumes (CSV: dma_id,period_start,period_end,volume_m3); all or nothing."""
+    from leaksense.server.services import billing
+
     try:
         text = path.read_text("utf-8")
     except OSError as exc:
@@ -124,6 +138,8 @@ def yield_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """P104.3 network yield of a DMA over a period, from the stored data."""
+    from leaksense.server.services.network_yield import compute_yield
+
     start_utc = start if start.tzinfo else start.replace(tzinfo=UTC)
     end_utc = end if end.tzinfo else end.replace(tzinfo=UTC)
     runtime = _runtime()

@@ -9,24 +9,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
 from leaksense.core.errors import InvalidInput
-from leaksense.server.render import views
-from leaksense.server.render.catalogue import check_lang
-from leaksense.server.runtime import build_runtime
-from leaksense.server.services.repairs import RepairsReport, compute_repairs_report
-from leaksense.server.services.report_constants import report_constants
-from leaksense.server.services.report_data import (
-    PeriodKind,
-    ReportPeriod,
-    parse_report_time,
-    report_period,
-)
-from leaksense.server.services.reports import EfficiencyReport, compute_efficiency
-from leaksense.server.settings import load_settings
+from leaksense.server.domain.periods import PeriodKind
+
+if TYPE_CHECKING:
+    from leaksense.server.services.repairs import RepairsReport
+    from leaksense.server.services.report_data import ReportPeriod
+    from leaksense.server.services.reports import EfficiencyReport
 
 report_app = typer.Typer(help="Network-efficiency and repair reports.", no_args_is_help=True)
 Format = Literal["json", "csv", "html", "pdf"]
@@ -39,6 +32,8 @@ OutOpt = Annotated[Path | None, typer.Option("--out", help="Output file (default
 
 
 def _period(start: str, end: str | None, kind: PeriodKind | None) -> ReportPeriod:
+    from leaksense.server.services.report_data import parse_report_time, report_period
+
     return report_period(
         parse_report_time(start), None if end is None else parse_report_time(end), kind
     )
@@ -66,6 +61,9 @@ def _render(
     lang: str,
     formats: dict[str, Callable[..., Any]],
 ) -> str | bytes:
+    from leaksense.server.render import views
+    from leaksense.server.render.catalogue import check_lang
+
     checked = check_lang(lang)
     if fmt == "json":
         data = formats["json"](report, checked)
@@ -88,6 +86,12 @@ def efficiency(
     out: OutOpt = None,
 ) -> None:
     """Indicators, water balance, night flow and completeness, per DMA and network-wide."""
+    from leaksense.server.render import views
+    from leaksense.server.runtime import build_runtime
+    from leaksense.server.services.report_constants import report_constants
+    from leaksense.server.services.reports import compute_efficiency
+    from leaksense.server.settings import load_settings
+
     settings = load_settings()
     runtime = build_runtime(settings)
     constants = report_constants(settings.report_constants_file, settings.water_price_eur_per_m3)
@@ -119,6 +123,12 @@ def repairs(
     price: Annotated[float | None, typer.Option(help="Water price, €/m³.")] = None,
 ) -> None:
     """Before/after report of the repairs of a DMA: yields, volume and money saved."""
+    from leaksense.server.render import views
+    from leaksense.server.runtime import build_runtime
+    from leaksense.server.services.repairs import compute_repairs_report
+    from leaksense.server.services.report_constants import report_constants
+    from leaksense.server.settings import load_settings
+
     settings = load_settings()
     runtime = build_runtime(settings)
     constants = report_constants(

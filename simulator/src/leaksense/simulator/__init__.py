@@ -5,7 +5,8 @@ Scenarios (``docs/scenario-format.md``):
 - :mod:`~leaksense.simulator.spec` — the YAML file format as pydantic models;
 - :mod:`~leaksense.simulator.yamlfile` — parse a file, refuse it naming line and field;
 - :mod:`~leaksense.simulator.checks` — references, unique ids, intervals;
-- :mod:`~leaksense.simulator.scenario` — a file placed in time; the built-in scenarios.
+- :mod:`~leaksense.simulator.scenario` — a file placed in time; the built-in scenarios
+  (their names in :mod:`~leaksense.simulator.builtin`).
 
 The model, water first, then meters:
 

@@ -10,26 +10,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from leaksense.core.errors import InvalidInput, LeaksenseError
-from leaksense.core.messages import ID_PATTERN
-from leaksense.simulator.files import SimulationFiles, write_simulation
-from leaksense.simulator.generate import Simulation, simulate
-from leaksense.simulator.publish import Broker, publish_readings
-from leaksense.simulator.scenario import (
-    BUILTIN_NAMES,
-    Scenario,
-    builtin_scenario,
-    load_scenario,
-)
-from leaksense.simulator.sources import load_source
+from leaksense.simulator.builtin import BUILTIN_NAMES
+
+if TYPE_CHECKING:
+    from leaksense.simulator.files import SimulationFiles
+    from leaksense.simulator.generate import Simulation
+    from leaksense.simulator.scenario import Scenario
 
 _EXIT_INTERRUPTED = 130
-_ID = re.compile(ID_PATTERN)
 
 Seed = Annotated[int, typer.Option(help="Random seed: same seed, same readings.")]
 
@@ -44,6 +37,8 @@ def _start(text: str) -> datetime:
 
 def _simulate_scenario(name: str, start: str | None, days: int | None) -> Scenario:
     """A built-in scenario by name, or a scenario YAML file by path."""
+    from leaksense.simulator.scenario import builtin_scenario, load_scenario
+
     when = None if start is None else _start(start)
     if name in BUILTIN_NAMES:
         return builtin_scenario(name, when, days)
@@ -95,6 +90,9 @@ def simulate_command(
     ] = None,
 ) -> None:
     """Simulate a scenario into readings, billing and ground-truth files."""
+    from leaksense.simulator.files import write_simulation
+    from leaksense.simulator.generate import simulate
+
     try:
         spec = _simulate_scenario(scenario, start, days)
         sim = simulate(spec, seed)
@@ -106,10 +104,12 @@ def simulate_command(
 
 
 def _esphome_option(pairs: list[str]) -> dict[str, str]:
+    from leaksense.core.messages import ID_PATTERN
+
     nodes = {}
     for pair in pairs:
         sensor_id, _, node = pair.partition("=")
-        if not _ID.match(sensor_id) or not _ID.match(node):
+        if not re.match(ID_PATTERN, sensor_id) or not re.match(ID_PATTERN, node):
             raise typer.BadParameter(f"{pair!r} is not SENSOR_ID=NODE", param_hint="--esphome")
         nodes[sensor_id] = node
     return nodes
@@ -178,6 +178,17 @@ def replay_command(
     Everything is read and validated before the first message goes out. Ctrl-C stops
     cleanly: what was sent is acknowledged, counted, and the exit code is 130.
     """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from leaksense.simulator.publish import Broker, publish_readings
+    from leaksense.simulator.sources import load_source
+
     if speed is not None and max_speed:
         raise typer.BadParameter("give --speed or --max-speed, not both", param_hint="--speed")
     target = Broker.from_url(broker, ca_file)

@@ -19,6 +19,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from leaksense.core.errors import ConfigError
+from leaksense.simulator.builtin import BUILTIN_NAMES
 from leaksense.simulator.demand import ConsumerType, consumer_types
 from leaksense.simulator.meters import MeterModel, meter_models
 from leaksense.simulator.spec import DmaSpec, ScenarioSpec, When
@@ -27,7 +28,6 @@ from leaksense.simulator.yamlfile import parse_scenario
 
 SensorRole = Literal["inlet", "outlet", "customer"]
 DEFAULT_START = datetime(2026, 1, 5, tzinfo=UTC)
-BUILTIN_NAMES = ("saint-savin", "rural-3dma", "stress")
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,10 +37,11 @@ from pydantic import ValidationError
 
 from leaksense.core.errors import ConfigError, InvalidInput
 from leaksense.core.messages import ID_PATTERN, Reading
+from leaksense.simulator.builtin import BUILTIN_NAMES
 from leaksense.simulator.files import READINGS_HEADER, read_readings_csv
 from leaksense.simulator.generate import simulate
 from leaksense.simulator.publish import esphome_nodes
-from leaksense.simulator.scenario import BUILTIN_NAMES, Scenario, builtin_scenario, load_scenario
+from leaksense.simulator.scenario import Scenario, builtin_scenario, load_scenario
 
 INFLUX_MEASUREMENT = "flow"
 """The measurement our server writes readings to (``leaksense.server.stores.influx``)."""

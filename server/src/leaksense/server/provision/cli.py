@@ -7,18 +7,14 @@ import re
 import socket
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from leaksense.core.errors import ConfigError
-from leaksense.core.messages import ID_PATTERN
-from leaksense.server.db import make_engine, make_sessionmaker
-from leaksense.server.provision.files import Step
-from leaksense.server.provision.gateway import provision_gateway_mqtt, provision_gateway_token
-from leaksense.server.provision.node import NodeRequest, provision_node
-from leaksense.server.provision.tls import TlsPaths, provision_tls
-from leaksense.server.settings import load_settings
+
+if TYPE_CHECKING:
+    from leaksense.server.provision.files import Step
 
 provision_app = typer.Typer(
     help="Credentials and TLS material for nodes, gateways and the broker (idempotent).",
@@ -85,6 +81,8 @@ def node_command(  # noqa: PLR0917 - one parameter per CLI option
     rotate: Rotate = False,
 ) -> None:
     """A node's broker user and ACL entry, and its ESPHome secrets.yaml (mode 0600)."""
+    from leaksense.server.provision.node import NodeRequest, provision_node
+
     request = NodeRequest(
         node_id=node_id,
         site=site,
@@ -112,6 +110,11 @@ def gateway_command(
     rotate: Rotate = False,
 ) -> None:
     """The gateway's uplink token, issued in the server database (LEAKSENSE_SERVER_*)."""
+    from leaksense.core.messages import ID_PATTERN
+    from leaksense.server.db import make_engine, make_sessionmaker
+    from leaksense.server.provision.gateway import provision_gateway_token
+    from leaksense.server.settings import load_settings
+
     if not re.fullmatch(ID_PATTERN, gateway_id):
         raise ConfigError(f"gateway id {gateway_id!r} does not match {ID_PATTERN}")
     engine = make_engine(load_settings().entity_database_url)
@@ -134,6 +137,8 @@ def gateway_mqtt_command(
     rotate: Rotate = False,
 ) -> None:
     """The gateway's broker user (leaksense-gateway), its password in the env file."""
+    from leaksense.server.provision.gateway import provision_gateway_mqtt
+
     steps = provision_gateway_mqtt(
         env_file, passwd_file, rotate=rotate, broker_group=_group_id(broker_group)
     )
@@ -157,6 +162,8 @@ def tls_command(  # noqa: PLR0917 - one parameter per CLI option
     rotate: Rotate = False,
 ) -> None:
     """A CA (unless given) and a broker certificate for HOST names; keys mode 0600."""
+    from leaksense.server.provision.tls import TlsPaths, provision_tls
+
     if (ca_cert is None) != (ca_key is None):
         raise ConfigError("--ca-cert and --ca-key go together")
     hosts = host or [socket.gethostname(), f"{socket.gethostname()}.local", "localhost"]

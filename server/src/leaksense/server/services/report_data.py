@@ -15,13 +15,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from leaksense.core.errors import InvalidInput
 from leaksense.server.db import DeclaredVolume, Dma, DmaMeter
+from leaksense.server.domain.periods import PeriodKind
 from leaksense.server.domain.volumes import (
     BilledVolume,
     BillingPeriod,
@@ -37,7 +37,6 @@ HOURS_PER_DAY = 24
 FULL_NIGHT_HOURS = 20
 """A day's lowest hourly flow counts as its MNF only if at least this many hours were
 measured: a day with its night missing would report a daytime minimum."""
-PeriodKind = Literal["day", "week", "month", "year", "custom"]
 DECLARED_KINDS = (
     "produced",
     "imported",

@@ -10,20 +10,26 @@ from __future__ import annotations
 import getpass
 import sys
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from leaksense.server.runtime import build_runtime
-from leaksense.server.settings import load_settings
-from leaksense.server.users import service
-from leaksense.server.users.service import UserView
+if TYPE_CHECKING:
+    from leaksense.server.runtime import Runtime
+    from leaksense.server.users.service import UserView
 
 user_app = typer.Typer(help="Dashboard users (technician, manager, admin).", no_args_is_help=True)
 
 PasswordStdin = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password as one line from stdin.")
 ]
+
+
+def _runtime() -> Runtime:
+    from leaksense.server.runtime import build_runtime
+    from leaksense.server.settings import load_settings
+
+    return build_runtime(load_settings())
 
 
 def _actor() -> str:
@@ -54,8 +60,10 @@ def add(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Create a user (the first one: --role admin)."""
+    from leaksense.server.users import service
+
     password = _password(password_stdin)
-    runtime = build_runtime(load_settings())
+    runtime = _runtime()
     try:
         with runtime.sessions() as session:
             user = service.add_user(
@@ -70,8 +78,10 @@ def add(
 @user_app.command("passwd")
 def passwd(username: str, password_stdin: PasswordStdin = False) -> None:
     """Set a user's password (ends the user's open sessions)."""
+    from leaksense.server.users import service
+
     password = _password(password_stdin)
-    runtime = build_runtime(load_settings())
+    runtime = _runtime()
     try:
         with runtime.sessions() as session:
             user = service.set_password(
@@ -85,7 +95,9 @@ def passwd(username: str, password_stdin: PasswordStdin = False) -> None:
 @user_app.command("role")
 def role(username: str, new_role: str) -> None:
     """Change a user's role."""
-    runtime = build_runtime(load_settings())
+    from leaksense.server.users import service
+
+    runtime = _runtime()
     try:
         with runtime.sessions() as session:
             user = service.set_role(
@@ -99,7 +111,9 @@ def role(username: str, new_role: str) -> None:
 @user_app.command("list")
 def list_command() -> None:
     """Every user with role, state and last login."""
-    runtime = build_runtime(load_settings())
+    from leaksense.server.users import service
+
+    runtime = _runtime()
     try:
         with runtime.sessions() as session:
             users = service.list_users(session)
@@ -114,7 +128,9 @@ def list_command() -> None:
 @user_app.command("disable")
 def disable(username: str) -> None:
     """Refuse the user's logins from now on and end their sessions."""
-    runtime = build_runtime(load_settings())
+    from leaksense.server.users import service
+
+    runtime = _runtime()
     try:
         with runtime.sessions() as session:
             user = service.disable_user(session, username, actor=_actor(), now=datetime.now(UTC))
@@ -126,7 +142,9 @@ def disable(username: str) -> None:
 @user_app.command("enable")
 def enable(username: str) -> None:
     """Let a disabled user log in again."""
-    runtime = build_runtime(load_settings())
+    from leaksense.server.users import service
+
+    runtime = _runtime()
     try:
         with runtime.sessions() as session:
             user = service.enable_user(session, username, actor=_actor(), now=datetime.now(UTC))

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, Response
 
 from leaksense.server.api.deps import AdminToken, ReportToken, RuntimeDep, SessionDep, StoreDep
+from leaksense.server.domain.periods import PeriodKind
 from leaksense.server.render import views
 from leaksense.server.render.catalogue import check_lang
 from leaksense.server.runtime import Runtime
@@ -25,12 +26,7 @@ from leaksense.server.services.repairs import (
     repairs_in,
 )
 from leaksense.server.services.report_constants import ReportConstants, report_constants
-from leaksense.server.services.report_data import (
-    PeriodKind,
-    ReportPeriod,
-    parse_report_time,
-    report_period,
-)
+from leaksense.server.services.report_data import ReportPeriod, parse_report_time, report_period
 from leaksense.server.services.reports import EfficiencyReport, compute_efficiency
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
