@@ -53,3 +53,14 @@ def night_mean(epoch: npt.NDArray[np.float64], flow: npt.NDArray[np.float64]) ->
     """Mean flow between 01:00 and 05:00 local time."""
     hours = np.array([datetime.fromtimestamp(float(t), PARIS).hour for t in epoch])
     return float(flow[(hours >= 1) & (hours < 5)].mean())
+
+
+def busy_days_series(days: int, seed: int = 5) -> tuple[npt.NDArray[np.float64], ...]:
+    """The synthetic series with each local day busier or quieter by a shared factor
+    (weather, occupancy), night and morning alike; also returns each reading's hour."""
+    epoch, flow = series(days, seed=seed, noise=0.01)
+    local = [datetime.fromtimestamp(float(t), PARIS) for t in epoch]
+    ordinal = np.array([d.toordinal() for d in (x.date() for x in local)])
+    factor = 1 + 0.05 * np.random.default_rng(seed).standard_normal(days + 2)
+    flow = flow * factor[ordinal - ordinal[0]]
+    return epoch, flow, np.array([x.hour for x in local])

@@ -6,17 +6,20 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from flows import night_mean, series
+from flows import busy_days_series, night_mean, series
 from leaksense.core.messages import Alert, AlertKind
+from leaksense.edge.detection.clock import LocalClock
 from leaksense.edge.detection.engine import DetectionEngine, EngineSettings
 from leaksense.edge.detection.eventfile import FORMAT, load_state, save_state
 from leaksense.edge.detection.events import EventBook
+from leaksense.edge.detection.fit import fit_artifact
 from leaksense.edge.detection.history import prune_stale
-from leaksense.edge.detection.night import NightEvidence
+from leaksense.edge.detection.night import NightEvidence, NightWatch
 
 DAY = 86_400
 STEP_S = 300
@@ -148,3 +151,71 @@ def test_a_restart_keeps_the_nights_of_evidence_a_small_leak_gathered(tmp_path: 
         assert resumed.started_at == unbroken.started_at
     forgot = first_alert(tmp_path / "lost", keep_file=False)
     assert forgot.detected_at > unbroken.detected_at
+
+
+def test_a_restart_in_the_night_keeps_the_hours_it_had_watched(tmp_path: Path) -> None:
+    # A 10 % leak alarms when its first night closes. The gateway restarts at 03:30
+    # local that night: the 1.5 h left are too few to judge the night on its own.
+    epoch, flow = series(22)
+    flow[17 * DAY // STEP_S :] += 0.1 * night_mean(epoch, flow)
+    restart = (17 * DAY + int(2.5 * 3600)) // STEP_S  # 02:30 UTC, 03:30 in Paris in March
+
+    def first_alert(directory: Path, *, keep_file: bool) -> Alert:
+        settings = EngineSettings(history_dir=directory)
+        alerts = feed(DetectionEngine("gw", settings), epoch[:restart], flow[:restart])
+        saved = json.loads((directory / "sensor-s1.events.json").read_text())
+        assert saved["night"]["night"]["count"] >= 2 * 3600 // STEP_S  # 01:00 to 03:00
+        if not keep_file:
+            (directory / "sensor-s1.events.json").unlink()
+        alerts += feed(DetectionEngine("gw", settings), epoch[restart:], flow[restart:])
+        return alerts[0]
+
+    unbroken = feed(DetectionEngine("gw", EngineSettings()), epoch, flow)[0]
+    assert unbroken.detected_at.timestamp() < epoch[restart] + 3 * 3600  # that night
+    resumed = first_alert(tmp_path / "kept", keep_file=True)
+    assert (resumed.detected_at, resumed.started_at) == (unbroken.detected_at, unbroken.started_at)
+    forgot = first_alert(tmp_path / "lost", keep_file=False)
+    assert forgot.detected_at.timestamp() - unbroken.detected_at.timestamp() == DAY
+
+
+def test_a_night_waiting_for_its_morning_is_judged_after_a_restart(tmp_path: Path) -> None:
+    # A series whose nights are judged with their morning, at 09:00; a restart at 07:00.
+    epoch, flow, hour = busy_days_series(23)
+    train = epoch < epoch[0] + 21 * DAY
+    artifact = fit_artifact("s1", epoch[train], flow[train], LocalClock())
+    assert artifact.morning_slope_m3h > 0
+    test_epoch, test_flow = epoch[~train], flow[~train] * 1.08
+    cut = int(np.argmax((hour[~train] == 7) & (test_epoch > test_epoch[0] + 3 * 3600)))
+    params, clock = artifact.params, LocalClock()
+
+    def watch(start: NightWatch | None, lo: int, hi: int) -> tuple[NightWatch, list[Any]]:
+        night = start or NightWatch(artifact, 48, params)
+        verdicts = []
+        for t, y in zip(test_epoch[lo:hi].tolist(), test_flow[lo:hi].tolist(), strict=True):
+            day, day_type, _, h = clock.locate(t)
+            if (verdict := night.observe(t, day, day_type, h, y)) is not None:
+                verdicts.append((h, verdict))
+        return night, verdicts
+
+    _, unbroken = watch(None, 0, len(test_epoch))
+    assert unbroken and unbroken[0][0] == params.morning_end_hour
+    before, early = watch(None, 0, cut)
+    assert not early
+    path, book = tmp_path / "s1.events.json", EventBook("gw", "s1", is_dma=False)
+    save_state(path, book, before.evidence(test_epoch[cut - 1]))
+    evidence = load_state(path, book)
+    assert evidence is not None and evidence.pending is not None
+    restarted = NightWatch(artifact, 48, params)
+    restarted.resume(evidence)
+    _, after = watch(restarted, cut, len(test_epoch))
+    assert after == unbroken
+    _, forgot = watch(None, cut, len(test_epoch))
+    assert forgot[:1] != unbroken[:1]
+
+
+def test_an_events_file_from_before_the_windows_were_kept_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "s1.events.json"
+    night = {"cusum": 1.5, "evidence_start_s": 100.0, "judged_s": 200.0}
+    path.write_text(json.dumps({"format": FORMAT, "open": {}, "last": {}, "night": night}))
+    evidence = load_state(path, EventBook("gw", "s1", is_dma=False))
+    assert evidence == NightEvidence(1.5, 100.0, 200.0)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import numpy as np
 import numpy.typing as npt
 
-from flows import PARIS, series
+from flows import busy_days_series
 from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact
 from leaksense.edge.detection.clock import LocalClock
 from leaksense.edge.detection.fit import fit_artifact
@@ -51,17 +49,6 @@ def test_a_leaky_training_night_does_not_bend_the_slope() -> None:
     leaky = fit_morning(nights, mornings, NIGHT_FIT, 1e-4, PARAMS)
     assert clean is not None and leaky is not None
     assert abs(leaky.slope_m3h - clean.slope_m3h) < 0.5
-
-
-def busy_days_series(days: int, seed: int = 5) -> tuple[npt.NDArray[np.float64], ...]:
-    """The synthetic series with each local day busier or quieter by a shared factor
-    (weather, occupancy), night and morning alike; also returns each reading's hour."""
-    epoch, flow = series(days, seed=seed, noise=0.01)
-    local = [datetime.fromtimestamp(float(t), PARIS) for t in epoch]
-    ordinal = np.array([d.toordinal() for d in (x.date() for x in local)])
-    factor = 1 + 0.05 * np.random.default_rng(seed).standard_normal(days + 2)
-    flow = flow * factor[ordinal - ordinal[0]]
-    return epoch, flow, np.array([x.hour for x in local])
 
 
 def judge_day(

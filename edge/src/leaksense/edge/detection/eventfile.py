@@ -2,11 +2,12 @@
 
 Without it a restart forgot its open alerts (the server kept them open for ever and
 the restarted gateway opened a second alert for the same leak) and the nights of
-evidence a small leak had gathered. A small JSON file beside the series' history
-(``sensor-<id>.events.json``) is written when the series sends an alert (an event
-opens, is re-sent or closes) or judges a night: a few times a day, atomically (a
-temporary file, fsync, rename). A file that cannot be read, or is not one, is
-logged and left aside: detection starts afresh, as before.
+evidence a small leak had gathered, and the night it was watching. A small JSON
+file beside the series' history (``sensor-<id>.events.json``) is written when the
+series sends an alert (an event opens, is re-sent or closes), judges a night, and
+once an hour while it gathers a night or its morning: about ten times a day,
+atomically (a temporary file, fsync, rename). A file that cannot be read, or is not
+one, is logged and left aside: detection starts afresh, as before.
 """
 
 from __future__ import annotations
@@ -38,7 +39,10 @@ def load_state(path: Path, book: EventBook) -> NightEvidence | None:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("format") != FORMAT:
             raise ValueError(f"format {data.get('format')!r}, expected {FORMAT!r}")
-        evidence = _EVIDENCE.validate_python(data.get("night"))
+        night = data.get("night")
+        if isinstance(night, dict) and "judged_s" in night:  # written before windows were kept
+            night["saved_s"] = night.pop("judged_s")
+        evidence = _EVIDENCE.validate_python(night)
         book.restore(data)
     except FileNotFoundError:
         return None
@@ -51,7 +55,11 @@ def load_state(path: Path, book: EventBook) -> NightEvidence | None:
 def save_state(path: Path, book: EventBook, evidence: NightEvidence | None) -> None:
     """Write ``book``'s open events and the night ``evidence`` to ``path``; a failure
     is logged, never raised (a full disk must not stop detection)."""
-    state = {"format": FORMAT, **book.snapshot(), "night": _EVIDENCE.dump_python(evidence)}
+    state = {
+        "format": FORMAT,
+        **book.snapshot(),
+        "night": _EVIDENCE.dump_python(evidence, mode="json"),
+    }
     tmp = path.with_suffix(".tmp")
     try:
         with tmp.open("w", encoding="utf-8") as f:

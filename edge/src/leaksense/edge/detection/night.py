@@ -16,7 +16,8 @@ what the profile expects of the hours it has.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
 from statistics import median
 
 from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact
@@ -44,21 +45,11 @@ class NightVerdict:
     """The same day's morning flow relative to its usual, minus one (0: not used)."""
 
 
-@dataclass(frozen=True, slots=True)
-class NightEvidence:
-    """The night CUSUM's evidence, kept across a gateway's restart (eventfile.py)."""
-
-    cusum: float
-    evidence_start_s: float
-    judged_s: float
-    """When the last night was judged."""
-
-
 @dataclass(slots=True)
-class _Window:
+class NightWindow:
     """Readings summed over a window of local hours of one day."""
 
-    day: object = None
+    day: date | None = None
     day_type: int = 0
     first_s: float = 0.0
     total: float = 0.0
@@ -66,14 +57,29 @@ class _Window:
     shape_total: float = 0.0
     """Sum of the profile's values at the readings: what their hours expect."""
 
-    def add(
-        self, epoch_s: float, day: object, day_type: int, flow_m3h: float, shape: float
-    ) -> None:
+    def add(self, epoch_s: float, day: date, day_type: int, flow_m3h: float, shape: float) -> None:
         if self.count == 0:
             self.day, self.day_type, self.first_s = day, day_type, epoch_s
         self.total += flow_m3h
         self.count += 1
         self.shape_total += shape
+
+
+@dataclass(frozen=True, slots=True)
+class NightEvidence:
+    """What the night watch has gathered, kept across a gateway's restart (eventfile.py):
+    the CUSUM's evidence, and the night (or night and morning) being watched."""
+
+    cusum: float
+    evidence_start_s: float
+    saved_s: float
+    """When this was saved (a night judged, an alert sent, an hour of a window)."""
+    hours: tuple[int, int] = (0, 0)
+    """The night window (local hours) the windows below were gathered over."""
+    night: NightWindow | None = None
+    pending: NightWindow | None = None
+    """A closed night waiting for its morning, and that morning so far."""
+    morning: NightWindow | None = None
 
 
 class NightWatch:
@@ -98,7 +104,7 @@ class NightWatch:
         self.baselines_m3h = [level for level in levels if level is not None]
         self.cusum = 0.0
         self._evidence_start_s = 0.0
-        self._night = _Window()
+        self._night = NightWindow()
         # The morning's part (None: each night is judged when its window closes).
         use_morning = artifact.morning_slope_m3h > 0 and p.morning_end_hour > p.morning_start_hour
         self._usual_morning = artifact.morning_m3h if use_morning else None
@@ -108,8 +114,8 @@ class NightWatch:
         self._early = p.night_alone_first
         hours = max(p.morning_end_hour - p.morning_start_hour, 0)
         self._morning_min = self._min_count * hours / (self._end_h - self._start_h)
-        self._pending: _Window | None = None  # a closed night waiting for its morning
-        self._morning = _Window()
+        self._pending: NightWindow | None = None  # a closed night waiting for its morning
+        self._morning = NightWindow()
         # The profile's mean over the night window, per day type: a night missing
         # some of its hours (the spring DST night, a gap) expects what its readings'
         # hours expect, not the whole window's mean.
@@ -129,13 +135,36 @@ class NightWatch:
             # end of the morning, if the new model has no morning part).
             self._night, self._pending, self._morning = old._night, old._pending, old._morning
 
+    @property
+    def watching(self) -> bool:
+        """Is a night (or a night's morning) being gathered?"""
+        return self._night.count > 0 or self._pending is not None
+
     def evidence(self, now_s: float) -> NightEvidence:
-        """The CUSUM's evidence so far, to keep across a restart."""
-        return NightEvidence(self.cusum, self._evidence_start_s, now_s)
+        """The evidence so far and the windows being gathered, to keep across a restart."""
+        pending = self._pending
+        return NightEvidence(
+            self.cusum,
+            self._evidence_start_s,
+            now_s,
+            (self._start_h, self._end_h),
+            replace(self._night) if self._night.count else None,
+            None if pending is None else replace(pending),
+            None if pending is None else replace(self._morning),
+        )
 
     def resume(self, evidence: NightEvidence) -> None:
-        """Take back the evidence of the watch a restart lost."""
+        """Take back what the watch a restart lost. The windows come back only if they
+        were gathered over the same hours; a window whose day is over is judged at
+        the next reading, as it would have been."""
         self.cusum, self._evidence_start_s = evidence.cusum, evidence.evidence_start_s
+        if evidence.hours != (self._start_h, self._end_h):
+            return
+        if evidence.night is not None:
+            self._night = replace(evidence.night)
+        if evidence.pending is not None:
+            self._pending = replace(evidence.pending)
+            self._morning = replace(evidence.morning or NightWindow())
 
     def set_threshold(self, night_h: float) -> None:
         """A new CUSUM decision threshold (false-alarm feedback); evidence is kept."""
@@ -144,7 +173,7 @@ class NightWatch:
     def observe(
         self,
         epoch_s: float,
-        day: object,
+        day: date,
         day_type: int,
         hour: int,
         flow_m3h: float,
@@ -157,12 +186,12 @@ class NightWatch:
         """
         night, verdict = self._night, None
         if night.count and (day != night.day or hour >= self._end_h):
-            self._night = _Window()
+            self._night = NightWindow()
             # A night that alarms judged alone does not wait for its morning.
             if self._usual_morning is None or self._alarms_alone(night):
                 verdict = self._judge(night, None)
             else:
-                self._pending, self._morning = night, _Window()
+                self._pending, self._morning = night, NightWindow()
         pending = self._pending
         if pending is not None:
             if day != pending.day or hour >= self._morning_h[1]:
@@ -177,7 +206,7 @@ class NightWatch:
 
     def reset(self) -> None:
         """Forget the current night and the evidence (after a sensor fault)."""
-        self._night, self._pending, self.cusum = _Window(), None, 0.0
+        self._night, self._pending, self.cusum = NightWindow(), None, 0.0
 
     def forget_evidence(self) -> None:
         """Drop the accumulated evidence (it was explained by another event)."""
@@ -191,7 +220,7 @@ class NightWatch:
         self.baselines_m3h[verdict.level] = median(nights)
 
     def _score(
-        self, night: _Window, morning: _Window | None
+        self, night: NightWindow, morning: NightWindow | None
     ) -> tuple[float, float, int, float, float, float]:
         """``(mean, day factor, level, morning excess, expected, z)`` of a night."""
         mean = night.total / night.count
@@ -210,21 +239,21 @@ class NightWatch:
         expected = (self.baselines_m3h[level] + self._slope * excess) * factor
         return mean, factor, level, excess, expected, (mean - expected) / sigma
 
-    def _coverage(self, night: _Window) -> float:
+    def _coverage(self, night: NightWindow) -> float:
         """What the night's readings' hours expect, relative to the whole window's."""
         usual = self._night_shape[night.day_type]
         if usual <= 0.0:
             return 1.0
         return min(max(night.shape_total / night.count / usual, 0.5), 2.0)
 
-    def _alarms_alone(self, night: _Window) -> bool:
+    def _alarms_alone(self, night: NightWindow) -> bool:
         """Would this night raise the alarm judged alone (without its morning)?"""
         if not self._early or night.count < self._min_count:
             return False
         z = self._score(night, None)[-1]
         return z > self._k and self.cusum + z - self._k > self._h
 
-    def _judge(self, night: _Window, morning: _Window | None) -> NightVerdict | None:
+    def _judge(self, night: NightWindow, morning: NightWindow | None) -> NightVerdict | None:
         if night.count < self._min_count:
             return None
         mean, factor, level, excess, expected, z = self._score(night, morning)

@@ -66,7 +66,10 @@ class SeriesDetector:
         self.book = EventBook(gateway_id, series_id, is_dma)
         # Open events kept across restarts (the gateway; eventfile.py), or not (None).
         self._events_file = events_file
-        self._judged = False  # a night was judged: its evidence is to be saved
+        # The events file is to be written: a night was judged, or an hour of a night
+        # (or of its morning) went by.
+        self._save_due = False
+        self._saved_hour = -1
         self._resumed: NightEvidence | None = None
         if events_file is not None:
             self._resumed = load_state(events_file, self.book)
@@ -214,10 +217,10 @@ class SeriesDetector:
         (replayed data, a DMA's net inflow).
         """
         alerts = self._observe(epoch_s, flow_m3h, index_m3, received_s)
-        if self._events_file is not None and (alerts or self._judged):
+        if self._events_file is not None and (alerts or self._save_due):
             evidence = None if self.artifact is None else self._night.evidence(epoch_s)
             save_state(self._events_file, self.book, evidence)
-            self._judged = False
+            self._save_due = False
         return alerts
 
     def _observe(
@@ -244,7 +247,7 @@ class SeriesDetector:
                 return alerts
         if self._resumed is not None:  # the first reading after a restart, with a model
             resumed, self._resumed = self._resumed, None
-            if epoch_s - resumed.judged_s <= RESUME_WITHIN_S:
+            if epoch_s - resumed.saved_s <= RESUME_WITHIN_S:
                 self._night.resume(resumed)
         self._model_step(epoch_s, epoch_s - previous_s, flow_m3h, alerts)
         if self.customer and self._rests:
@@ -315,7 +318,10 @@ class SeriesDetector:
         verdict = self._night.observe(epoch_s, day, day_type, hour, flow, shape=shape)
         if verdict is not None:
             self._night_verdict(epoch_s, verdict, alerts)
-            self._judged = True
+            self._save_due = True
+        elif self._night.watching and hour != self._saved_hour:
+            self._save_due = True  # a crash then loses at most an hour of the night
+        self._saved_hour = hour
 
     def _spike(
         self, epoch_s: float, flow: float, expected: float, z: float, alerts: list[Alert]
