@@ -53,6 +53,17 @@ def test_a_restarted_gateway_goes_on_with_its_open_alert_and_closes_it(tmp_path:
     assert after[-1].ended_at.timestamp() > epoch[25 * DAY // STEP_S]
 
 
+def test_the_volume_a_leak_lost_while_the_gateway_was_down_is_counted(tmp_path: Path) -> None:
+    epoch, flow, restart = leak_then_repair()
+    down = 3 * 3600 // STEP_S  # three hours without a gateway
+    settings = EngineSettings(history_dir=tmp_path)
+    feed(DetectionEngine("gw", settings), epoch[:restart], flow[:restart])
+    after = feed(DetectionEngine("gw", settings), epoch[restart + down :], flow[restart + down :])
+    unbroken = feed(DetectionEngine("gw", EngineSettings()), epoch, flow)
+    assert after[-1].alert_id == unbroken[-1].alert_id
+    assert after[-1].lost_volume_m3 == pytest.approx(unbroken[-1].lost_volume_m3, rel=0.02)
+
+
 def test_without_its_events_file_a_restart_opens_a_second_alert(tmp_path: Path) -> None:
     epoch, flow, restart = leak_then_repair()
     settings = EngineSettings(history_dir=tmp_path)

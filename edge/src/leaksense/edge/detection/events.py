@@ -133,6 +133,11 @@ class EventBook:
         if event is not None and event.kind is not AlertKind.SENSOR_FAULT:
             event.lost_volume_m3 += max(0.0, event.flow_m3h) * dt_s / 3600
 
+    def accrue_all(self, dt_s: float) -> None:
+        """Add the volume every open leak lost over ``dt_s`` (a gateway's downtime)."""
+        for key in self._open:
+            self.accrue(key, dt_s)
+
     def close(self, key: str, now_s: float) -> Alert | None:
         event = self._open.pop(key, None)
         return None if event is None else self._alert(event, now_s, ended=True)

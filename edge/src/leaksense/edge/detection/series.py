@@ -249,6 +249,8 @@ class SeriesDetector:
             resumed, self._resumed = self._resumed, None
             if epoch_s - resumed.saved_s <= RESUME_WITHIN_S:
                 self._night.resume(resumed)
+                # The open leaks went on while the gateway was down (at their last flow).
+                self.book.accrue_all(epoch_s - resumed.saved_s)
         self._model_step(epoch_s, epoch_s - previous_s, flow_m3h, alerts)
         if self.customer and self._rests:
             self._continuous(epoch_s, flow_m3h, alerts)
