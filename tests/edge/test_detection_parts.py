@@ -20,6 +20,7 @@ from leaksense.edge.detection.artifact import (
     parse_signed,
     unsigned,
 )
+from leaksense.edge.detection.burst import BurstWatch
 from leaksense.edge.detection.clock import SATURDAY, SUNDAY, WEEKDAY, LocalClock
 from leaksense.edge.detection.dma import DmaAggregator
 from leaksense.edge.detection.fit import fit_artifact
@@ -185,3 +186,26 @@ def test_short_window_needs_every_reading_up_and_clips_a_lone_extreme() -> None:
     assert [window.push(t, 1.0, z) for t, z in [(0, 1.0), (300, 6.0), (600, 6.0)]] == [None] * 3
     off = ShortWindow(params.model_copy(update={"burst_window_z": 0.0}))
     assert [off.push(t, 1.0, 8.0) for t in (0.0, 300.0, 600.0)] == [None] * 3
+
+
+def test_burst_watch_adds_up_a_rise_and_says_when_the_flow_came_back() -> None:
+    params = DetectionParams(burst_k=2.5, burst_h=7.0, burst_window_z=0.0)  # the CUSUM alone
+    rise = BurstWatch(params)
+    # 5 σ a reading adds 2.5 to the CUSUM: over 7 at the third reading of the rise.
+    alarms = [rise.alarms(rise.push(300.0 * i, 0.5, z)) for i, z in enumerate([0.5, 5, 5, 5])]
+    assert alarms == [False, False, False, True]
+    assert rise.start_s == 300.0  # the first reading above the allowance
+    assert rise.excess_m3h == pytest.approx(0.5)
+    assert rise.confidence == pytest.approx(7.5 / 14)
+    # Open, then back to normal: the second CUSUM adds 0.5 − z a reading.
+    assert [rise.came_back(z) for z in (3.0, 0.0, -3.0, -3.0)] == [False, False, False, True]
+    rise.reset()
+    assert (rise.cusum, rise.start_s) == (0.0, 0.0)
+
+
+def test_burst_watch_takes_the_start_and_size_of_a_short_window_that_alarms_first() -> None:
+    rise = BurstWatch(DetectionParams(burst_window_n=3, burst_window_z=11.5))
+    readings = [(0.0, 1.0, 4.0), (300.0, 1.2, 4.0), (600.0, 1.4, 4.0)]
+    alarms = [rise.alarms(rise.push(*r)) for r in readings]
+    assert alarms == [False, False, True]  # the CUSUM is at 4.5, under 7
+    assert (rise.start_s, rise.excess_m3h) == (0.0, pytest.approx(1.2))

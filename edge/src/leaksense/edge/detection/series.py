@@ -18,6 +18,7 @@ from leaksense.core.errors import InvalidInput
 from leaksense.core.messages import Alert, AlertKind
 from leaksense.edge.detection import texts
 from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact
+from leaksense.edge.detection.burst import BurstWatch
 from leaksense.edge.detection.clock import LocalClock
 from leaksense.edge.detection.eventfile import load_state, save_state
 from leaksense.edge.detection.events import EventBook
@@ -26,7 +27,6 @@ from leaksense.edge.detection.health import SensorHealth
 from leaksense.edge.detection.history import HistoryStore, MemoryHistory
 from leaksense.edge.detection.night import NightEvidence, NightVerdict, NightWatch
 from leaksense.edge.detection.recent import RecentExcess
-from leaksense.edge.detection.window import ShortWindow
 
 LN2 = math.log(2)
 GUARD_S = 3600.0
@@ -95,7 +95,7 @@ class SeriesDetector:
         self._run_min = math.inf
         self._normal_nights = 0
         self._held: list[tuple[float, float, float, float]] = []
-        self._window = ShortWindow(self.params)
+        self._rise = BurstWatch(self.params)  # the burst CUSUMs and short window
         self.health = SensorHealth(
             self.book,
             self._pause,
@@ -107,7 +107,6 @@ class SeriesDetector:
         self._ey = self._ep = 0.0  # recent level: averages of flow and profile
         self._recent: RecentExcess | None = None
         self._member_change_s: dict[str, float] = {}
-        self._reset_burst()
 
     # -- model ---------------------------------------------------------------------
     def install(self, artifact: ModelArtifact) -> None:
@@ -149,9 +148,9 @@ class SeriesDetector:
             self._night.set_threshold(self.params.night_h)
 
     def _use_params(self, params: DetectionParams) -> None:
-        """Detect with these thresholds from now on (the short window holds its own)."""
+        """Detect with these thresholds from now on."""
         self.params = params
-        self._window = ShortWindow(params)
+        self._rise.use(params)
         self.health.params = params
 
     def _tuned(self, params: DetectionParams) -> DetectionParams:
@@ -263,23 +262,15 @@ class SeriesDetector:
         self._member_change_s[sensor_id] = meter.health.flat_start_s
         if meter._pause_until_s > epoch_s and meter._pause_until_s > self._pause_until_s:
             self._pause_until_s = meter._pause_until_s
-            self._reset_burst()
+            self._rise.reset()
             if self.artifact is not None:
                 self._night.reset()
 
     def _pause(self, epoch_s: float) -> None:
         self._pause_until_s = epoch_s + GUARD_S
-        self._reset_burst()
+        self._rise.reset()
         if self.artifact is not None:
             self._night.reset()
-
-    def _reset_burst(self) -> None:
-        self._cusum = 0.0
-        self._cusum_down = 0.0
-        self._burst_start_s = 0.0
-        self._excess_sum = 0.0
-        self._excess_n = 0
-        self._window.clear()
 
     # -- model-based detection -----------------------------------------------------
     def _model_step(self, epoch_s: float, dt_s: float, flow: float, alerts: list[Alert]) -> None:
@@ -356,62 +347,40 @@ class SeriesDetector:
             return [(epoch_s, flow, expected, z)]
         return [*held, (epoch_s, flow, expected, z)]
 
-    def _maybe_open_burst(
-        self,
-        epoch_s: float,
-        flow: float,
-        expected: float,
-        z: float,
-        alerts: list[Alert],
-        *,
-        window: tuple[float, float] | None,
-    ) -> None:
-        """Open a burst when the CUSUM or the short window alarms on a real rise."""
-        p = self.params
-        alarm = self._cusum > p.burst_h
-        if window is not None and not alarm:
-            # Sustained over the short window, while the CUSUM is still adding up.
-            start_s, self._excess_sum, self._excess_n = window[0], window[1], 1
-            if self._cusum > 0.0:
-                start_s = min(start_s, self._burst_start_s)
-            self._burst_start_s, alarm = start_s, True
-        excess = self._excess_sum / max(self._excess_n, 1)
+    def _open_burst(self, epoch_s: float, flow: float, expected: float, z: float) -> Alert | None:
+        """A burst alert, if the rise that alarms is a real one."""
+        rise = self._rise
+        excess, start_s = rise.excess_m3h, rise.start_s
         # A frozen value (of this series, or of a meter of this DMA) is no burst.
         changed_s = min(self._member_change_s.values(), default=math.inf)
-        varied = min(self.health.flat_start_s, changed_s) > self._burst_start_s
-        if alarm and z > 0.0 and excess >= self._min_burst_m3h and varied:
-            alerts.append(
-                self.book.open(
-                    BURST,
-                    AlertKind.BURST,
-                    started_s=self._burst_start_s,
-                    now_s=epoch_s,
-                    flow_m3h=excess,
-                    confidence=min(1.0, max(self._cusum, p.burst_h) / (2 * p.burst_h)),
-                    texts=texts.burst(flow, excess, expected, self._burst_start_s),
-                )
-            )
+        varied = min(self.health.flat_start_s, changed_s) > start_s
+        if z <= 0.0 or excess < self._min_burst_m3h or not varied:
+            return None
+        return self.book.open(
+            BURST,
+            AlertKind.BURST,
+            started_s=start_s,
+            now_s=epoch_s,
+            flow_m3h=excess,
+            confidence=rise.confidence,
+            texts=texts.burst(flow, excess, expected, start_s),
+        )
 
     def _burst(
         self, epoch_s: float, flow: float, expected: float, z: float, alerts: list[Alert]
     ) -> None:
         p, book = self.params, self.book
-        if self._cusum == 0.0:
-            self._burst_start_s, self._excess_sum, self._excess_n = epoch_s, 0.0, 0
-        self._cusum = max(0.0, self._cusum + min(z, p.burst_z_clip) - p.burst_k)
-        if self._cusum > 0.0:
-            self._excess_sum += flow - expected
-            self._excess_n += 1
-        window = self._window.push(epoch_s, flow - expected, z)
+        window = self._rise.push(epoch_s, flow - expected, z)
         burst = book.get(BURST)
         if burst is None:
-            self._maybe_open_burst(epoch_s, flow, expected, z, alerts, window=window)
+            if self._rise.alarms(window):
+                alerts.extend(a for a in [self._open_burst(epoch_s, flow, expected, z)] if a)
             return
-        self._cusum_down = max(0.0, self._cusum_down + 0.5 - z)
+        back = self._rise.came_back(z)
         # Not repaired after burst_max_h: the same event goes on as a lasting leak,
         # which the night watch updates and closes; the burst CUSUM is free again.
         stale = epoch_s - burst.detected_s > 3600 * p.burst_max_h
-        if self._cusum_down > p.burst_h or stale:
+        if back or stale:
             if stale and (night := book.get(NIGHT)) is not None:
                 # A lasting leak is open too: it takes the burst's flow over (so the
                 # flow stays expected) and the burst closes, freeing its CUSUM.
@@ -425,7 +394,7 @@ class SeriesDetector:
                 self._normal_nights = 0
             else:
                 alerts.extend(a for a in [book.close(BURST, epoch_s)] if a is not None)
-            self._reset_burst()
+            self._rise.reset()
             self._night.reset()  # tonight's window so far saw the burst: no evidence
             if not stale:
                 self._ey, self._ep = 0.0, 0.0
