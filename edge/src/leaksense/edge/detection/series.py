@@ -4,9 +4,11 @@ Per reading, in this order: sensor health (health.py: the sensor's clock, gaps,
 impossible values, flatline, counter resets; then isolated spikes, against the
 model) — a faulty reading never feeds leak detection and a fault pauses it; then
 a CUSUM on residuals against the learned time-of-week profile scaled by the recent
-level (bursts); then the night-flow watch (background and incipient leaks); then
-continuous flow for customer meters. Everything in the
-hot path is plain float arithmetic (a few µs per reading on a Raspberry Pi).
+level (bursts, burst.py); then the night-flow watch (background and incipient
+leaks, night.py); then continuous flow for customer meters (continuous.py). This
+module holds them together: what is expected, when to refit, how an alarm becomes
+an alert. Everything in the hot path is plain float arithmetic (a few µs per
+reading on a Raspberry Pi).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from leaksense.edge.detection import texts
 from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact
 from leaksense.edge.detection.burst import BurstWatch
 from leaksense.edge.detection.clock import LocalClock
+from leaksense.edge.detection.continuous import ContinuousFlow
 from leaksense.edge.detection.eventfile import load_state, save_state
 from leaksense.edge.detection.events import EventBook
 from leaksense.edge.detection.fit import INTERMITTENT_FRACTION, fit_artifact
@@ -41,7 +44,6 @@ SPIKE_PEAK_FACTOR = 5.0
 """A spike reads more than this many times the series' training peak (p99.5)."""
 BURST = "burst"
 NIGHT = "night"
-CONTINUOUS = "continuous"
 
 
 class SeriesDetector:
@@ -91,8 +93,7 @@ class SeriesDetector:
         self._pause_until_s = 0.0
         self._suspects = 0
         self._last_spike_s = -math.inf
-        self._run_start_s: float | None = None
-        self._run_min = math.inf
+        self._continuous = ContinuousFlow(self.book)
         self._normal_nights = 0
         self._held: list[tuple[float, float, float, float]] = []
         self._rise = BurstWatch(self.params)  # the burst CUSUMs and short window
@@ -252,7 +253,8 @@ class SeriesDetector:
                 self.book.accrue_all(epoch_s - resumed.saved_s)
         self._model_step(epoch_s, epoch_s - previous_s, flow_m3h, alerts)
         if self.customer and self._rests:
-            self._continuous(epoch_s, flow_m3h, alerts)
+            continuous = self._continuous.observe(epoch_s, flow_m3h, self.params)
+            alerts.extend(a for a in [continuous] if a is not None)
         return alerts
 
     def member_state(self, sensor_id: str, epoch_s: float, meter: SeriesDetector) -> None:
@@ -460,32 +462,3 @@ class SeriesDetector:
             return
         update = book.update(NIGHT, epoch_s, max(verdict.excess_m3h, 0.0), confidence, msg)
         alerts.extend(a for a in [update] if a is not None)
-
-    def _continuous(self, epoch_s: float, flow: float, alerts: list[Alert]) -> None:
-        p, book = self.params, self.book
-        if flow <= p.zero_flow_m3h:
-            self._run_start_s, self._run_min = None, math.inf
-            alerts.extend(a for a in [book.close(CONTINUOUS, epoch_s)] if a is not None)
-            return
-        if self._run_start_s is None:
-            self._run_start_s = epoch_s
-        self._run_min = min(self._run_min, flow)
-        hours = (epoch_s - self._run_start_s) / 3600
-        if hours < p.continuous_flow_h:
-            return
-        msg = texts.continuous(self._run_min, hours)
-        if book.get(CONTINUOUS) is None:
-            alerts.append(
-                book.open(
-                    CONTINUOUS,
-                    AlertKind.CONTINUOUS_FLOW,
-                    started_s=self._run_start_s,
-                    now_s=epoch_s,
-                    flow_m3h=self._run_min,
-                    confidence=0.8,
-                    texts=msg,
-                )
-            )
-        else:
-            update = book.update(CONTINUOUS, epoch_s, self._run_min, 0.8, msg)
-            alerts.extend(a for a in [update] if a is not None)
