@@ -5,21 +5,23 @@ from __future__ import annotations
 import json
 import logging
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from flows import busy_days_series, night_mean, series
+from flows import PARIS, busy_days_series, night_mean, series
 from leaksense.core.messages import Alert, AlertKind
 from leaksense.edge.detection.clock import LocalClock
 from leaksense.edge.detection.engine import DetectionEngine, EngineSettings
-from leaksense.edge.detection.eventfile import FORMAT, load_state, save_state
+from leaksense.edge.detection.eventfile import FORMAT, SeriesState, load_state, save_state
 from leaksense.edge.detection.events import EventBook
 from leaksense.edge.detection.fit import fit_artifact
 from leaksense.edge.detection.history import prune_stale
 from leaksense.edge.detection.night import NightEvidence, NightWatch
+from leaksense.edge.detection.recent import RecentExcess, RecentState
 
 DAY = 86_400
 STEP_S = 300
@@ -85,11 +87,11 @@ def test_a_broken_events_file_is_logged_and_left_aside(
     for text in [*texts, json.dumps(bad_event), json.dumps(bad_night)]:
         path.write_text(text)
         with caplog.at_level(logging.WARNING):
-            assert load_state(path, book) is None
+            assert load_state(path, book) == SeriesState()
         assert "ignoring the open events" in caplog.text
         caplog.clear()
         assert book.snapshot() == {"open": {}, "last": {}}
-    assert load_state(tmp_path / "missing.events.json", book) is None
+    assert load_state(tmp_path / "missing.events.json", book) == SeriesState()
 
 
 def open_night(book: EventBook, started_s: float, now_s: float) -> Alert:
@@ -108,9 +110,10 @@ def test_a_saved_book_restores_its_events_and_their_ids(tmp_path: Path) -> None:
     book = EventBook("gw", "s1", is_dma=False)
     opened = open_night(book, 1000.0, 5000.0)
     path = tmp_path / "sensor-s1.events.json"
-    save_state(path, book, NightEvidence(2.5, 1000.0, 5000.0))
+    saved = SeriesState(NightEvidence(2.5, 1000.0, 5000.0))
+    save_state(path, book, saved)
     again = EventBook("gw", "s1", is_dma=False)
-    assert load_state(path, again) == NightEvidence(2.5, 1000.0, 5000.0)
+    assert load_state(path, again) == saved
     event = again.get("night")
     assert event is not None and event.alert_id == opened.alert_id
     assert event.kind is AlertKind.BACKGROUND_LEAK and event.flow_m3h == 0.4
@@ -213,8 +216,8 @@ def test_a_night_waiting_for_its_morning_is_judged_after_a_restart(tmp_path: Pat
     before, early = watch(None, 0, cut)
     assert not early
     path, book = tmp_path / "s1.events.json", EventBook("gw", "s1", is_dma=False)
-    save_state(path, book, before.evidence(test_epoch[cut - 1]))
-    evidence = load_state(path, book)
+    save_state(path, book, SeriesState(before.evidence(test_epoch[cut - 1])))
+    evidence = load_state(path, book).night
     assert evidence is not None and evidence.pending is not None
     restarted = NightWatch(artifact, 48, params)
     restarted.resume(evidence)
@@ -228,5 +231,38 @@ def test_an_events_file_from_before_the_windows_were_kept_is_read(tmp_path: Path
     path = tmp_path / "s1.events.json"
     night = {"cusum": 1.5, "evidence_start_s": 100.0, "judged_s": 200.0}
     path.write_text(json.dumps({"format": FORMAT, "open": {}, "last": {}, "night": night}))
-    evidence = load_state(path, EventBook("gw", "s1", is_dma=False))
-    assert evidence == NightEvidence(1.5, 100.0, 200.0)
+    saved = load_state(path, EventBook("gw", "s1", is_dma=False))
+    assert saved == SeriesState(NightEvidence(1.5, 100.0, 200.0))
+
+
+def test_a_restart_remembers_the_watering_evenings_of_the_last_days(tmp_path: Path) -> None:
+    # From day 16 the flow rises by half its mean every evening at 20:00 (gardens):
+    # a burst the first evening, expected from the second on. Restart on day 17 at noon.
+    epoch, flow = series(20)
+    hours = np.array([datetime.fromtimestamp(float(t), PARIS).hour for t in epoch])
+    flow[(hours == 20) & (epoch >= epoch[0] + 16 * DAY)] += 0.5 * flow.mean()
+    restart = int(17.5 * DAY) // STEP_S
+
+    def days(alerts: list[Alert]) -> list[int]:
+        opened = {a.alert_id: a for a in alerts if a.kind is AlertKind.BURST}
+        return sorted(int((a.detected_at.timestamp() - epoch[0]) // DAY) for a in opened.values())
+
+    def restarted(directory: Path, *, keep_file: bool) -> list[int]:
+        settings = EngineSettings(history_dir=directory)
+        alerts = feed(DetectionEngine("gw", settings), epoch[:restart], flow[:restart])
+        if not keep_file:
+            (directory / "sensor-s1.events.json").unlink()
+        return days(alerts + feed(DetectionEngine("gw", settings), epoch[restart:], flow[restart:]))
+
+    assert days(feed(DetectionEngine("gw", EngineSettings()), epoch, flow)) == [16]
+    assert restarted(tmp_path / "kept", keep_file=True) == [16]
+    assert restarted(tmp_path / "lost", keep_file=False) == [16, 17]
+
+
+def test_a_memory_of_another_shape_is_left_aside() -> None:
+    memory = RecentExcess(3, 2.0)
+    memory.restore(RecentState([[1.0] * 95], None, [0.0] * 96, [0] * 96))
+    assert memory.state() == RecentState([], None, [0.0] * 96, [0] * 96)
+    memory.restore(RecentState([[1.0] * 96] * 5, None, [0.0] * 96, [0] * 96))
+    assert len(memory.state().days) == 3  # the last days it keeps
+    assert memory.allowance_m3h == [1.0] * 96

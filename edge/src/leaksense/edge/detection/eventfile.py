@@ -2,7 +2,8 @@
 
 Without it a restart forgot its open alerts (the server kept them open for ever and
 the restarted gateway opened a second alert for the same leak) and the nights of
-evidence a small leak had gathered, and the night it was watching. A small JSON
+evidence a small leak had gathered, the night it was watching, and the watering
+evenings of the last days (the recurring-excess memory). A small JSON
 file beside the series' history (``sensor-<id>.events.json``) is written when the
 series sends an alert (an event opens, is re-sent or closes), judges a night, and
 once an hour while it gathers a night or its morning: about ten times a day,
@@ -15,16 +16,30 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import TypeAdapter
 
 from leaksense.edge.detection.events import EventBook
 from leaksense.edge.detection.night import NightEvidence
+from leaksense.edge.detection.recent import RecentState
 
 log = logging.getLogger(__name__)
 FORMAT = "leaksense.events/1"
-_EVIDENCE = TypeAdapter(NightEvidence | None)
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesState:
+    """What a series keeps beside its open events (None: nothing yet, or no model)."""
+
+    night: NightEvidence | None = None
+    recent: RecentState | None = None
+    """The recurring-excess memory (recent.py): without it, the first watering
+    evening after a restart would be a burst again."""
+
+
+_STATE = TypeAdapter(SeriesState)
 
 
 def events_path(history_file: Path) -> Path:
@@ -32,9 +47,9 @@ def events_path(history_file: Path) -> Path:
     return history_file.with_suffix(".events.json")
 
 
-def load_state(path: Path, book: EventBook) -> NightEvidence | None:
-    """Restore the open events saved in ``path`` into ``book``; returns the night
-    evidence saved with them (None: none, or no file)."""
+def load_state(path: Path, book: EventBook) -> SeriesState:
+    """Restore the open events saved in ``path`` into ``book``; returns what the
+    series saved with them (empty: no file, or one that cannot be read)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("format") != FORMAT:
@@ -42,24 +57,20 @@ def load_state(path: Path, book: EventBook) -> NightEvidence | None:
         night = data.get("night")
         if isinstance(night, dict) and "judged_s" in night:  # written before windows were kept
             night["saved_s"] = night.pop("judged_s")
-        evidence = _EVIDENCE.validate_python(night)
+        state = _STATE.validate_python({"night": night, "recent": data.get("recent")})
         book.restore(data)
     except FileNotFoundError:
-        return None
+        return SeriesState()
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         log.warning("ignoring the open events in %s: %s", path, exc)
-        return None
-    return evidence
+        return SeriesState()
+    return state
 
 
-def save_state(path: Path, book: EventBook, evidence: NightEvidence | None) -> None:
-    """Write ``book``'s open events and the night ``evidence`` to ``path``; a failure
-    is logged, never raised (a full disk must not stop detection)."""
-    state = {
-        "format": FORMAT,
-        **book.snapshot(),
-        "night": _EVIDENCE.dump_python(evidence, mode="json"),
-    }
+def save_state(path: Path, book: EventBook, saved: SeriesState) -> None:
+    """Write ``book``'s open events and what the series ``saved`` to ``path``; a
+    failure is logged, never raised (a full disk must not stop detection)."""
+    state = {"format": FORMAT, **book.snapshot(), **_STATE.dump_python(saved, mode="json")}
     tmp = path.with_suffix(".tmp")
     try:
         with tmp.open("w", encoding="utf-8") as f:

@@ -11,8 +11,22 @@ Cost: one list lookup per reading, 96 × ``days`` floats per series.
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
+from datetime import date
 
 SLOTS = 96
+
+
+@dataclass(frozen=True, slots=True)
+class RecentState:
+    """The memory of a :class:`RecentExcess`, kept across a gateway's restart."""
+
+    days: list[list[float]]
+    """Each remembered day's excess per quarter-hour, oldest first."""
+    day: date | None
+    sums: list[float]
+    counts: list[int]
+    """The day being gathered: its residuals' sum and count per quarter-hour."""
 
 
 class RecentExcess:
@@ -24,10 +38,10 @@ class RecentExcess:
         self._margin = margin_sigma
         self._sum = [0.0] * SLOTS
         self._n = [0] * SLOTS
-        self._day: object = None
+        self._day: date | None = None
         self.allowance_m3h = [0.0] * SLOTS
 
-    def roll(self, day: object, sigma_by_hour: list[float]) -> None:
+    def roll(self, day: date, sigma_by_hour: list[float]) -> None:
         """Start a new local day: fold the finished day into the memory."""
         if day == self._day:
             return
@@ -39,15 +53,37 @@ class RecentExcess:
                 for s in range(SLOTS)
             ]
             self._days.append(excess)
-            peak = [max(values) for values in zip(*self._days, strict=True)]
-            self.allowance_m3h = [
-                max(peak[s - 1], peak[s], peak[(s + 1) % SLOTS]) for s in range(SLOTS)
-            ]
+            self._allow()
         self._day = day
         self._sum = [0.0] * SLOTS
         self._n = [0] * SLOTS
 
+    def _allow(self) -> None:
+        """The allowance: the largest remembered excess, ±1 quarter-hour."""
+        if not self._days:
+            self.allowance_m3h = [0.0] * SLOTS
+            return
+        peak = [max(values) for values in zip(*self._days, strict=True)]
+        self.allowance_m3h = [
+            max(peak[s - 1], peak[s], peak[(s + 1) % SLOTS]) for s in range(SLOTS)
+        ]
+
+    def state(self) -> RecentState:
+        """What to keep across a restart."""
+        return RecentState([list(d) for d in self._days], self._day, list(self._sum), list(self._n))
+
+    def restore(self, state: RecentState) -> None:
+        """Take back the memory a restart lost (a state of another shape is ignored)."""
+        shapes = [len(d) for d in state.days] + [len(state.sums), len(state.counts)]
+        if not self._enabled or any(n != SLOTS for n in shapes):
+            return
+        self._days.clear()
+        self._days.extend(list(d) for d in state.days)
+        self._day, self._sum, self._n = state.day, list(state.sums), list(state.counts)
+        self._allow()
+
     def add(self, slot: int, residual_m3h: float) -> None:
-        """A normal reading's residual (not during an alert or a fault)."""
+        """A healthy reading's residual (an alert open or not: a false burst on the
+        first evening of a pattern must not keep the pattern out of the memory)."""
         self._sum[slot] += residual_m3h
         self._n[slot] += 1

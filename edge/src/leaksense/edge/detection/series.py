@@ -23,20 +23,21 @@ from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact
 from leaksense.edge.detection.burst import BurstWatch
 from leaksense.edge.detection.clock import LocalClock
 from leaksense.edge.detection.continuous import ContinuousFlow
-from leaksense.edge.detection.eventfile import load_state, save_state
+from leaksense.edge.detection.eventfile import SeriesState, load_state, save_state
 from leaksense.edge.detection.events import EventBook
 from leaksense.edge.detection.fit import INTERMITTENT_FRACTION, fit_artifact
 from leaksense.edge.detection.health import SensorHealth
 from leaksense.edge.detection.history import HistoryStore, MemoryHistory
-from leaksense.edge.detection.night import NightEvidence, NightVerdict, NightWatch
+from leaksense.edge.detection.night import NightVerdict, NightWatch
 from leaksense.edge.detection.recent import RecentExcess
 
 LN2 = math.log(2)
 GUARD_S = 3600.0
 """Leak detection stays paused this long after a sensor fault ends."""
 RESUME_WITHIN_S = 36 * 3600.0
-"""Night evidence saved before a restart is taken back if its last night was judged
-this recently (a gateway down for days has missed nights: they were no evidence)."""
+"""What a series saved before a restart (night evidence and windows, the recurring-
+excess memory, the open leaks' volume since) is taken back if saved this recently (a
+gateway down for days has missed nights: they were no evidence)."""
 REST_FRACTION = 0.05
 """A customer's meter is watched for continuous flow if it rested this share of its
 training readings."""
@@ -72,7 +73,7 @@ class SeriesDetector:
         # (or of its morning) went by.
         self._save_due = False
         self._saved_hour = -1
-        self._resumed: NightEvidence | None = None
+        self._resumed: SeriesState | None = None
         if events_file is not None:
             self._resumed = load_state(events_file, self.book)
         self.clock = clock
@@ -218,10 +219,26 @@ class SeriesDetector:
         """
         alerts = self._observe(epoch_s, flow_m3h, index_m3, received_s)
         if self._events_file is not None and (alerts or self._save_due):
-            evidence = None if self.artifact is None else self._night.evidence(epoch_s)
-            save_state(self._events_file, self.book, evidence)
+            save_state(self._events_file, self.book, self._saved(epoch_s))
             self._save_due = False
         return alerts
+
+    def _saved(self, epoch_s: float) -> SeriesState:
+        """What to keep across a restart, beside the open events."""
+        if self.artifact is None or self._recent is None:
+            return SeriesState()
+        return SeriesState(self._night.evidence(epoch_s), self._recent.state())
+
+    def _resume(self, epoch_s: float, resumed: SeriesState) -> None:
+        """Take back what a restart lost, if it was saved recently enough."""
+        evidence = resumed.night
+        if evidence is None or epoch_s - evidence.saved_s > RESUME_WITHIN_S:
+            return
+        self._night.resume(evidence)
+        # The open leaks went on while the gateway was down (at their last flow).
+        self.book.accrue_all(epoch_s - evidence.saved_s)
+        if resumed.recent is not None and self._recent is not None:
+            self._recent.restore(resumed.recent)
 
     def _observe(
         self, epoch_s: float, flow_m3h: float, index_m3: float | None, received_s: float | None
@@ -246,11 +263,8 @@ class SeriesDetector:
             if self.artifact is None:
                 return alerts
         if self._resumed is not None:  # the first reading after a restart, with a model
-            resumed, self._resumed = self._resumed, None
-            if epoch_s - resumed.saved_s <= RESUME_WITHIN_S:
-                self._night.resume(resumed)
-                # The open leaks went on while the gateway was down (at their last flow).
-                self.book.accrue_all(epoch_s - resumed.saved_s)
+            self._resume(epoch_s, self._resumed)
+            self._resumed = None
         self._model_step(epoch_s, epoch_s - previous_s, flow_m3h, alerts)
         if self.customer and self._rests:
             continuous = self._continuous.observe(epoch_s, flow_m3h, self.params)
