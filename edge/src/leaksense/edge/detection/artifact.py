@@ -56,8 +56,9 @@ class DetectionParams(_Frozen):
     days (watering evenings, irrigation nights); 0 switches this off."""
     burst_memory_z: float = 2.0
     """Only the part of a past quarter-hour's mean excess above this many σ is kept."""
-    level_half_life_h: float = 1.5
-    """How fast the expected level follows normal change."""
+    level_half_life_h: float = 6.0
+    """How fast the expected level follows normal change (chosen by the eighth round's
+    sweep over 1.5, 3 and 6 h: docs/detection.md)."""
     level_freeze_z: float = 2.0
     """Readings this far above expectation do not move the level (a burst is not learned)."""
     refit_every_days: float = 7.0
