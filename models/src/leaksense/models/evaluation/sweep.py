@@ -68,7 +68,7 @@ GROUPS: tuple[Group, ...] = (
     ),
     Group(
         "level tracker",
-        tuple({"level_half_life_h": v} for v in (1.5, 3.0, 6.0)),
+        tuple({"level_half_life_h": v} for v in (1.5, 3.0, 6.0, 12.0, 24.0)),
         _both,
     ),
     Group(
