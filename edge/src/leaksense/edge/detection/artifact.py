@@ -45,6 +45,11 @@ class DetectionParams(_Frozen):
     """Cap on one residual's contribution, so a lone spike cannot open a burst."""
     burst_max_h: float = 24.0
     """A burst alert still open after this long is closed (the night watch takes over)."""
+    burst_night_share: float = 0.3
+    """A burst open over a whole night window whose night shows under this share of the
+    flow it was alerted with is closed as not seen (0: never): a burst pipe leaks at
+    night too, and more (pressure). Not a half: the first estimate of the smallest
+    bursts found can be twice their flow (docs/detection.md, ninth round)."""
     burst_window_n: Annotated[int, Field(ge=1, le=12)] = 3
     """Readings in the short-window burst test (window.py)."""
     burst_window_z: float = 11.5

@@ -36,6 +36,8 @@ class Event:
     explanation_fr: str
     sent_s: float
     sent_flow_m3h: float
+    opened_flow_m3h: float = 0.0
+    """The flow estimate it was opened with."""
 
 
 _OPEN = TypeAdapter(dict[str, Event])
@@ -80,6 +82,7 @@ class EventBook:
             explanation_fr=texts[1],
             sent_s=now_s,
             sent_flow_m3h=flow_m3h,
+            opened_flow_m3h=flow_m3h,
         )
         self._open[key] = event
         return self._alert(event, now_s, ended=False)
@@ -138,9 +141,14 @@ class EventBook:
         for key in self._open:
             self.accrue(key, dt_s)
 
-    def close(self, key: str, now_s: float) -> Alert | None:
+    def close(self, key: str, now_s: float, texts: tuple[str, str] | None = None) -> Alert | None:
+        """End an open event (``texts``: a last explanation, saying why)."""
         event = self._open.pop(key, None)
-        return None if event is None else self._alert(event, now_s, ended=True)
+        if event is None:
+            return None
+        if texts is not None:
+            event.explanation_en, event.explanation_fr = texts
+        return self._alert(event, now_s, ended=True)
 
     def one_shot(
         self,

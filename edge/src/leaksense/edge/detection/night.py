@@ -43,6 +43,8 @@ class NightVerdict:
     """The night level it was judged against (0: the baseline, 1: the other level)."""
     morning_excess: float = 0.0
     """The same day's morning flow relative to its usual, minus one (0: not used)."""
+    plain_excess_m3h: float = 0.0
+    """The night's excess over its level alone, without the morning's part."""
 
 
 @dataclass(slots=True)
@@ -274,4 +276,5 @@ class NightWatch:
             evidence_start_s=self._evidence_start_s,
             level=level,
             morning_excess=excess,
+            plain_excess_m3h=mean - self.baselines_m3h[level] * factor,
         )

@@ -24,7 +24,7 @@ from leaksense.edge.detection.burst import BurstWatch
 from leaksense.edge.detection.clock import LocalClock
 from leaksense.edge.detection.continuous import ContinuousFlow
 from leaksense.edge.detection.eventfile import SeriesState, load_state, save_state
-from leaksense.edge.detection.events import EventBook
+from leaksense.edge.detection.events import Event, EventBook
 from leaksense.edge.detection.fit import INTERMITTENT_FRACTION, fit_artifact
 from leaksense.edge.detection.health import SensorHealth
 from leaksense.edge.detection.history import HistoryStore, MemoryHistory
@@ -441,12 +441,27 @@ class SeriesDetector:
             texts=msg,
         )
 
+    def _unseen(self, burst: Event, verdict: NightVerdict) -> bool:
+        """Did a whole night that the open burst spanned show too little of its flow?"""
+        share = self.params.burst_night_share
+        if share <= 0.0 or burst.detected_s > verdict.night_start_s:
+            return False
+        lasting = self.book.get(NIGHT)
+        known = 0.0 if lasting is None else max(lasting.flow_m3h, 0.0)
+        return verdict.plain_excess_m3h - known < share * burst.opened_flow_m3h
+
     def _night_verdict(self, epoch_s: float, verdict: NightVerdict, alerts: list[Alert]) -> None:
         p, book = self.params, self.book
-        if book.get(BURST) is not None:
-            # The open burst explains this night: it is no evidence of another leak.
-            self._night.forget_evidence()
-            return
+        burst = book.get(BURST)
+        if burst is not None:
+            if not self._unseen(burst, verdict):
+                # The open burst explains this night: it is no evidence of another leak.
+                self._night.forget_evidence()
+                return
+            msg = texts.unseen(burst.opened_flow_m3h, verdict.plain_excess_m3h)
+            alerts.extend(a for a in [book.close(BURST, epoch_s, msg)] if a is not None)
+            self._rise.reset()
+            self._ey, self._ep = 0.0, 0.0  # the level froze with the burst: start afresh
         leak = book.get(NIGHT)
         nights = p.night_baseline_nights
         msg = texts.night(verdict.excess_m3h, verdict.baseline_m3h, nights)

@@ -30,6 +30,15 @@ def night(excess: float, baseline: float, nights: int) -> tuple[str, str]:
     )
 
 
+def unseen(burst: float, night: float) -> tuple[str, str]:
+    return (
+        f"closed: the night flow was only {night:.2f} m³/h above its level, not the"
+        f" {burst:.2f} m³/h the burst was alerted with (not a leak, or repaired)",
+        f"clos : le débit de nuit ne dépassait son niveau que de {_fr(night)} m³/h, pas des"
+        f" {_fr(burst)} m³/h signalés pour la rupture (pas une fuite, ou réparée)",
+    )
+
+
 def continuous(minimum: float, hours: float) -> tuple[str, str]:
     return (
         f"flow never below {minimum:.3f} m³/h for {hours:.0f} h (continuous consumption)",
