@@ -98,6 +98,28 @@ def test_night_flow_includes_legitimate_night_use() -> None:
     assert flow.sum() * g.step_h / 7 == pytest.approx(300 * 1.05, rel=0.03)
 
 
+def test_five_minute_flows_are_as_noisy_whatever_the_simulation_step() -> None:
+    """A 1-minute meter elsewhere in a scenario makes the grid step 60 s: the
+    5-minute flows a DMA meter reports must not become √5 times smoother."""
+    household = CONSUMER_TYPES["household"]
+
+    def five_minute_cv(step_s: int) -> float:
+        g = grid(days=14, step_s=step_s)
+        flow = group_flow_m3h(
+            household,
+            np.ones(g.n),  # a flat demand: only the noise varies
+            g,
+            count=50,
+            m3_per_day=0.3,
+            night_use_l_h=0.0,
+            rng=np.random.default_rng(3),
+        )
+        five = flow.reshape(-1, 300 // step_s).mean(axis=1)
+        return float(five.std() / five.mean())
+
+    assert five_minute_cv(60) == pytest.approx(five_minute_cv(300), rel=0.05)
+
+
 def test_gardens_are_watered_on_summer_evenings_only() -> None:
     garden = CONSUMER_TYPES["garden-household"]
     rng = np.random.default_rng(2)

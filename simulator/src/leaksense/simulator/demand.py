@@ -20,6 +20,8 @@ import numpy.typing as npt
 from leaksense.simulator.spec import ScenarioSpec
 from leaksense.simulator.timegrid import FloatArray, TimeGrid
 
+NOISE_STEP_S = 300
+"""The step over which ``noise_fraction`` is a consumer's coefficient of variation."""
 _PEAK_DAY_OF_YEAR = 196  # mid-July: summer demand peak in the northern hemisphere
 _HOURS = np.arange(24.0)
 T = TypeVar("T", bound=np.generic)
@@ -49,7 +51,9 @@ class ConsumerType:
     night_use_l_h: float = 0.0
     """Legitimate use present at every hour, night included (L/h per consumer)."""
     noise_fraction: float = 0.3
-    """Coefficient of variation of one consumer's flow per step."""
+    """Coefficient of variation of one consumer's mean flow over 5 minutes (over a
+    simulation step of another length it scales as 1/√step, so that the flow a meter
+    reports does not depend on the steps of the other meters)."""
     daily_noise_fraction: float = 0.0
     """Day-to-day variation shared by a whole group (weather, events)."""
 
@@ -211,7 +215,7 @@ def group_flow_m3h(
     night_m3h = min(mean_m3h, count * night_use_l_h / 1000)
     days = int(grid.local_day[-1] - grid.local_day[0]) + 1
     daily = 1 + ctype.daily_noise_fraction * rng.standard_normal(days)
-    cv = ctype.noise_fraction / np.sqrt(count)
+    cv = ctype.noise_fraction / np.sqrt(count) * np.sqrt(NOISE_STEP_S / grid.step_s)
     if cv > 0:
         k = 1 / cv**2  # gamma noise: positive, mean 1, coefficient of variation cv
         noise = rng.gamma(k, 1 / k, grid.n)
