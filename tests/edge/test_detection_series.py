@@ -94,8 +94,10 @@ def test_a_rise_of_four_and_a_half_sigma_is_alerted_by_the_short_window_before_t
         return bursts[0].detected_at.timestamp() - float(epoch[start])
 
     # This synthetic meter is so steady that 4 σ is under the 10 % size floor.
-    with_window = delay_s(DetectionParams(burst_min_fraction=0.0))
-    cusum_alone = delay_s(DetectionParams(burst_min_fraction=0.0, burst_window_z=0.0))
+    with_window = delay_s(DetectionParams(burst_min_fraction=0.0, burst_step_z=0.0))
+    cusum_alone = delay_s(
+        DetectionParams(burst_min_fraction=0.0, burst_window_z=0.0, burst_step_z=0.0)
+    )
     assert 0 <= with_window <= 15 * 60
     assert with_window < cusum_alone
 

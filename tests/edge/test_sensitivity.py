@@ -30,8 +30,10 @@ DAY_STEPS = 86_400 // 300
 
 
 def burst_alerts(multipliers: Mapping[str, float]) -> list[Alert]:
-    """A 20 % burst at midday on day 20 of a clean 24-day series, through the engine."""
-    epoch, flow = series(24)
+    """A 20 % burst at midday on day 20 of a 24-day series, through the engine. With
+    6 % noise it is a few σ: a clean series' burst is so large that even doubled
+    thresholds see it at the same reading."""
+    epoch, flow = series(24, noise=0.06)
     start = int(20.5 * DAY_STEPS)
     flow[start:] += 0.2 * flow.mean()
     engine = DetectionEngine("gw", EngineSettings())
@@ -68,6 +70,9 @@ def test_the_multiplier_survives_refits_without_compounding() -> None:
     assert detector.params.night_h == pytest.approx(1.5 * detector.artifact.params.night_h)
     window_z = detector.artifact.params.burst_window_z
     assert detector.params.burst_window_z == pytest.approx(1.5 * window_z)
+    step_z = detector.artifact.params.burst_step_z
+    assert step_z > 0
+    assert detector.params.burst_step_z == pytest.approx(1.5 * step_z)
 
 
 @pytest.fixture

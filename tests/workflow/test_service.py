@@ -200,9 +200,11 @@ def test_false_alarms_raise_the_series_thresholds_within_bounds(
             ("s-2", 1.0),
         ]
     assert feedback.multiplier(0) == 1.0 and feedback.multiplier(1000) == 2.0
-    params = {"burst_h": 7.0, "burst_window_z": 11.5, "night_h": 2.0, "burst_k": 2.5}
+    params = {"burst_h": 7.0, "burst_window_z": 11.5, "burst_step_z": 5.0, "night_h": 2.0}
+    params["burst_k"] = 2.5
     assert feedback.adjust_params(params, 1.3) == pytest.approx(
-        {"burst_h": 9.1, "burst_window_z": 14.95, "night_h": 2.6, "burst_k": 2.5}
+        {"burst_h": 9.1, "burst_window_z": 14.95, "burst_step_z": 6.5, "night_h": 2.6}
+        | {"burst_k": 2.5}
     )
     assert feedback.adjust_params(params, 5.0)["burst_h"] == 14.0  # clamped to ×2
 

@@ -56,6 +56,14 @@ class DetectionParams(_Frozen):
     """The short-window test alarms when its readings' z add up to this (0: off)."""
     burst_window_min_z: float = 1.5
     """… and each of them is at least this many σ above expectation."""
+    burst_step_z: float = 5.0
+    """The step test (step.py) alarms when the last readings' mean excess is this many
+    of its σ above the readings' just before them (0: off; tenth round)."""
+    burst_step_n: Annotated[int, Field(ge=1, le=6)] = 2
+    """Readings in the step test's recent mean."""
+    burst_step_before_n: Annotated[int, Field(ge=1, le=24)] = 6
+    """Readings in the step test's reference mean (one reading before the recent ones
+    is skipped: a burst may have started in it)."""
     burst_memory_days: int = 3
     """The burst CUSUM expects an excess that came back at this hour on any of the last
     days (watering evenings, irrigation nights); 0 switches this off."""
@@ -116,6 +124,8 @@ class ModelArtifact(_Frozen):
     """Expected flow by day type (weekday, Saturday, Sunday/holiday) and quarter-hour."""
     sigma_m3h: Floats
     """Residual noise (robust σ) by local hour."""
+    step_sigma_m3h: Floats | None = None
+    """σ of the step test's statistic by local hour (step.py); None: no step test."""
     night_baseline_m3h: float
     night_alt_baseline_m3h: Annotated[float, Field(allow_inf_nan=False)] | None = None
     """A second night level far from the baseline, when the nights fall in two groups

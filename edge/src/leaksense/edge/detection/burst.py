@@ -3,8 +3,9 @@
 Two tests on the standardised residuals (z: flow minus what the profile, the recent
 level and the recent days expect, over the hour's σ): a one-sided CUSUM with
 allowance ``burst_k`` and threshold ``burst_h`` (each z clipped at ``burst_z_clip``,
-so one spike cannot alarm), and the short window (window.py), which answers first
-when a rise is already sustained over a few readings. While a burst is open, a
+so one spike cannot alarm), the short window (window.py), which answers first
+when a rise is already sustained over a few readings, and the step test (step.py),
+which compares the last readings with those just before them. While a burst is open, a
 second CUSUM (allowance 0.5 σ below the expected) says when the flow has come back.
 Pure arithmetic: the series (series.py) decides what an alarm becomes.
 """
@@ -12,17 +13,30 @@ Pure arithmetic: the series (series.py) decides what an alarm becomes.
 from __future__ import annotations
 
 from leaksense.edge.detection.artifact import DetectionParams
+from leaksense.edge.detection.step import StepTest
 from leaksense.edge.detection.window import ShortWindow
 
 
 class BurstWatch:
     """The burst CUSUMs and the short window of one series."""
 
-    __slots__ = ("_down", "_excess_n", "_excess_sum", "_params", "_window", "cusum", "start_s")
+    __slots__ = (
+        "_down",
+        "_excess_n",
+        "_excess_sum",
+        "_interval_s",
+        "_params",
+        "_step",
+        "_window",
+        "cusum",
+        "start_s",
+    )
 
-    def __init__(self, params: DetectionParams) -> None:
+    def __init__(self, params: DetectionParams, interval_s: float = 300.0) -> None:
         self._params = params
+        self._interval_s = interval_s
         self._window = ShortWindow(params)
+        self._step = StepTest(params, interval_s)
         self.cusum = 0.0
         self.start_s = 0.0
         """Where the rise being added up started."""
@@ -34,16 +48,20 @@ class BurstWatch:
         """New thresholds: the CUSUMs keep their evidence, the short window restarts."""
         self._params = params
         self._window = ShortWindow(params)
+        self._step = StepTest(params, self._interval_s)
 
     def reset(self) -> None:
         """Forget everything (a burst closed, a sensor fault)."""
         self.cusum = self._down = self.start_s = self._excess_sum = 0.0
         self._excess_n = 0
         self._window.clear()
+        self._step.clear()
 
-    def push(self, epoch_s: float, excess_m3h: float, z: float) -> tuple[float, float] | None:
-        """Feed one reading; returns the short window's ``(start, mean excess)`` if it
-        alarms (see :meth:`alarms`)."""
+    def push(
+        self, epoch_s: float, excess_m3h: float, z: float, step_sigma_m3h: float | None = None
+    ) -> tuple[float, float] | None:
+        """Feed one reading; returns the short window's or the step test's
+        ``(start, mean excess)`` if one alarms (see :meth:`alarms`)."""
         p = self._params
         if self.cusum == 0.0:
             self.start_s, self._excess_sum, self._excess_n = epoch_s, 0.0, 0
@@ -51,7 +69,9 @@ class BurstWatch:
         if self.cusum > 0.0:
             self._excess_sum += excess_m3h
             self._excess_n += 1
-        return self._window.push(epoch_s, excess_m3h, z)
+        window = self._window.push(epoch_s, excess_m3h, z)
+        step = self._step.push(epoch_s, excess_m3h, z, step_sigma_m3h)
+        return window or step
 
     def alarms(self, window: tuple[float, float] | None) -> bool:
         """Does the rise alarm (no burst open)? When the short window alarms before the

@@ -11,6 +11,7 @@ server's trainer (leaksense.models) fits the same artifact with scikit-learn.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -30,6 +31,7 @@ from leaksense.edge.detection.stats import (
     percentile,
     spread_sigma,
 )
+from leaksense.edge.detection.step import step_differences
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -94,6 +96,28 @@ def _hourly_sigma(residual: FloatArray, hour: IntArray, floor: float) -> list[fl
         max(s if n >= MIN_HOUR_READINGS else fallback, floor)
         for s, n in zip(sigma, counts, strict=True)
     ]
+
+
+def _step_sigma(
+    epoch_s: FloatArray,
+    residual: FloatArray,
+    hour: IntArray,
+    *,
+    mean_flow: float,
+    quantum: float,
+    params: DetectionParams,
+) -> list[float] | None:
+    """σ of the step test's statistic per local hour (step.py), or None if too few
+    regular readings."""
+    n, before = params.burst_step_n, params.burst_step_before_n
+    interval_s = median(np.diff(epoch_s))
+    d, index = step_differences(epoch_s, residual, interval_s, n, before)
+    if d.size < MIN_HOUR_READINGS * 24:
+        return None
+    # A pulse meter's rounding telescopes in a mean of consecutive readings: the
+    # statistic is within about half a step, however steady the flow.
+    floor = max(0.01 * mean_flow * math.sqrt(1 / n + 1 / before), 0.5 * quantum, 1e-4)
+    return _hourly_sigma(d, hour[index], floor)
 
 
 def _cell_medians(cell: IntArray, flow: FloatArray, cells: int) -> FloatArray:
@@ -259,8 +283,12 @@ def fit_artifact(
     shape = profile[day_type, slot]
     residual = flow_m3h - shape * _causal_level(epoch_s, flow_m3h, shape, params)
     mean_flow = float(np.mean(np.abs(flow_m3h))) or 1e-3
-    floor = max(0.01 * mean_flow, _quantum(flow_m3h), 1e-4)
+    quantum = _quantum(flow_m3h)
+    floor = max(0.01 * mean_flow, quantum, 1e-4)
     sigma = _hourly_sigma(residual, hour, floor)
+    step_sigma = _step_sigma(
+        epoch_s, residual, hour, mean_flow=mean_flow, quantum=quantum, params=params
+    )
     interval_s = median(np.diff(epoch_s))
     per_day = int(86_400 / max(interval_s, 1.0))
     columns = (day, day_type, hour)
@@ -274,7 +302,7 @@ def fit_artifact(
     zero_fraction = float(np.mean(np.abs(flow_m3h) <= params.zero_flow_m3h))
     intermittent = zero_fraction > INTERMITTENT_FRACTION
     window_s = 3600.0 * (params.night_end_hour - params.night_start_hour)
-    night_floor = floor if intermittent else max(_quantum(flow_m3h) * interval_s / window_s, 1e-4)
+    night_floor = floor if intermittent else max(quantum * interval_s / window_s, 1e-4)
     if nights.size == 0:
         nights, types = np.asarray([float(np.min(profile))]), np.zeros(1, dtype=np.int64)
     # A household's nights (at rest, or a flush) are not split into levels.
@@ -299,6 +327,7 @@ def fit_artifact(
         interval_s=interval_s,
         profile_m3h=round_floats(profile.tolist()),
         sigma_m3h=round_floats(sigma),
+        step_sigma_m3h=None if step_sigma is None else round_floats(step_sigma),
         night_baseline_m3h=round_floats(modes.levels[0]),
         night_alt_baseline_m3h=None if len(modes.levels) < 2 else round_floats(modes.levels[1]),
         night_sigma_m3h=round_floats(modes.sigma),

@@ -97,7 +97,8 @@ class SeriesDetector:
         self._continuous = ContinuousFlow(self.book)
         self._normal_nights = 0
         self._held: list[tuple[float, float, float, float]] = []
-        self._rise = BurstWatch(self.params)  # the burst CUSUMs and short window
+        self._rise = BurstWatch(self.params, interval_s)  # the burst CUSUMs, short tests
+        self._step_sigma: list[float] | None = None
         self.health = SensorHealth(
             self.book,
             self._pause,
@@ -122,6 +123,8 @@ class SeriesDetector:
         self.health.night_baseline_m3h = artifact.night_baseline_m3h
         self._profile = [list(row) for row in artifact.profile_m3h]
         self._sigma = list(artifact.sigma_m3h)
+        step = artifact.step_sigma_m3h
+        self._step_sigma = None if step is None or len(step) != 24 else list(step)
         self._min_burst_m3h = self.params.burst_min_fraction * artifact.mean_flow_m3h
         self._intermittent = self.customer or artifact.zero_fraction > INTERMITTENT_FRACTION
         # A customer whose meter never rested in training (a farm's troughs, a
@@ -142,8 +145,8 @@ class SeriesDetector:
 
     def set_threshold_multiplier(self, multiplier: float) -> None:
         """False-alarm feedback (docs/alerts.md): scale the decision thresholds
-        (``burst_h``, ``burst_window_z``, ``night_h``) by ``multiplier`` (≥ 1: only ever
-        less sensitive)."""
+        (``burst_h``, ``burst_window_z``, ``burst_step_z``, ``night_h``) by
+        ``multiplier`` (≥ 1: only ever less sensitive)."""
         self.threshold_multiplier = multiplier
         self._use_params(self._tuned(self._base_params))
         if self.artifact is not None:
@@ -162,6 +165,7 @@ class SeriesDetector:
         scaled = {
             "burst_h": params.burst_h * m,
             "burst_window_z": params.burst_window_z * m,
+            "burst_step_z": params.burst_step_z * m,
             "night_h": params.night_h * m,
         }
         return params.model_copy(update=scaled)
@@ -386,7 +390,9 @@ class SeriesDetector:
         self, epoch_s: float, flow: float, expected: float, z: float, alerts: list[Alert]
     ) -> None:
         p, book = self.params, self.book
-        window = self._rise.push(epoch_s, flow - expected, z)
+        hour = self.clock.locate(epoch_s)[3]
+        step_sigma = None if self._step_sigma is None else self._step_sigma[hour]
+        window = self._rise.push(epoch_s, flow - expected, z, step_sigma)
         burst = book.get(BURST)
         if burst is None:
             if self._rise.alarms(window):

@@ -43,7 +43,7 @@ def sklearn_available() -> bool:
 def part_detectors(params: DetectionParams) -> list[Detector]:
     """The engine with a single leak detector on (sensor health stays on)."""
     only = {
-        "burst tests only": ("burst_h", "burst_window_z"),
+        "burst tests only": ("burst_h", "burst_window_z", "burst_step_z"),
         "night CUSUM only": ("night_h",),
         "continuous flow only": ("continuous_flow_h",),
     }

@@ -62,6 +62,15 @@ GROUPS: tuple[Group, ...] = (
         burst_20,
     ),
     Group(
+        "step test",
+        (
+            *({"burst_step_z": z} for z in (0.0, 4.5, 5.0, 5.5, 6.0)),
+            {"burst_step_z": 5.0, "burst_step_n": 3},
+            {"burst_step_z": 5.0, "burst_step_before_n": 12},
+        ),
+        burst_20,
+    ),
+    Group(
         "night CUSUM",
         tuple({"night_k": k, "night_h": h} for k in (0.25, 0.5, 1.0) for h in (2.0, 3.0, 4.0)),
         background_5,

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from leaksense.server.db import AlertRecord, upsert_statement
 from leaksense.server.workflow.models import AlertWorkflow, SeriesSensitivity
 
-ADJUSTED_PARAMS: Final = ("burst_h", "burst_window_z", "night_h")
+ADJUSTED_PARAMS: Final = ("burst_h", "burst_window_z", "burst_step_z", "night_h")
 """The detection parameters the multiplier scales: the decision thresholds (σ)."""
 WINDOW_DAYS: Final = 90
 STEP_PER_FALSE_ALARM: Final = 0.1
