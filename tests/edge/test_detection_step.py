@@ -106,18 +106,21 @@ def detect(
     return alerts
 
 
-@pytest.mark.parametrize("rise_sigma", [4.5, 5.0])
-def test_a_burst_starting_late_in_a_reading_is_alerted_in_time_by_the_step_test(
-    rise_sigma: float,
+@pytest.mark.parametrize(("rise_sigma", "interval_s"), [(4.5, 300), (5.0, 300), (6.0, 900)])
+def test_a_burst_starting_late_in_a_reading_is_alerted_one_reading_earlier_by_the_step_test(
+    rise_sigma: float, interval_s: int
 ) -> None:
-    epoch, flow = series(24)
-    start = int(20.5 * DAY / 300)
+    # The detector is set up for 5-minute readings; a 15-minute meter's artifact says
+    # its own interval, which the step test then follows. (The σ here is the probe's,
+    # a little under the detector's own at 15 minutes: hence 6 σ.)
+    epoch, flow = series(24, interval_s=interval_s)
+    start = int(20.5 * DAY / interval_s)
     probe = fit_artifact("s1", epoch[:start], flow[:start], LocalClock())
     hour = LocalClock().locate(float(epoch[start]))[3]
     rise = rise_sigma * probe.sigma_m3h[hour]
-    flow[start] += 0.2 * rise  # the burst began 1 minute before this reading's end
+    flow[start] += 0.2 * rise  # the burst began late in this reading's interval
     flow[start + 1 :] += rise
-    began_s = float(epoch[start]) - 60.0
+    began_s = float(epoch[start]) - 0.2 * interval_s
 
     def delay_s(params: DetectionParams) -> float:
         bursts = {a.alert_id: a for a in detect(epoch, flow, params) if a.kind == AlertKind.BURST}
@@ -127,4 +130,5 @@ def test_a_burst_starting_late_in_a_reading_is_alerted_in_time_by_the_step_test(
     base = DetectionParams(burst_min_fraction=0.0)  # a steady meter: 4 σ is under 10 %
     with_step = delay_s(base.model_copy(update={"burst_step_z": 5.0}))
     without = delay_s(base.model_copy(update={"burst_step_z": 0.0}))
-    assert with_step <= 15 * 60 < without
+    # Two whole readings after the one it began in (at 5 minutes: within 15 minutes).
+    assert with_step <= 2.2 * interval_s < without

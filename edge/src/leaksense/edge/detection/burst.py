@@ -24,17 +24,18 @@ class BurstWatch:
         "_down",
         "_excess_n",
         "_excess_sum",
-        "_interval_s",
         "_params",
         "_step",
         "_window",
         "cusum",
+        "interval_s",
         "start_s",
     )
 
     def __init__(self, params: DetectionParams, interval_s: float = 300.0) -> None:
         self._params = params
-        self._interval_s = interval_s
+        self.interval_s = interval_s
+        """The series' reading interval: the step test's readings must follow on."""
         self._window = ShortWindow(params)
         self._step = StepTest(params, interval_s)
         self.cusum = 0.0
@@ -48,7 +49,7 @@ class BurstWatch:
         """New thresholds: the CUSUMs keep their evidence, the short window restarts."""
         self._params = params
         self._window = ShortWindow(params)
-        self._step = StepTest(params, self._interval_s)
+        self._step = StepTest(params, self.interval_s)
 
     def reset(self) -> None:
         """Forget everything (a burst closed, a sensor fault)."""

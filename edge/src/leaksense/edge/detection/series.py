@@ -119,6 +119,7 @@ class SeriesDetector:
         # Thresholds the gateway's config sets explicitly win over the artifact's.
         overrides = {k: getattr(self._overrides, k) for k in self._overrides.model_fields_set}
         self._base_params = artifact.params.model_copy(update=overrides)
+        self._rise.interval_s = artifact.interval_s  # the interval it was trained on
         self._use_params(self._tuned(self._base_params))
         self.health.night_baseline_m3h = artifact.night_baseline_m3h
         self._profile = [list(row) for row in artifact.profile_m3h]
