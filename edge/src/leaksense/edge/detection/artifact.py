@@ -44,7 +44,8 @@ class DetectionParams(_Frozen):
     burst_z_clip: float = 8.0
     """Cap on one residual's contribution, so a lone spike cannot open a burst."""
     burst_max_h: float = 24.0
-    """A burst alert still open after this long is closed (the night watch takes over)."""
+    """A burst alert still open after this long, once a whole night it was open for
+    has been judged (or after twice this long), goes on as a lasting leak."""
     burst_night_share: float = 0.3
     """A burst open over a whole night window whose night shows under this share of the
     flow it was alerted with is closed as not seen (0: never): a burst pipe leaks at

@@ -96,6 +96,7 @@ class SeriesDetector:
         self._last_spike_s = -math.inf
         self._continuous = ContinuousFlow(self.book)
         self._normal_nights = 0
+        self._burst_night_judged = False  # has a whole night seen the open burst?
         self._held: list[tuple[float, float, float, float]] = []
         self._rise = BurstWatch(self.params, interval_s)  # the burst CUSUMs, short tests
         self._step_sigma: list[float] | None = None
@@ -396,13 +397,17 @@ class SeriesDetector:
         window = self._rise.push(epoch_s, flow - expected, z, step_sigma)
         burst = book.get(BURST)
         if burst is None:
+            self._burst_night_judged = False
             if self._rise.alarms(window):
                 alerts.extend(a for a in [self._open_burst(epoch_s, flow, expected, z)] if a)
             return
         back = self._rise.came_back(z)
         # Not repaired after burst_max_h: the same event goes on as a lasting leak,
         # which the night watch updates and closes; the burst CUSUM is free again.
-        stale = epoch_s - burst.detected_s > 3600 * p.burst_max_h
+        # A whole night judges a burst first (burst_night_share): one alarmed at 03:00
+        # waits for the next night's verdict, or for twice burst_max_h without one.
+        age_h = (epoch_s - burst.detected_s) / 3600
+        stale = age_h > p.burst_max_h and (self._burst_night_judged or age_h > 2 * p.burst_max_h)
         if back or stale:
             if stale and (night := book.get(NIGHT)) is not None:
                 # A lasting leak is open too: it takes the burst's flow over (so the
@@ -457,6 +462,21 @@ class SeriesDetector:
         known = 0.0 if lasting is None else max(lasting.flow_m3h, 0.0)
         return verdict.plain_excess_m3h - known < share * burst.opened_flow_m3h
 
+    def _lasts(self, epoch_s: float, verdict: NightVerdict, alerts: list[Alert]) -> None:
+        """A burst past ``burst_max_h`` that this night showed: the same event goes on
+        as a lasting leak, at the flow the night shows (with no lasting leak open)."""
+        if self.book.get(NIGHT) is not None:
+            return  # the burst's next reading hands its flow to the open leak
+        self.book.rename(BURST, NIGHT)
+        self._normal_nights = 0
+        self._rise.reset()
+        nights = self.params.night_baseline_nights
+        msg = texts.night(verdict.excess_m3h, verdict.baseline_m3h, nights)
+        confidence = min(1.0, verdict.cusum / (2 * self.params.night_h))
+        flow_m3h = max(verdict.excess_m3h, 0.0)
+        update = self.book.update(NIGHT, epoch_s, flow_m3h, confidence, msg)
+        alerts.extend(a for a in [update] if a is not None)
+
     def _night_verdict(self, epoch_s: float, verdict: NightVerdict, alerts: list[Alert]) -> None:
         p, book = self.params, self.book
         burst = book.get(BURST)
@@ -464,6 +484,10 @@ class SeriesDetector:
             if not self._unseen(burst, verdict):
                 # The open burst explains this night: it is no evidence of another leak.
                 self._night.forget_evidence()
+                self._burst_night_judged = burst.detected_s <= verdict.night_start_s
+                age_s = epoch_s - burst.detected_s
+                if self._burst_night_judged and age_s > 3600 * p.burst_max_h:
+                    self._lasts(epoch_s, verdict, alerts)
                 return
             msg = texts.unseen(burst.opened_flow_m3h, verdict.plain_excess_m3h)
             alerts.extend(a for a in [book.close(BURST, epoch_s, msg)] if a is not None)
