@@ -103,6 +103,7 @@ def _step_sigma(
     residual: FloatArray,
     hour: IntArray,
     *,
+    interval_s: float,
     mean_flow: float,
     quantum: float,
     params: DetectionParams,
@@ -110,7 +111,6 @@ def _step_sigma(
     """σ of the step test's statistic per local hour (step.py), or None if too few
     regular readings."""
     n, before = params.burst_step_n, params.burst_step_before_n
-    interval_s = median(np.diff(epoch_s))
     d, index = step_differences(epoch_s, residual, interval_s, n, before)
     if d.size < MIN_HOUR_READINGS * 24:
         return None
@@ -286,10 +286,16 @@ def fit_artifact(
     quantum = _quantum(flow_m3h)
     floor = max(0.01 * mean_flow, quantum, 1e-4)
     sigma = _hourly_sigma(residual, hour, floor)
-    step_sigma = _step_sigma(
-        epoch_s, residual, hour, mean_flow=mean_flow, quantum=quantum, params=params
-    )
     interval_s = median(np.diff(epoch_s))
+    step_sigma = _step_sigma(
+        epoch_s,
+        residual,
+        hour,
+        interval_s=interval_s,
+        mean_flow=mean_flow,
+        quantum=quantum,
+        params=params,
+    )
     per_day = int(86_400 / max(interval_s, 1.0))
     columns = (day, day_type, hour)
     night_hours = (params.night_start_hour, params.night_end_hour)
