@@ -89,21 +89,22 @@ def test_a_busy_day_is_not_a_night_leak_and_the_night_waits_for_its_morning() ->
     # A gateway that switches the morning off judges its nights alone, on time.
     off = artifact.model_copy(update={"params": PARAMS.model_copy(update={"morning_end_hour": 0})})
     assert [h for h, _ in judge_day(off, epoch[test], busy[test])] == [PARAMS.night_end_hour] * 2
-    assert max(v.z for _, v in alone) > 3  # judged alone, the busy nights look leaky
+    # Judged alone, the busy nights look leaky: the second one raises the alarm.
+    assert alone[-1][1].alarm and not any(v.alarm for _, v in with_morning)
     assert all(abs(v.z) < 2 and v.morning_excess > 0.05 for _, v in with_morning)
     # A leak on those nights still shows: 10 % of the night flow, mornings as usual.
     leaky = flow.copy()
     leaky[test & (hour >= 1) & (hour < 5)] += 0.1 * artifact.night_baseline_m3h
     assert all(v.z > 3 for _, v in judge_day(artifact, epoch[test], leaky[test]))
     # With ``night_alone_first`` a night that alarms judged alone (a leak of 25 %) does
-    # not wait: it is told at 05:00 (and so is the busy night, the price of the early
-    # word).
+    # not wait: it is told at 05:00. The first busy night does not alarm alone (2.5 σ
+    # of a night the fit has not seen), so it still waits for its morning.
     large = flow.copy()
     large[test & (hour >= 1) & (hour < 5)] += 0.25 * artifact.night_baseline_m3h
     early = judge_day(artifact, epoch[test], large[test], alone_first=True)
     assert [(h, v.alarm) for h, v in early][:1] == [(PARAMS.night_end_hour, True)]
     busy_early = judge_day(artifact, epoch[test], busy[test], alone_first=True)
-    assert busy_early[0][0] == PARAMS.night_end_hour
+    assert busy_early[0][0] == PARAMS.morning_end_hour
 
 
 def test_a_night_whose_morning_is_missing_is_judged_on_its_own() -> None:
@@ -138,3 +139,28 @@ def test_a_refit_while_a_night_waits_for_its_morning_keeps_that_night() -> None:
     # morning part); the second, under the new model, when its window closes.
     assert [h for h, _ in verdicts] == [PARAMS.morning_end_hour, PARAMS.night_end_hour]
     assert verdicts[0][1].morning_excess == 0.0
+
+
+def test_a_morning_that_explains_little_promises_no_more_than_new_nights_keep() -> None:
+    # A farm's nights: 0.18 m³/h, a shared day factor (5 %) that the morning also
+    # shows, and a white noise of the night's mean (6 %) that it does not. Fitted on a
+    # fortnight, the slope is judged on nights held out of the fit, so it is kept less
+    # often, and the σ it keeps is nearer what the next 200 nights show. (Judged
+    # in-sample: used in 23 % of fortnights, new nights 1.31 times the σ promised.)
+    rng = np.random.default_rng(5)
+    used, ratios = 0, []
+    for _ in range(600):
+        busy, morning_noise = rng.normal(0, 0.05, 214), rng.normal(0, 0.07, 214)
+        night = 0.18 + 0.15 * busy + rng.normal(0, 0.0115, 214)
+        morning = 0.45 * (1 + busy + morning_noise)
+        nights = {d: (float(night[d]), 0) for d in range(14)}
+        mornings = {d: (float(morning[d]), 0) for d in range(14)}
+        level = float(np.median(night[:14]))
+        fit = fit_morning(nights, mornings, (level, [1.0] * 3, 0.0137), 1e-4, PARAMS)
+        if fit is None:
+            continue
+        used += 1
+        new = night[14:] - level - fit.slope_m3h * (morning[14:] / fit.morning_m3h[0] - 1)
+        ratios.append(float(np.std(new)) / fit.sigma_m3h)
+    assert used / 600 < 0.2
+    assert float(np.median(ratios)) < 1.25

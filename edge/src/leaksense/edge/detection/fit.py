@@ -161,12 +161,19 @@ def _coverage(hours: tuple[int, int], params: DetectionParams, per_day: int) -> 
     return params.night_min_coverage * per_day * max(hours[1] - hours[0], 0) / 24
 
 
-def _night_factors(relative: FloatArray, types: IntArray) -> list[float]:
-    """Night level of each day type relative to its mode (Sunday mornings differ)."""
+def _night_factors(
+    relative: FloatArray, types: IntArray, fitted: list[bool] | None = None
+) -> list[float]:
+    """Night level of each day type relative to its mode (Sunday mornings differ).
+
+    A day type needs two nights for a factor; ``fitted`` (a night held out) says
+    which types had them, so one left is enough.
+    """
     factors = []
     for k in range(DAY_TYPES):
         of_type = relative[types == k]
-        factor = median(of_type) if of_type.size >= 2 else 1.0
+        enough = of_type.size >= 1 if fitted is not None and fitted[k] else of_type.size >= 2
+        factor = median(of_type) if enough else 1.0
         factors.append(factor if factor > 0.05 else 1.0)  # a night at rest: no scaling
     return factors
 
@@ -213,12 +220,9 @@ class NightModes:
     def _fit(
         cls, nights: FloatArray, types: IntArray, label: IntArray, floor_fraction: float
     ) -> NightModes:
-        levels = [median(nights[label == m]) for m in range(int(label.max()) + 1)]
-        level = np.asarray(levels)[label]
-        usable = level > 0
-        ratio = np.where(usable, nights / np.where(usable, level, 1.0), 1.0)
-        factors = _night_factors(ratio, types)
-        residual = nights / np.asarray(factors)[types] - level
+        levels, factors = _levels_and_factors(nights, types, label, int(label.max()) + 1)
+        in_sample = nights / np.asarray(factors)[types] - np.asarray(levels)[label]
+        residual = _held_out(nights, types, label, in_sample)
         sigma = max(core_sigma(residual), floor_fraction * abs(levels[0]))
         return cls(levels, factors, sigma)
 
@@ -227,8 +231,45 @@ class NightModes:
 
 
 MODE_GAP_SIGMAS = 8.0
+
+
 MODE_MIN_SHARE = 0.1
 MODE_MIN_NIGHTS = 6
+
+
+def _levels_and_factors(
+    nights: FloatArray,
+    types: IntArray,
+    label: IntArray,
+    modes: int,
+    fitted: list[bool] | None = None,
+) -> tuple[list[float], list[float]]:
+    """Each mode's level (median; NaN if it has no night) and the day-type factors."""
+    levels = [median(nights[label == m]) for m in range(modes)]
+    level = np.asarray(levels)[label]
+    usable = level > 0
+    ratio = np.where(usable, nights / np.where(usable, level, 1.0), 1.0)
+    return levels, _night_factors(ratio, types, fitted)
+
+
+def _held_out(
+    nights: FloatArray, types: IntArray, label: IntArray, in_sample: FloatArray
+) -> FloatArray:
+    """Each night's residual against the level and factors fitted without it.
+
+    A fortnight has two Saturdays: a factor fitted on both halves their spread, and
+    the σ of in-sample residuals promises nights tighter than the next ones will be.
+    """
+    out = in_sample.copy()
+    modes = int(label.max()) + 1
+    fitted = [int((types == k).sum()) >= 2 for k in range(DAY_TYPES)]
+    for i in range(nights.size):
+        keep = np.arange(nights.size) != i
+        levels, factors = _levels_and_factors(nights[keep], types[keep], label[keep], modes, fitted)
+        level = levels[int(label[i])]
+        if not math.isnan(level):
+            out[i] = nights[i] / factors[int(types[i])] - level
+    return out
 
 
 def _causal_level(

@@ -4,8 +4,9 @@ A night's flow is the background leakage plus the few people up at night, and ho
 many are up follows the day's demand (a hot day, a holiday week), which the same
 day's morning shows. The fit regresses each training night's excess over its level
 on the morning's relative excess (against its day type's usual morning); where that
-cuts the night σ by ``morning_min_gain``, the night watch waits for the morning and
-judges the night against ``level + slope × morning excess``.
+cuts the night σ by ``morning_min_gain`` (both σs of nights held out of the fit), the
+night watch waits for the morning and judges the night against
+``level + slope × morning excess``.
 
 A leak adds the same flow to the morning, whose flow is several times the night's;
 it raises the expected night by ``slope × leak ÷ morning flow``, a small part of it.
@@ -80,10 +81,15 @@ def fit_morning(
     keep = np.abs(y - median(y)) <= TRIM_SIGMAS * max(spread, 1e-9)  # a leaky night
     if keep.sum() < MIN_PAIRS or float(np.ptp(x[keep])) <= 0.0:
         return None
-    slope = float(np.polyfit(x[keep], y[keep], 1)[0])
-    adjusted = core_sigma(y[keep] - slope * x[keep])
+    xk, yk = x[keep], y[keep]
+    slope, intercept = (float(c) for c in np.polyfit(xk, yk, 1))
+    # Both σs are of held-out nights: fitted on the same dozen nights, a slope always
+    # explains some of their spread, and the next nights would not keep that promise.
+    leverage = 1.0 / xk.size + (xk - xk.mean()) ** 2 / float(((xk - xk.mean()) ** 2).sum())
+    adjusted = core_sigma((yk - intercept - slope * xk) / (1.0 - leverage))
+    plain = core_sigma((yk - yk.mean()) * xk.size / (xk.size - 1))
     # The gain is judged on the nights' own spread, not on the floors under it.
-    if slope <= 0.0 or adjusted > (1.0 - params.morning_min_gain) * core_sigma(y[keep]):
+    if slope <= 0.0 or adjusted > (1.0 - params.morning_min_gain) * plain:
         return None
     floor = max(params.morning_sigma_floor_fraction * level, floor_m3h)
     return MorningFit(usual, slope, min(max(adjusted, floor), sigma))
