@@ -5,10 +5,11 @@ impossible values, flatline, counter resets; then isolated spikes, against the
 model) — a faulty reading never feeds leak detection and a fault pauses it; then
 a CUSUM on residuals against the learned time-of-week profile scaled by the recent
 level (bursts, burst.py); then the night-flow watch (background and incipient
-leaks, night.py); then continuous flow for customer meters (continuous.py). This
-module holds them together: what is expected, when to refit, how an alarm becomes
-an alert. Everything in the hot path is plain float arithmetic (a few µs per
-reading on a Raspberry Pi).
+leaks, night.py, and what a judged night does to the open events, verdicts.py);
+then continuous flow for customer meters (continuous.py). This module holds them
+together: what is expected, when to refit, how an alarm becomes an alert.
+Everything in the hot path is plain float arithmetic (a few µs per reading on a
+Raspberry Pi).
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from leaksense.edge.detection.burst import BurstWatch
 from leaksense.edge.detection.clock import LocalClock
 from leaksense.edge.detection.continuous import ContinuousFlow
 from leaksense.edge.detection.eventfile import SeriesState, load_state, save_state
-from leaksense.edge.detection.events import Event, EventBook
+from leaksense.edge.detection.events import EventBook
 from leaksense.edge.detection.fit import INTERMITTENT_FRACTION, fit_artifact
 from leaksense.edge.detection.health import SensorHealth
 from leaksense.edge.detection.history import HistoryStore, MemoryHistory
 from leaksense.edge.detection.night import NightVerdict, NightWatch
 from leaksense.edge.detection.recent import RecentExcess
+from leaksense.edge.detection.verdicts import BURST, NIGHT, NightCourse
 
 LN2 = math.log(2)
 GUARD_S = 3600.0
@@ -43,8 +45,6 @@ REST_FRACTION = 0.05
 training readings."""
 SPIKE_PEAK_FACTOR = 5.0
 """A spike reads more than this many times the series' training peak (p99.5)."""
-BURST = "burst"
-NIGHT = "night"
 
 
 class SeriesDetector:
@@ -95,10 +95,9 @@ class SeriesDetector:
         self._suspects = 0
         self._last_spike_s = -math.inf
         self._continuous = ContinuousFlow(self.book)
-        self._normal_nights = 0
-        self._burst_night_judged = False  # has a whole night seen the open burst?
         self._held: list[tuple[float, float, float, float]] = []
         self._rise = BurstWatch(self.params, interval_s)  # the burst CUSUMs, short tests
+        self._course = NightCourse(self.book, self._rise)  # what judged nights do
         self._step_sigma: list[float] | None = None
         self.health = SensorHealth(
             self.book,
@@ -397,7 +396,7 @@ class SeriesDetector:
         window = self._rise.push(epoch_s, flow - expected, z, step_sigma)
         burst = book.get(BURST)
         if burst is None:
-            self._burst_night_judged = False
+            self._course.burst_judged = False
             if self._rise.alarms(window):
                 alerts.extend(a for a in [self._open_burst(epoch_s, flow, expected, z)] if a)
             return
@@ -407,7 +406,7 @@ class SeriesDetector:
         # A whole night judges a burst first (burst_night_share): one alarmed at 03:00
         # waits for the next night's verdict, or for twice burst_max_h without one.
         age_h = (epoch_s - burst.detected_s) / 3600
-        stale = age_h > p.burst_max_h and (self._burst_night_judged or age_h > 2 * p.burst_max_h)
+        stale = age_h > p.burst_max_h and (self._course.burst_judged or age_h > 2 * p.burst_max_h)
         if back or stale:
             if stale and (night := book.get(NIGHT)) is not None:
                 # A lasting leak is open too: it takes the burst's flow over (so the
@@ -418,8 +417,7 @@ class SeriesDetector:
                 closed = book.close(BURST, epoch_s)
                 alerts.extend(a for a in [update, closed] if a is not None)
             elif stale:
-                book.rename(BURST, NIGHT)
-                self._normal_nights = 0
+                self._course.lasting()
             else:
                 alerts.extend(a for a in [book.close(BURST, epoch_s)] if a is not None)
             self._rise.reset()
@@ -437,88 +435,10 @@ class SeriesDetector:
         )
         alerts.extend(a for a in [update] if a is not None)
 
-    def _open_night(
-        self, started_s: float, epoch_s: float, verdict: NightVerdict, msg: tuple[str, str]
-    ) -> Alert:
-        """Open a background-leak alert from a night that alarmed."""
-        self._normal_nights = 0
-        confidence = min(1.0, verdict.cusum / (2 * self.params.night_h))
-        return self.book.open(
-            NIGHT,
-            AlertKind.BACKGROUND_LEAK,
-            started_s=started_s,
-            now_s=epoch_s,
-            flow_m3h=verdict.excess_m3h,
-            confidence=confidence,
-            texts=msg,
-        )
-
-    def _unseen(self, burst: Event, verdict: NightVerdict) -> bool:
-        """Did a whole night that the open burst spanned show too little of its flow?"""
-        share = self.params.burst_night_share
-        if share <= 0.0 or burst.detected_s > verdict.night_start_s:
-            return False
-        lasting = self.book.get(NIGHT)
-        known = 0.0 if lasting is None else max(lasting.flow_m3h, 0.0)
-        return verdict.plain_excess_m3h - known < share * burst.opened_flow_m3h
-
-    def _lasts(self, epoch_s: float, verdict: NightVerdict, alerts: list[Alert]) -> None:
-        """A burst past ``burst_max_h`` that this night showed: the same event goes on
-        as a lasting leak, at the flow the night shows (with no lasting leak open)."""
-        if self.book.get(NIGHT) is not None:
-            return  # the burst's next reading hands its flow to the open leak
-        self.book.rename(BURST, NIGHT)
-        self._normal_nights = 0
-        self._rise.reset()
-        nights = self.params.night_baseline_nights
-        msg = texts.night(verdict.excess_m3h, verdict.baseline_m3h, nights)
-        confidence = min(1.0, verdict.cusum / (2 * self.params.night_h))
-        flow_m3h = max(verdict.excess_m3h, 0.0)
-        update = self.book.update(NIGHT, epoch_s, flow_m3h, confidence, msg)
-        alerts.extend(a for a in [update] if a is not None)
-
     def _night_verdict(self, epoch_s: float, verdict: NightVerdict, alerts: list[Alert]) -> None:
-        p, book = self.params, self.book
-        burst = book.get(BURST)
-        if burst is not None:
-            if not self._unseen(burst, verdict):
-                # The open burst explains this night: it is no evidence of another leak.
-                self._night.forget_evidence()
-                self._burst_night_judged = burst.detected_s <= verdict.night_start_s
-                age_s = epoch_s - burst.detected_s
-                if self._burst_night_judged and age_s > 3600 * p.burst_max_h:
-                    self._lasts(epoch_s, verdict, alerts)
-                return
-            msg = texts.unseen(burst.opened_flow_m3h, verdict.plain_excess_m3h)
-            alerts.extend(a for a in [book.close(BURST, epoch_s, msg)] if a is not None)
-            self._rise.reset()
-            self._ey, self._ep = 0.0, 0.0  # the level froze with the burst: start afresh
-        leak = book.get(NIGHT)
-        nights = p.night_baseline_nights
-        msg = texts.night(verdict.excess_m3h, verdict.baseline_m3h, nights)
-        confidence = min(1.0, verdict.cusum / (2 * p.night_h))
-        if leak is None:
-            # The CUSUM says "evidence enough"; this night must also be high itself,
-            # so the tail of an old excess (a burst night) does not alarm on its own.
-            if verdict.alarm and verdict.z > p.night_k:
-                alerts.append(self._open_night(verdict.evidence_start_s, epoch_s, verdict, msg))
-            elif verdict.normal:
-                self._night.accept(verdict)
-            return
-        # The event ends after two nights back under the allowance (a repair; or,
-        # for a false alarm, the normal that came back).
-        self._normal_nights = self._normal_nights + 1 if verdict.z < p.night_k else 0
-        if self._normal_nights >= 2:
-            alerts.extend(a for a in [book.close(NIGHT, epoch_s)] if a is not None)
-            self._night.forget_evidence()  # the closed event used it: a new one starts afresh
-            return
         assert self.artifact is not None
-        jump_z = (verdict.excess_m3h - leak.flow_m3h) / self.artifact.night_sigma_m3h
-        if 0.0 < p.night_jump_z < jump_z and book.get(BURST) is None:
-            # A further sudden rise of the night flow: a new leak beside the known one.
-            closed = book.close(NIGHT, epoch_s)
-            opened = self._open_night(verdict.night_start_s, epoch_s, verdict, msg)
-            alerts.extend(a for a in [closed, opened] if a is not None)
-            return
-        update = book.update(NIGHT, epoch_s, max(verdict.excess_m3h, 0.0), confidence, msg)
-        alerts.extend(a for a in [update] if a is not None)
+        sigma = self.artifact.night_sigma_m3h
+        if self._course.judge(
+            epoch_s, verdict, self._night, params=self.params, night_sigma_m3h=sigma, alerts=alerts
+        ):
+            self._ey, self._ep = 0.0, 0.0  # the level froze with the burst: start afresh
