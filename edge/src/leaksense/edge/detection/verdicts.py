@@ -74,47 +74,42 @@ class NightCourse:
             elif verdict.normal:
                 watch.accept(verdict)
             return fresh
-        self._follow(
-            epoch_s, verdict, watch, params=params, night_sigma_m3h=night_sigma_m3h, alerts=alerts
-        )
+        if self._follow(epoch_s, verdict, params, night_sigma_m3h, alerts):
+            watch.forget_evidence()  # the closed event used it: a new one starts afresh
         return fresh
 
     def _follow(
         self,
         epoch_s: float,
         verdict: NightVerdict,
-        watch: NightWatch,
-        *,
-        params: DetectionParams,
-        night_sigma_m3h: float,
+        p: DetectionParams,
+        sigma_m3h: float,
         alerts: list[Alert],
-    ) -> None:
-        """A night while a lasting leak is open: it ends, jumps, or is updated."""
+    ) -> bool:
+        """A night while a lasting leak is open: it is updated, or gives way to a new
+        one, or (True) the leak ends."""
         book = self._book
         leak = book.get(NIGHT)
         assert leak is not None
         # The event ends after two nights back under the allowance (a repair; or,
         # for a false alarm, the normal that came back).
-        self.normal_nights = self.normal_nights + 1 if verdict.z < params.night_k else 0
+        self.normal_nights = self.normal_nights + 1 if verdict.z < p.night_k else 0
         if self.normal_nights >= 2:
             alerts.extend(a for a in [book.close(NIGHT, epoch_s)] if a is not None)
-            watch.forget_evidence()  # the closed event used it: a new one starts afresh
-            return
-        jump_z = (verdict.excess_m3h - leak.flow_m3h) / night_sigma_m3h
-        if 0.0 < params.night_jump_z < jump_z and book.get(BURST) is None:
+            return True
+        jump_z = (verdict.excess_m3h - leak.flow_m3h) / sigma_m3h
+        if 0.0 < p.night_jump_z < jump_z and book.get(BURST) is None:
             # A further sudden rise of the night flow: a new leak beside the known one.
             closed = book.close(NIGHT, epoch_s)
-            opened = self._open(verdict.night_start_s, epoch_s, verdict, params)
+            opened = self._open(verdict.night_start_s, epoch_s, verdict, p)
             alerts.extend(a for a in [closed, opened] if a is not None)
-            return
+            return False
+        flow_m3h = max(verdict.excess_m3h, 0.0)
         update = book.update(
-            NIGHT,
-            epoch_s,
-            max(verdict.excess_m3h, 0.0),
-            _confidence(verdict, params),
-            _message(verdict, params),
+            NIGHT, epoch_s, flow_m3h, _confidence(verdict, p), _message(verdict, p)
         )
         alerts.extend(a for a in [update] if a is not None)
+        return False
 
     def _open(
         self, started_s: float, epoch_s: float, verdict: NightVerdict, params: DetectionParams
