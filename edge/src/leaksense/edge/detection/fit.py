@@ -231,8 +231,6 @@ class NightModes:
 
 
 MODE_GAP_SIGMAS = 8.0
-
-
 MODE_MIN_SHARE = 0.1
 MODE_MIN_NIGHTS = 6
 
