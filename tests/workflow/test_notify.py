@@ -31,9 +31,10 @@ from leaksense.server.notify.policy import QuietHours
 from leaksense.server.notify.webhook import signature, verify_signature
 from leaksense.server.notify.worker import NotificationWorker
 from leaksense.server.settings import ServerSettings, load_settings
+from leaksense.server.workflow.audit import history
 from leaksense.server.workflow.escalation import dispatch_due
 from leaksense.server.workflow.models import NotificationRecord
-from leaksense.server.workflow.service import acknowledge, history, resolve
+from leaksense.server.workflow.service import acknowledge, resolve
 from pg import SmtpServer
 from services import free_port
 from workflow.support import T0, Clock, Gateway1, wire_alert

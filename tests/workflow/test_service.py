@@ -11,12 +11,12 @@ from leaksense.core.errors import Conflict, InvalidInput, NotFoundError
 from leaksense.server.db import Dma, DmaMeter, Sensor, Site
 from leaksense.server.services.repairs import repairs_in
 from leaksense.server.workflow import feedback
+from leaksense.server.workflow.audit import history
 from leaksense.server.workflow.service import (
     acknowledge,
     add_note,
     assign,
     get_alert,
-    history,
     list_alerts,
     resolve,
 )

@@ -29,7 +29,7 @@ from leaksense.server.notify import outbox
 from leaksense.server.runtime import Runtime, build_runtime
 from leaksense.server.services import entities
 from leaksense.server.settings import ServerSettings, load_settings
-from leaksense.server.workflow.service import history
+from leaksense.server.workflow.audit import history
 from pg import SmtpServer
 from workflow.support import wire_alert
 

@@ -19,7 +19,7 @@ from leaksense.server.domain.periods import PeriodKind
 if TYPE_CHECKING:
     from leaksense.server.services.repairs import RepairsReport
     from leaksense.server.services.report_data import ReportPeriod
-    from leaksense.server.services.reports import EfficiencyReport
+    from leaksense.server.services.report_model import EfficiencyReport
 
 report_app = typer.Typer(help="Network-efficiency and repair reports.", no_args_is_help=True)
 Format = Literal["json", "csv", "html", "pdf"]

@@ -34,8 +34,10 @@ from leaksense.server.dashboard.web import (
 )
 from leaksense.server.db import Dma
 from leaksense.server.users.service import list_users
+from leaksense.server.workflow import audit
 from leaksense.server.workflow import service as workflow
-from leaksense.server.workflow.service import RESOLUTIONS, STATES, AlertView
+from leaksense.server.workflow.service import RESOLUTIONS, STATES
+from leaksense.server.workflow.views import AlertView
 
 router = APIRouter(prefix=f"{PREFIX}/alerts", route_class=DashboardRoute, include_in_schema=False)
 
@@ -89,7 +91,7 @@ def alert_detail(
     assignees = [u.username for u in list_users(session) if u.active]
     return render(
         request, "alert.html", user, alert=alert, chart=chart,
-        history=workflow.history(session, alert_id), assignees=assignees,
+        history=audit.history(session, alert_id), assignees=assignees,
         resolutions=[r for r in RESOLUTION_ORDER if r in RESOLUTIONS],
         explanation=alert.explanation(lang),
     )  # fmt: skip

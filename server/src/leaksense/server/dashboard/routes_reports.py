@@ -29,7 +29,8 @@ from leaksense.server.runtime import Runtime
 from leaksense.server.services.repairs import compute_repairs_report
 from leaksense.server.services.report_constants import ReportConstants, report_constants
 from leaksense.server.services.report_data import ReportPeriod, parse_report_time, report_period
-from leaksense.server.services.reports import EfficiencyReport, ScopeReport, compute_efficiency
+from leaksense.server.services.report_model import EfficiencyReport, ScopeReport
+from leaksense.server.services.reports import compute_efficiency
 
 router = APIRouter(prefix=f"{PREFIX}/reports", route_class=DashboardRoute, include_in_schema=False)
 

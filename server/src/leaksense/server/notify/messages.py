@@ -12,7 +12,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any, Final
 from urllib.parse import quote
 
-from leaksense.server.workflow.service import AlertView
+from leaksense.server.workflow.views import AlertView
 
 KIND_LABELS: Final[dict[str, tuple[str, str]]] = {
     "burst": ("Casse", "Burst"),

@@ -1,7 +1,7 @@
 """French and English wording of the reports: labels, notes, consequences, explanations.
 
 A plain table per language (no gettext: two languages, a few dozen strings). Notes
-carry a code and parameters (``services/reports.Note``); :func:`note_text` words them.
+carry a code and parameters (``services/report_model.Note``); :func:`note_text` words them.
 Indicator names come from the declarative table ``domain/indicators.INDICATORS``.
 """
 

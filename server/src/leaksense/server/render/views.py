@@ -26,7 +26,7 @@ from leaksense.server.render import catalogue as cat
 from leaksense.server.render.catalogue import Lang
 from leaksense.server.render.svg import Series, line_chart
 from leaksense.server.services.repairs import RepairsReport
-from leaksense.server.services.reports import EfficiencyReport, ScopeReport
+from leaksense.server.services.report_model import EfficiencyReport, ScopeReport
 
 
 def _scope_json(scope: ScopeReport, lang: Lang) -> dict[str, Any]:

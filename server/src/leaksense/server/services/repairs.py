@@ -27,11 +27,8 @@ from leaksense.server.domain.before_after import BeforeAfter, DayBalance, Repair
 from leaksense.server.services.entities import get_dma
 from leaksense.server.services.report_constants import ReportConstants
 from leaksense.server.services.report_data import ReportPeriod, gather
-from leaksense.server.services.reports import (
-    Note,
-    daily_balance,
-    metered_completeness_pct,
-)
+from leaksense.server.services.report_model import Note
+from leaksense.server.services.reports import daily_balance, metered_completeness_pct
 from leaksense.server.stores.base import ReadingStore
 from leaksense.server.workflow.models import AlertWorkflow
 

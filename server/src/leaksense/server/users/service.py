@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from leaksense.core.errors import AuthenticationError, Conflict, InvalidInput, NotFoundError
 from leaksense.server.users import passwords, throttle
 from leaksense.server.users.models import ROLES, Role, User
-from leaksense.server.workflow.service import record_audit
+from leaksense.server.workflow.audit import record_audit
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
 

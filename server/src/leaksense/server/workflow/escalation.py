@@ -29,8 +29,10 @@ from leaksense.server.db import AlertRecord
 from leaksense.server.notify.messages import render
 from leaksense.server.notify.outbox import Outgoing, enqueue
 from leaksense.server.notify.policy import NotifyPolicy
+from leaksense.server.workflow.audit import alert_target, record_audit
 from leaksense.server.workflow.models import AlertWorkflow
-from leaksense.server.workflow.service import AlertView, alert_target, get_alert, record_audit
+from leaksense.server.workflow.service import get_alert
+from leaksense.server.workflow.views import AlertView
 
 log = logging.getLogger(__name__)
 SYSTEM = "system"

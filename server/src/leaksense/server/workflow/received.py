@@ -22,9 +22,10 @@ from typing import Final
 from sqlalchemy.orm import Session
 
 from leaksense.server.db import AlertRecord
+from leaksense.server.workflow.audit import alert_target, record_audit
 from leaksense.server.workflow.feedback import refresh_sensitivity
 from leaksense.server.workflow.models import AlertWorkflow
-from leaksense.server.workflow.service import alert_target, ensure_workflow, record_audit
+from leaksense.server.workflow.service import ensure_workflow
 
 REOPEN_AFTER: Final = timedelta(hours=1)
 REOPENING_RESOLUTIONS: Final = frozenset({"repaired", "planned_work"})

@@ -16,10 +16,8 @@ dashboard, ``token:<name>`` for the API, ``gateway:<id>`` or ``system`` otherwis
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final, Literal, get_args
 
 from sqlalchemy import ColumnElement, or_, select, update
@@ -27,13 +25,14 @@ from sqlalchemy.orm import Session
 
 from leaksense.core.errors import Conflict, InvalidInput, NotFoundError
 from leaksense.server.db import AlertRecord, DmaMeter, Sensor, upsert_statement
+from leaksense.server.workflow.audit import MAX_ACTOR_CHARS, alert_target, record_audit
 from leaksense.server.workflow.feedback import refresh_sensitivity
 from leaksense.server.workflow.models import (
     AlertNote,
     AlertWorkflow,
-    AuditRecord,
     NotificationRecord,
 )
+from leaksense.server.workflow.views import AlertView, NoteView, alert_view
 
 AlertState = Literal["open", "acknowledged", "resolved"]
 Resolution = Literal["repaired", "false_alarm", "planned_work", "sensor_fault"]
@@ -41,120 +40,7 @@ STATES: Final = frozenset(get_args(AlertState))
 RESOLUTIONS: Final = frozenset(get_args(Resolution))
 MAX_LIST: Final = 1000
 MAX_NOTE_CHARS: Final = 2000
-MAX_ACTOR_CHARS: Final = 128
 MAX_REPAIRED_FLOW_M3H: Final = 10_000.0
-
-
-@dataclass(frozen=True, slots=True)
-class NoteView:
-    created_at: datetime
-    author: str
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class AlertView:
-    """An alert with its workflow; ``notes`` is filled by :func:`get_alert` only."""
-
-    alert_id: str
-    gateway_id: str
-    sensor_id: str | None
-    dma_id: str | None
-    kind: str
-    fault: str | None
-    state: str
-    started_at: datetime
-    detected_at: datetime
-    updated_at: datetime | None
-    ended_at: datetime | None
-    received_at: datetime
-    flow_m3h: float
-    lost_volume_m3: float
-    confidence: float
-    explanation_en: str
-    explanation_fr: str
-    assignee: str | None = None
-    acknowledged_at: datetime | None = None
-    acknowledged_by: str | None = None
-    resolved_at: datetime | None = None
-    resolved_by: str | None = None
-    resolution: str | None = None
-    repaired_flow_m3h: float | None = None
-    escalation_level: int = -1
-    """-1: nobody notified yet; 0: the first on-call person; n: escalated n times."""
-    reopened_count: int = 0
-    notes: tuple[NoteView, ...] = ()
-
-    @property
-    def series_id(self) -> str:
-        """The sensor, or the DMA, the alert is about."""
-        return self.sensor_id or self.dma_id or ""
-
-    def explanation(self, language: str) -> str:
-        """The gateway's explanation in ``fr`` or ``en``."""
-        return self.explanation_fr if language == "fr" else self.explanation_en
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-ready dict (ISO 8601 UTC times)."""
-        out: dict[str, Any] = {}
-        for name in self.__slots__:
-            value = getattr(self, name)
-            if isinstance(value, datetime):
-                value = value.isoformat()
-            elif name == "notes":
-                value = [
-                    {"created_at": n.created_at.isoformat(), "author": n.author, "text": n.text}
-                    for n in value
-                ]
-            out[name] = value
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    at: datetime
-    actor: str
-    action: str
-    target: str
-    details: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "at": self.at.isoformat(),
-            "actor": self.actor,
-            "action": self.action,
-            "target": self.target,
-            "details": self.details,
-        }
-
-
-def record_audit(
-    session: Session,
-    actor: str,
-    action: str,
-    target: str,
-    details: dict[str, Any],
-    *,
-    at: datetime | None = None,
-) -> None:
-    """Add an audit entry to the session's transaction (the caller commits).
-
-    ``target`` is ``kind:id`` (``alert:…``, ``user:…``); ``details`` holds what
-    changed, e.g. ``{"before": {...}, "after": {...}}`` (non-JSON values as strings).
-    """
-    session.add(
-        AuditRecord(
-            at=at or datetime.now(UTC),
-            actor=actor[:MAX_ACTOR_CHARS],
-            action=action,
-            target=target[:200],
-            details_json=json.dumps(details, default=str, sort_keys=True),
-        )
-    )
-
-
-def alert_target(alert_id: str) -> str:
-    return f"alert:{alert_id}"
 
 
 def list_alerts(
@@ -185,7 +71,7 @@ def list_alerts(
         query = query.where(AlertRecord.kind == kind)
     query = query.order_by(AlertRecord.detected_at.desc(), AlertRecord.alert_id).limit(limit)
     rows = session.execute(query.execution_options(populate_existing=True)).all()
-    return [_view(a, w) for a, w in rows]
+    return [alert_view(a, w) for a, w in rows]
 
 
 def _in_dma(dma_id: str) -> ColumnElement[bool]:
@@ -214,7 +100,9 @@ def get_alert(session: Session, alert_id: str) -> AlertView:
         .where(AlertNote.alert_id == alert_id)
         .order_by(AlertNote.created_at, AlertNote.id)
     ).all()
-    return _view(row[0], row[1], tuple(NoteView(n.created_at, n.author, n.text) for n in notes))
+    return alert_view(
+        row[0], row[1], tuple(NoteView(n.created_at, n.author, n.text) for n in notes)
+    )
 
 
 def acknowledge(session: Session, alert_id: str, *, actor: str, now: datetime) -> AlertView:
@@ -333,20 +221,6 @@ def add_note(session: Session, alert_id: str, *, actor: str, now: datetime, text
         session.rollback()
         raise
     return get_alert(session, alert_id)
-
-
-def history(session: Session, alert_id: str) -> list[AuditEntry]:
-    """The audit entries of an alert, oldest first."""
-    if session.get(AlertRecord, alert_id) is None:
-        raise NotFoundError(f"no alert {alert_id!r}")
-    records = session.scalars(
-        select(AuditRecord)
-        .where(AuditRecord.target == alert_target(alert_id))
-        .order_by(AuditRecord.at, AuditRecord.id)
-    ).all()
-    return [
-        AuditEntry(r.at, r.actor, r.action, r.target, json.loads(r.details_json)) for r in records
-    ]
 
 
 def ensure_workflow(session: Session, alert_id: str, now: datetime) -> AlertWorkflow:
@@ -472,40 +346,3 @@ def _check_resolution(resolution: str, repaired_flow_m3h: float | None) -> None:
         raise InvalidInput("repaired_flow_m3h is only for resolution 'repaired'")
     if not math.isfinite(repaired_flow_m3h) or not 0 <= repaired_flow_m3h <= MAX_REPAIRED_FLOW_M3H:
         raise InvalidInput(f"repaired_flow_m3h must be within 0..{MAX_REPAIRED_FLOW_M3H:g} m³/h")
-
-
-def _view(a: AlertRecord, w: AlertWorkflow | None, notes: tuple[NoteView, ...] = ()) -> AlertView:
-    base = AlertView(
-        alert_id=a.alert_id,
-        gateway_id=a.gateway_id,
-        sensor_id=a.sensor_id,
-        dma_id=a.dma_id,
-        kind=a.kind,
-        fault=a.fault,
-        state=a.state,
-        started_at=a.started_at,
-        detected_at=a.detected_at,
-        updated_at=a.updated_at,
-        ended_at=a.ended_at,
-        received_at=a.received_at,
-        flow_m3h=a.flow_m3h,
-        lost_volume_m3=a.lost_volume_m3,
-        confidence=a.confidence,
-        explanation_en=a.explanation_en,
-        explanation_fr=a.explanation_fr,
-        notes=notes,
-    )
-    if w is None:
-        return base
-    return replace(
-        base,
-        assignee=w.assignee,
-        acknowledged_at=w.acknowledged_at,
-        acknowledged_by=w.acknowledged_by,
-        resolved_at=w.resolved_at,
-        resolved_by=w.resolved_by,
-        resolution=w.resolution,
-        repaired_flow_m3h=w.repaired_flow_m3h,
-        escalation_level=w.escalation_level,
-        reopened_count=w.reopened_count,
-    )

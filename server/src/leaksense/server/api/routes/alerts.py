@@ -27,7 +27,7 @@ from leaksense.server.api.deps import (
 from leaksense.server.db import ApiToken
 from leaksense.server.notify import outbox
 from leaksense.server.services.entities import authenticate
-from leaksense.server.workflow import service
+from leaksense.server.workflow import audit, service
 from leaksense.server.workflow.feedback import MAX_MULTIPLIER, list_sensitivity
 from leaksense.server.workflow.service import MAX_NOTE_CHARS, Resolution
 
@@ -81,7 +81,7 @@ def get_alert(alert_id: str, session: SessionDep, _token: AlertReaderToken) -> d
 def alert_history(
     alert_id: str, session: SessionDep, _token: AlertReaderToken
 ) -> list[dict[str, Any]]:
-    return [e.to_json() for e in service.history(session, alert_id)]
+    return [e.to_json() for e in audit.history(session, alert_id)]
 
 
 @router.post("/alerts/{alert_id}/acknowledge")

@@ -27,7 +27,8 @@ from leaksense.server.services.repairs import (
 )
 from leaksense.server.services.report_constants import ReportConstants, report_constants
 from leaksense.server.services.report_data import ReportPeriod, parse_report_time, report_period
-from leaksense.server.services.reports import EfficiencyReport, compute_efficiency
+from leaksense.server.services.report_model import EfficiencyReport
+from leaksense.server.services.reports import compute_efficiency
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 
