@@ -246,7 +246,7 @@ class DrainResult:
 
 
 def drain_once(workdir: Path, count: int, batch: int) -> DrainResult:
-    from bench_path import start_server  # noqa: PLC0415 - the server only for this stage
+    from local_servers import start_server  # noqa: PLC0415 - the server only for this stage
 
     from leaksense.edge.config import parse_config  # noqa: PLC0415
     from leaksense.edge.detection.engine import DetectionEngine  # noqa: PLC0415

@@ -36,21 +36,21 @@ and prints the rate of ingest and refresh together.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from bench_path import Influxd
+from local_servers import Influxd
+from path_common import frozen_heap
 
 from leaksense.core.messages import IngestBatch, IngestColumns, Reading
 from leaksense.demo.broker import free_port
@@ -162,17 +162,6 @@ def make_dataset(count: int, start: datetime, first_seq: int) -> Dataset:
         ],
         rows_bodies=[batch.model_dump_json().encode() for batch in batches],
     )
-
-
-@contextmanager
-def frozen_heap() -> Iterator[None]:
-    """Keep the benchmark's prepared data out of the GC's full collections."""
-    gc.collect()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 def timed(fn: Callable[[], object]) -> float:

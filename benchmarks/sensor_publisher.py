@@ -1,9 +1,10 @@
 """The sensors of the MQTT benchmarks: a paho publisher in its own process (its own GIL).
 
-``bench_path.py`` and ``bench_gateway.py`` drive it through :class:`Publisher`; run as a
-script (``python sensor_publisher.py PORT COUNT``) it connects, prints ``ready``,
-publishes ``COUNT`` QoS 1 flow messages (200 sensors, one per sensor and minute, ≤ 1 000
-in flight) when a line arrives on stdin, then prints ``ACKED ELAPSED_S``.
+``path_mqtt.py`` (for ``bench_path.py``) and ``bench_gateway.py`` drive it through
+:class:`Publisher`; run as a script (``python sensor_publisher.py PORT COUNT``) it
+connects, prints ``ready``, publishes ``COUNT`` QoS 1 flow messages (200 sensors, one
+per sensor and minute, ≤ 1 000 in flight) when a line arrives on stdin, then prints
+``ACKED ELAPSED_S``.
 """
 
 from __future__ import annotations
