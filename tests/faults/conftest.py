@@ -13,16 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from faults.harness import (
-    GATEWAY_ID,
-    Bed,
-    PersistentMosquitto,
-    Sensors,
-    ServerProcess,
-    Tally,
-    open_session,
-    write_report,
-)
+from faults.bed import Bed, Sensors
+from faults.processes import GATEWAY_ID, PersistentMosquitto, ServerProcess, open_session
+from faults.tallies import Tally, write_report
 from services import MOSQUITTO_BINARY, InfluxDatabase, InfluxServer, require_binary
 
 REPORT_PATH = Path(__file__).resolve().parents[2] / "build" / "fault-injection.md"

@@ -25,19 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from faults.harness import (
-    Bed,
-    GatewayProcess,
-    GatewaySettings,
-    Tally,
-    log_lines,
-    series,
-    server_writes,
-    stored_count,
-    stored_points,
-    tally,
-    wait_for,
-)
+from faults.bed import Bed, series
+from faults.processes import GatewayProcess, GatewaySettings, wait_for
+from faults.tallies import Tally, log_lines, server_writes, stored_count, stored_points, tally
 from services import ci_requested
 
 pytestmark = [

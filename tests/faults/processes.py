@@ -1,19 +1,15 @@
-"""Real processes for the fault-injection suite: broker, server, gateway, sensors.
+"""The suite's processes: the broker, the server and the gateway, each a child process.
 
-Everything runs on loopback as separate processes that a scenario can stop, restart
-or SIGKILL: a Mosquitto broker with persistence on (as shipped), the Leaksense server
-(``leaksense server run``, InfluxDB reading store), the gateway (``leaksense gateway
-run``) and influxd (the session's, see ``tests/conftest.py``). Sensor nodes are a
-paho client in the test process that publishes QoS 1 readings and counts a reading
-as *published* once the broker acknowledged it.
-
-At the end a scenario compares what was published with what InfluxDB holds
-(:func:`tally`), read back from influxd itself, not through the server.
+A scenario's faults are done to processes (stopped, restarted, SIGKILLed), so each
+one runs on loopback as its own process, logging to a file of the test's directory:
+a Mosquitto broker with persistence on (as shipped), the Leaksense server
+(``leaksense server run``, InfluxDB reading store) and the gateway (``leaksense
+gateway run``), both through ``launch.py``. influxd is the session's (see
+``tests/conftest.py``).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -22,20 +18,19 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from leaksense.core.topics import FLOW_SUBSCRIPTION, flow_topic
+from leaksense.core.topics import FLOW_SUBSCRIPTION
 from leaksense.server.runtime import build_runtime
 from leaksense.server.services import entities
 from leaksense.server.settings import load_settings
-from services import LOOPBACK, InfluxDatabase, InfluxServer, MosquittoServer, free_port
+from services import LOOPBACK, InfluxDatabase, MosquittoServer, free_port
 
 SITE = "faultville"
 GATEWAY_ID = "gw-faults"
@@ -45,8 +40,6 @@ LAUNCH = str(Path(__file__).with_name("launch.py"))
 GATEWAY_COMMAND = [sys.executable, LAUNCH, "gateway", "gateway"]
 SERVER_COMMAND = [sys.executable, LAUNCH, "server", "server"]
 START_TIMEOUT_S = 40.0
-Key = tuple[str, int]
-"""``(sensor_id, microseconds since the epoch)``: how storage keys a reading."""
 
 
 def wait_for(
@@ -57,10 +50,6 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
         time.sleep(poll_s)
-
-
-def to_us(moment: datetime) -> int:
-    return round(moment.timestamp() * 1_000_000)
 
 
 # --- the broker ------------------------------------------------------------------------
@@ -94,77 +83,6 @@ def open_session(broker: MosquittoServer, client_id: str) -> None:
     assert subscribed.wait(5), "no SUBACK"
     client.disconnect()
     client.loop_stop()
-
-
-class Sensors:
-    """Sensor nodes: one paho client publishing at QoS 1, reconnecting by itself.
-
-    paho keeps unacknowledged QoS 1 messages, also those published while it is
-    disconnected, and (re-)sends them after a reconnection, so a broker restart in
-    the middle of a stream loses nothing on this side; a message counts as published
-    once its PUBACK came back (``on_publish``; message ids are unique per client up to
-    65 535 messages, more than a scenario sends).
-    """
-
-    def __init__(self, broker: MosquittoServer) -> None:
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="fault-nodes")
-        self._client.max_inflight_messages_set(200)
-        self._client.max_queued_messages_set(0)
-        self._client.reconnect_delay_set(min_delay=1, max_delay=2)
-        self._client.on_publish = self._on_publish
-        self._acked: set[int] = set()
-        self._lock = threading.Lock()
-        self._client.connect(broker.host, broker.port)
-        self._client.loop_start()
-        self.published: dict[Key, float] = {}
-
-    def _on_publish(self, _c: mqtt.Client, _u: object, mid: int, _rc: object, _p: object) -> None:
-        with self._lock:
-            self._acked.add(mid)
-
-    def send(self, readings: Sequence[tuple[str, datetime, float]]) -> list[int]:
-        """Queue readings for publication; returns their message ids (see :meth:`confirm`)."""
-        mids = []
-        for sensor, moment, flow in readings:
-            payload = json.dumps({"time": moment.isoformat(), "flow_m3h": flow})
-            info = self._client.publish(flow_topic(SITE, sensor), payload, qos=1)
-            mids.append(info.mid)
-            self.published[sensor, to_us(moment)] = flow
-        return mids
-
-    def confirm(self, mids: Iterable[int], timeout_s: float = 60.0) -> None:
-        """Wait until the broker acknowledged every message of ``mids``."""
-        waiting = set(mids)
-        deadline = time.monotonic() + timeout_s
-        while True:
-            with self._lock:
-                waiting -= self._acked
-            if not waiting:
-                return
-            assert time.monotonic() < deadline, f"{len(waiting)} messages not acknowledged"
-            time.sleep(0.01)
-
-    def publish(self, readings: Sequence[tuple[str, datetime, float]]) -> None:
-        self.confirm(self.send(readings))
-
-    def close(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
-
-
-def series(
-    sensors: Sequence[str], start: datetime, minutes: range
-) -> list[tuple[str, datetime, float]]:
-    """One reading a minute for each sensor, minute by minute; unique times per sensor.
-
-    Flows vary (never constant for hours, so no flatline alert) and are exact in
-    binary, so stored values compare equal.
-    """
-    return [
-        (sensor, start + timedelta(minutes=m), 1.0 + ((m * 7 + i) % 64) / 16)
-        for m in minutes
-        for i, sensor in enumerate(sensors)
-    ]
 
 
 # --- processes -------------------------------------------------------------------------
@@ -372,140 +290,3 @@ port = {self.metrics_port}
 
     def metric(self, name: str) -> float:
         return self.metrics().get(f"leaksense_gateway_{name}", -1.0)
-
-
-@dataclass
-class Bed:
-    """One scenario's processes (server and gateway not started yet)."""
-
-    workdir: Path
-    broker: PersistentMosquitto
-    influxd: InfluxServer
-    influx: InfluxDatabase
-    server: ServerProcess
-    sensors: Sensors
-    gateways: list[GatewayProcess] = field(default_factory=list)
-    started: float = field(default_factory=time.monotonic)
-
-    def gateway(self, settings: GatewaySettings | None = None) -> GatewayProcess:
-        gateway = GatewayProcess(
-            self.workdir, self.broker, self.server, settings or GatewaySettings()
-        )
-        self.gateways.append(gateway)
-        return gateway
-
-    def close(self) -> None:
-        """Stop every process the scenario started (also after a failure)."""
-        self.sensors.close()
-        for gateway in self.gateways:
-            gateway.stop()
-        self.server.stop()
-        self.broker.stop()
-
-
-# --- storage ---------------------------------------------------------------------------
-
-
-def stored_points(influx: InfluxDatabase) -> list[tuple[str, int, float]]:
-    """Every reading point in the database: ``(sensor_id, time_us, flow_m3h)``."""
-    response = httpx.get(
-        f"{influx.url}/query",
-        params={
-            "db": influx.name,
-            "q": 'SELECT "flow_m3h" FROM "flow" GROUP BY "sensor_id"',
-            "epoch": "u",
-        },
-        timeout=30,
-    )
-    response.raise_for_status()
-    points = []
-    for result in response.json()["results"]:
-        assert "error" not in result, result
-        for found in result.get("series", []):
-            sensor = found["tags"]["sensor_id"]
-            points += [(sensor, int(t), float(v)) for t, v in found["values"]]
-    return points
-
-
-def stored_count(influx: InfluxDatabase) -> int:
-    """How many reading points the database holds (0 while influxd is down)."""
-    try:
-        response = httpx.get(
-            f"{influx.url}/query",
-            params={"db": influx.name, "q": 'SELECT count("flow_m3h") FROM "flow"'},
-            timeout=10,
-        )
-        series_ = response.json()["results"][0].get("series", [])
-    except (httpx.HTTPError, ValueError, KeyError):
-        return 0
-    return int(series_[0]["values"][0][1]) if series_ else 0
-
-
-@dataclass
-class Tally:
-    """One scenario's outcome, as reported in build/fault-injection.md."""
-
-    scenario: str
-    published: int
-    stored: int
-    duplicated: int
-    lost: int
-    dropped_counted: int = 0
-    resent: int = 0
-    seconds: float = 0.0
-    faults: str = ""
-    notes: list[str] = field(default_factory=list)
-
-
-def tally(
-    scenario: str, published: dict[Key, float], points: list[tuple[str, int, float]]
-) -> Tally:
-    """Compare published readings with stored points.
-
-    InfluxDB keys a point by series and time, so a reading written twice is one point:
-    a *duplicate* in storage is a point at a time no sensor published (a reading
-    stamped again), or a second point for one key. A reading is *stored* when its
-    key holds exactly its published value.
-    """
-    keys = [(sensor, time_us) for sensor, time_us, _ in points]
-    values = {(sensor, time_us): flow for sensor, time_us, flow in points}
-    stored = sum(1 for key, flow in published.items() if values.get(key) == flow)
-    extra = sum(1 for key in set(keys) if key not in published)
-    return Tally(
-        scenario=scenario,
-        published=len(published),
-        stored=stored,
-        duplicated=len(keys) - len(set(keys)) + extra,
-        lost=len(published) - stored,
-    )
-
-
-def server_writes(server: ServerProcess) -> int:
-    """Readings the server wrote, summed over its batch log (replays not counted)."""
-    return sum(readings for _, readings, _ in server.batches())
-
-
-def log_lines(text: str, pattern: str) -> int:
-    return len(re.findall(pattern, text))
-
-
-def write_report(path: Path, tallies: Sequence[Tally], command: str) -> str:
-    """The Markdown table of a run; written to ``path`` and returned."""
-    lines = [
-        "| scenario | faults injected | published | stored | duplicated | lost | "
-        "dropped (counted) | re-sent, absorbed | time |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for t in tallies:
-        lines.append(
-            f"| {t.scenario} | {t.faults} | {t.published:,} | {t.stored:,} | {t.duplicated} "
-            f"| {t.lost} | {t.dropped_counted:,} | {t.resent:,} | {t.seconds:.1f} s |"
-        )
-    notes = [f"- **{t.scenario}**: {note}" for t in tallies for note in t.notes]
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    text = "\n".join(
-        [f"# Fault-injection suite ({stamp})", "", f"`{command}`", "", *lines, "", *notes, ""]
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return text
