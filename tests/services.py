@@ -22,6 +22,7 @@ import re
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,7 +30,11 @@ from types import TracebackType
 from typing import IO, NamedTuple, NoReturn, Self
 
 import httpx
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from leaksense.core.topics import FLOW_SUBSCRIPTION
 
 LOOPBACK = "127.0.0.1"
 MOSQUITTO_BINARY = "/usr/sbin/mosquitto"
@@ -283,6 +288,18 @@ class MosquittoServer(_ServerProcess):
 
     def _ready(self) -> bool:
         return _port_accepts(self.port)
+
+    def open_session(self, client_id: str) -> None:
+        """Create a gateway's persistent session, so the broker queues from now on."""
+        subscribed = threading.Event()
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+        client.on_subscribe = lambda *_args: subscribed.set()
+        client.connect(self.host, self.port)
+        client.loop_start()
+        client.subscribe(FLOW_SUBSCRIPTION, qos=1)
+        assert subscribed.wait(5), "no SUBACK"
+        client.disconnect()
+        client.loop_stop()
 
 
 class InfluxServer(_ServerProcess):

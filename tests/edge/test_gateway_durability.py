@@ -17,7 +17,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -77,19 +76,6 @@ class Node:
     def close(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
-
-
-def open_session(broker: MosquittoServer, client_id: str) -> None:
-    """Create the gateway's persistent session, so the broker queues from now on."""
-    subscribed = threading.Event()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
-    client.on_subscribe = lambda *_args: subscribed.set()
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    client.subscribe(FLOW_SUBSCRIPTION, qos=1)
-    assert subscribed.wait(5)
-    client.disconnect()
-    client.loop_stop()
 
 
 # --- manual acknowledgement -----------------------------------------------------------
@@ -153,7 +139,7 @@ def test_messages_not_committed_are_sent_again(mosquitto: MosquittoServer, tmp_p
             "outbox": {"path": str(tmp_path / "outbox.db")},
         }
     )
-    open_session(mosquitto, "leaksense-gw-gw-ack")
+    mosquitto.open_session("leaksense-gw-gw-ack")
     node = Node(mosquitto, "node-ack")
     try:
         node.publish([message("s-1", minute) for minute in range(50)])
@@ -194,7 +180,7 @@ def test_a_bad_payload_is_acknowledged_once_and_counted(
             "outbox": {"path": str(tmp_path / "outbox.db")},
         }
     )
-    open_session(mosquitto, "leaksense-gw-gw-bad")
+    mosquitto.open_session("leaksense-gw-gw-bad")
     node = Node(mosquitto, "node-bad")
     try:
         node.publish([(flow_topic(SITE, "s-1"), b"{broken"), message("s-1", 0)])
@@ -298,7 +284,7 @@ dir = "{tmp_path / "models"}"
 port = 0
 """
     )
-    open_session(mosquitto, "leaksense-gw-gw-crash")
+    mosquitto.open_session("leaksense-gw-gw-crash")
     gateway = GatewayProcess(config, server.token, tmp_path / "gateway.log")
     node = Node(mosquitto, "node-crash")
     minutes = 100

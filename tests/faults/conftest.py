@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from faults.bed import Bed, Sensors
-from faults.processes import GATEWAY_ID, PersistentMosquitto, ServerProcess, open_session
+from faults.processes import GATEWAY_ID, PersistentMosquitto, ServerProcess
 from faults.tallies import Tally, write_report
 from services import MOSQUITTO_BINARY, InfluxDatabase, InfluxServer, require_binary
 
@@ -38,7 +38,7 @@ def bed(tmp_path: Path, influxd: InfluxServer, influx_db: InfluxDatabase) -> Ite
     binary = require_binary("mosquitto", MOSQUITTO_BINARY)
     broker = PersistentMosquitto(tmp_path / "mosquitto", binary=binary)
     broker.start()
-    open_session(broker, f"leaksense-gw-{GATEWAY_ID}")
+    broker.open_session(f"leaksense-gw-{GATEWAY_ID}")
     server = ServerProcess(tmp_path, influx_db)
     bed = Bed(tmp_path, broker, influxd, influx_db, server, Sensors(broker))
     try:

@@ -16,17 +16,13 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
-from leaksense.core.topics import FLOW_SUBSCRIPTION
 from leaksense.server.runtime import build_runtime
 from leaksense.server.services import entities
 from leaksense.server.settings import load_settings
@@ -70,19 +66,6 @@ class PersistentMosquitto(MosquittoServer):
         store.mkdir(exist_ok=True)
         persistent = f"persistence true\npersistence_location {store}/"
         self.config_path.write_text(text.replace("persistence false", persistent))
-
-
-def open_session(broker: MosquittoServer, client_id: str) -> None:
-    """Create the gateway's persistent session, so the broker queues from now on."""
-    subscribed = threading.Event()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
-    client.on_subscribe = lambda *_args: subscribed.set()
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    client.subscribe(FLOW_SUBSCRIPTION, qos=1)
-    assert subscribed.wait(5), "no SUBACK"
-    client.disconnect()
-    client.loop_stop()
 
 
 # --- processes -------------------------------------------------------------------------
