@@ -22,7 +22,7 @@ from leaksense.core.errors import InvalidInput
 from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact, round_floats
 from leaksense.edge.detection.balance import SPAN_S
 from leaksense.edge.detection.clock import DAY_TYPES, SLOT_S, SLOTS_PER_DAY, WEEKDAY, LocalClock
-from leaksense.edge.detection.morning import day_means, fit_morning
+from leaksense.edge.detection.morning import MorningFit, day_means, fit_morning
 from leaksense.edge.detection.stats import (
     core_sigma,
     distinct,
@@ -294,6 +294,89 @@ def _causal_level(
     return np.asarray(level)
 
 
+@dataclass(frozen=True, slots=True)
+class _Noise:
+    """How much a series' readings stray from its profile, hour by hour."""
+
+    mean_flow: float
+    quantum: float
+    floor: float
+    interval_s: float
+    sigma: list[float]
+    step_sigma: list[float] | None
+
+
+def _noise(
+    epoch_s: FloatArray,
+    flow_m3h: FloatArray,
+    shape: FloatArray,
+    hour: IntArray,
+    params: DetectionParams,
+) -> _Noise:
+    residual = flow_m3h - shape * _causal_level(epoch_s, flow_m3h, shape, params)
+    mean_flow = float(np.mean(np.abs(flow_m3h))) or 1e-3
+    quantum = _quantum(flow_m3h)
+    floor = max(0.01 * mean_flow, quantum, 1e-4)
+    interval_s = median(np.diff(epoch_s))
+    step_sigma = _step_sigma(
+        epoch_s,
+        residual,
+        hour,
+        interval_s=interval_s,
+        mean_flow=mean_flow,
+        quantum=quantum,
+        params=params,
+    )
+    sigma = _hourly_sigma(residual, hour, floor)
+    return _Noise(mean_flow, quantum, floor, interval_s, sigma, step_sigma)
+
+
+@dataclass(frozen=True, slots=True)
+class _Nights:
+    """A series' night levels, and the morning's part when it has one."""
+
+    modes: NightModes
+    morning: MorningFit | None
+    zero_fraction: float
+
+
+def _nights(
+    columns: tuple[IntArray, IntArray, IntArray],
+    flow_m3h: FloatArray,
+    profile: FloatArray,
+    noise: _Noise,
+    params: DetectionParams,
+) -> _Nights:
+    per_day = int(86_400 / max(noise.interval_s, 1.0))
+    night_hours = (params.night_start_hour, params.night_end_hour)
+    by_night = day_means(columns, flow_m3h, night_hours, _coverage(night_hours, params, per_day))
+    nights = np.asarray([m for m, _ in by_night.values()])
+    types = np.asarray([k for _, k in by_night.values()], dtype=np.int64)
+    # A night mean averages a whole window: a pulse meter's step shrinks with it. A
+    # series mostly at rest (a household) keeps the step of one reading: the spread
+    # of its nights (a flush, or none) is invisible to the median.
+    zero_fraction = float(np.mean(np.abs(flow_m3h) <= params.zero_flow_m3h))
+    intermittent = zero_fraction > INTERMITTENT_FRACTION
+    window_s = 3600.0 * (params.night_end_hour - params.night_start_hour)
+    night_floor = (
+        noise.floor if intermittent else max(noise.quantum * noise.interval_s / window_s, 1e-4)
+    )
+    if nights.size == 0:
+        nights, types = np.asarray([float(np.min(profile))]), np.zeros(1, dtype=np.int64)
+    # A household's nights (at rest, or a flush) are not split into levels.
+    modes = NightModes.of(
+        nights, types, params.night_sigma_floor_fraction, night_floor, split=not intermittent
+    )
+    morning = None
+    if len(modes.levels) == 1 and not intermittent:
+        morning_hours = (params.morning_start_hour, params.morning_end_hour)
+        coverage = _coverage(morning_hours, params, per_day)
+        mornings = day_means(columns, flow_m3h, morning_hours, coverage)
+        night_fit = (modes.levels[0], modes.factors, modes.sigma)
+        morning = fit_morning(by_night, mornings, night_fit, night_floor, params)
+    return _Nights(modes, morning, zero_fraction)
+
+
 def fit_artifact(
     series_id: str,
     epoch_s: FloatArray,
@@ -319,48 +402,10 @@ def fit_artifact(
         profile = _profile(day, day_type, slot, flow_m3h)
     elif profile.shape != (DAY_TYPES, SLOTS_PER_DAY):
         raise InvalidInput(f"{series_id}: a profile must be {DAY_TYPES} × {SLOTS_PER_DAY}")
-    shape = profile[day_type, slot]
-    residual = flow_m3h - shape * _causal_level(epoch_s, flow_m3h, shape, params)
-    mean_flow = float(np.mean(np.abs(flow_m3h))) or 1e-3
-    quantum = _quantum(flow_m3h)
-    floor = max(0.01 * mean_flow, quantum, 1e-4)
-    sigma = _hourly_sigma(residual, hour, floor)
-    interval_s = median(np.diff(epoch_s))
-    step_sigma = _step_sigma(
-        epoch_s,
-        residual,
-        hour,
-        interval_s=interval_s,
-        mean_flow=mean_flow,
-        quantum=quantum,
-        params=params,
-    )
-    per_day = int(86_400 / max(interval_s, 1.0))
-    columns = (day, day_type, hour)
-    night_hours = (params.night_start_hour, params.night_end_hour)
-    by_night = day_means(columns, flow_m3h, night_hours, _coverage(night_hours, params, per_day))
-    nights = np.asarray([m for m, _ in by_night.values()])
-    types = np.asarray([k for _, k in by_night.values()], dtype=np.int64)
-    # A night mean averages a whole window: a pulse meter's step shrinks with it. A
-    # series mostly at rest (a household) keeps the step of one reading: the spread
-    # of its nights (a flush, or none) is invisible to the median.
-    zero_fraction = float(np.mean(np.abs(flow_m3h) <= params.zero_flow_m3h))
-    intermittent = zero_fraction > INTERMITTENT_FRACTION
-    window_s = 3600.0 * (params.night_end_hour - params.night_start_hour)
-    night_floor = floor if intermittent else max(quantum * interval_s / window_s, 1e-4)
-    if nights.size == 0:
-        nights, types = np.asarray([float(np.min(profile))]), np.zeros(1, dtype=np.int64)
-    # A household's nights (at rest, or a flush) are not split into levels.
-    modes = NightModes.of(
-        nights, types, params.night_sigma_floor_fraction, night_floor, split=not intermittent
-    )
-    morning = None
-    if len(modes.levels) == 1 and not intermittent:
-        morning_hours = (params.morning_start_hour, params.morning_end_hour)
-        coverage = _coverage(morning_hours, params, per_day)
-        mornings = day_means(columns, flow_m3h, morning_hours, coverage)
-        night_fit = (modes.levels[0], modes.factors, modes.sigma)
-        morning = fit_morning(by_night, mornings, night_fit, night_floor, params)
+    noise = _noise(epoch_s, flow_m3h, profile[day_type, slot], hour, params)
+    fitted = _nights((day, day_type, hour), flow_m3h, profile, noise, params)
+    modes, morning = fitted.modes, fitted.morning
+    interval_s = noise.interval_s
     return ModelArtifact(
         series_id=series_id,
         kind="dma" if kind == "dma" else "sensor",
@@ -371,8 +416,8 @@ def fit_artifact(
         timezone=str(clock.zone.key),
         interval_s=interval_s,
         profile_m3h=round_floats(profile.tolist()),
-        sigma_m3h=round_floats(sigma),
-        step_sigma_m3h=None if step_sigma is None else round_floats(step_sigma),
+        sigma_m3h=round_floats(noise.sigma),
+        step_sigma_m3h=None if noise.step_sigma is None else round_floats(noise.step_sigma),
         night_baseline_m3h=round_floats(modes.levels[0]),
         night_alt_baseline_m3h=None if len(modes.levels) < 2 else round_floats(modes.levels[1]),
         night_sigma_m3h=round_floats(modes.sigma),
@@ -380,8 +425,8 @@ def fit_artifact(
         morning_m3h=None if morning is None else round_floats(morning.morning_m3h),
         morning_slope_m3h=0.0 if morning is None else round_floats(morning.slope_m3h),
         morning_sigma_m3h=None if morning is None else round_floats(morning.sigma_m3h),
-        mean_flow_m3h=round_floats(mean_flow),
-        zero_fraction=round(zero_fraction, 4),
+        mean_flow_m3h=round_floats(noise.mean_flow),
+        zero_fraction=round(fitted.zero_fraction, 4),
         peak_flow_m3h=round_floats(max(percentile(flow_m3h, 99.5), 0.0)),
         params=params.model_copy(
             update={

@@ -170,35 +170,51 @@ def score_case(
         case.name, case.set, case.event.kind, case.network, case.noise.name, case.season.name
     )
     out.series_months = len(topology.roles) * (end_s - test_start_s) / MONTH_S
-    zone, interval_s = labelled.scenario.zone, labelled.scenario.interval_s
-
-    def night_pct(leak: LabelledLeak) -> float | None:
-        return last_night_pct(leak, zone, interval_s) if leak.kind == "incipient" else None
-
-    for leak in labelled.leaks:
-        hit = _found(leak, leak_events, topology)
-        found_by = None if hit is None else f"{hit.kind} on {topology.roles[hit.series_id]}"
-        out.leaks.append(
-            LeakOutcome(
-                case=case.name,
-                kind=leak.kind,
-                size=leak.size,
-                dma_id=leak.dma_id,
-                start_s=leak.start_s,
-                deadline_s=leak.deadline_s,
-                detected_s=None if hit is None else hit.detected_s,
-                found_by=found_by,
-                snr=(snr or {}).get(leak.leak_id),
-                night_pct=night_pct(leak),
-            )
-        )
+    out.leaks = [_outcome(leak, labelled, leak_events, topology, snr) for leak in labelled.leaks]
     windows = _fault_windows(labelled, faults, topology)
+    _judge_alerts(out, labelled, leak_events, topology, windows)
+    _judge_faults(out, faults, [e for e in events if e.kind == "sensor_fault"], windows, end_s)
+    return out
+
+
+def _outcome(
+    leak: LabelledLeak,
+    labelled: Labelled,
+    leak_events: list[AlertEvent],
+    topology: Topology,
+    snr: Mapping[str, float] | None,
+) -> LeakOutcome:
+    """When (and by what) one leak was found."""
+    hit = _found(leak, leak_events, topology)
+    zone, interval_s = labelled.scenario.zone, labelled.scenario.interval_s
+    return LeakOutcome(
+        case=labelled.case.name,
+        kind=leak.kind,
+        size=leak.size,
+        dma_id=leak.dma_id,
+        start_s=leak.start_s,
+        deadline_s=leak.deadline_s,
+        detected_s=None if hit is None else hit.detected_s,
+        found_by=None if hit is None else f"{hit.kind} on {topology.roles[hit.series_id]}",
+        snr=(snr or {}).get(leak.leak_id),
+        night_pct=last_night_pct(leak, zone, interval_s) if leak.kind == "incipient" else None,
+    )
+
+
+def _judge_alerts(
+    out: CaseScore,
+    labelled: Labelled,
+    leak_events: list[AlertEvent],
+    topology: Topology,
+    windows: Mapping[str, list[tuple[float, float]]],
+) -> None:
+    """Each leak alert: true, false, or raised on a faulty sensor."""
     for e in leak_events:
         if _is_true(e, labelled.leaks, topology):
             out.true_alerts += 1
             continue
         misfire = Misfire(
-            case=case.name,
+            case=labelled.case.name,
             series_id=e.series_id,
             role=topology.roles[e.series_id],
             kind=e.kind,
@@ -208,7 +224,17 @@ def score_case(
         )
         faulty = any(a <= e.detected_s and e.started_s <= b for a, b in windows[e.series_id])
         (out.on_faulty if faulty else out.false_alarms).append(misfire)
-    fault_events = [e for e in events if e.kind == "sensor_fault"]
+
+
+def _judge_faults(
+    out: CaseScore,
+    faults: tuple[FaultTruth, ...],
+    fault_events: list[AlertEvent],
+    windows: Mapping[str, list[tuple[float, float]]],
+    end_s: float,
+) -> None:
+    """Sensor-fault alerts: which injected faults were reported, and which alerts had
+    no fault behind them."""
     out.fault_alerts = len(fault_events)
     out.spurious_fault_alerts = sum(
         1
@@ -221,5 +247,4 @@ def score_case(
         reported = any(
             e.series_id == f.sensor_id and start <= e.detected_s <= stop for e in fault_events
         )
-        out.faults.append(FaultOutcome(case.name, f.sensor_id, f.kind, reported))
-    return out
+        out.faults.append(FaultOutcome(out.case, f.sensor_id, f.kind, reported))
