@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from leaksense.core.messages import Alert, Reading
+from leaksense.core.messages import Alert, AlertKind, Reading
 from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact
 from leaksense.edge.detection.clock import LocalClock
 from leaksense.edge.detection.dma import DmaAggregator
@@ -58,6 +58,8 @@ class DetectionEngine:
         self.dma_series: dict[str, SeriesDetector] = {}
         self._member_of: dict[str, list[DmaAggregator]] = {}
         self._multipliers: dict[str, float] = {}
+        self._dma_alias: dict[str, str] = {}
+        """Meter → the DMA whose whole net inflow it is (one inlet, no outlet)."""
         if settings.history_dir is not None:
             prune_stale(settings.history_dir, time.time())
         for dma in settings.dmas:
@@ -65,6 +67,8 @@ class DetectionEngine:
             self.dma_series[dma.dma_id] = self._new_series(dma.dma_id, is_dma=True)
             for sensor_id in (*dma.inlets, *dma.outlets):
                 self._member_of.setdefault(sensor_id, []).append(aggregator)
+            if len(dma.inlets) == 1 and not dma.outlets:
+                self._dma_alias[dma.inlets[0]] = dma.dma_id
 
     def observe(self, reading: Reading) -> list[Alert]:
         return self.observe_values(
@@ -84,6 +88,10 @@ class DetectionEngine:
         if series is None:
             series = self.series[sensor_id] = self._new_series(sensor_id)
         alerts = series.observe(epoch_s, flow_m3h, index_m3, received_s)
+        if sensor_id in self._dma_alias:
+            # The same water as its DMA's series, which alerts on it under the DMA's
+            # name: one leak, one alert. The meter's own faults are still its own.
+            alerts = [a for a in alerts if a.kind is AlertKind.SENSOR_FAULT]
         for aggregator in self._member_of.get(sensor_id, ()):
             dma = self.dma_series[aggregator.dma_id]
             dma.member_state(sensor_id, epoch_s, series)
