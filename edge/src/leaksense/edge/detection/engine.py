@@ -28,6 +28,15 @@ class DmaMeters:
     outlets: tuple[str, ...] = ()
 
 
+def whole_inflow_meters(dmas: Iterable[DmaMeters]) -> dict[str, str]:
+    """Meter → the DMA whose whole net inflow it is (one inlet, nothing subtracted).
+
+    The two are the same water: the DMA's series alerts for both, under the DMA's
+    name, so that one leak makes one alert. The meter's faults are still its own.
+    """
+    return {d.inlets[0]: d.dma_id for d in dmas if len(d.inlets) == 1 and not d.outlets}
+
+
 @dataclass(frozen=True, slots=True)
 class EngineSettings:
     """What detection needs to know about the network and the calendar."""
@@ -58,8 +67,7 @@ class DetectionEngine:
         self.dma_series: dict[str, SeriesDetector] = {}
         self._member_of: dict[str, list[DmaAggregator]] = {}
         self._multipliers: dict[str, float] = {}
-        self._dma_alias: dict[str, str] = {}
-        """Meter → the DMA whose whole net inflow it is (one inlet, no outlet)."""
+        self._dma_alias = whole_inflow_meters(settings.dmas)
         if settings.history_dir is not None:
             prune_stale(settings.history_dir, time.time())
         for dma in settings.dmas:
@@ -67,8 +75,6 @@ class DetectionEngine:
             self.dma_series[dma.dma_id] = self._new_series(dma.dma_id, is_dma=True)
             for sensor_id in (*dma.inlets, *dma.outlets):
                 self._member_of.setdefault(sensor_id, []).append(aggregator)
-            if len(dma.inlets) == 1 and not dma.outlets:
-                self._dma_alias[dma.inlets[0]] = dma.dma_id
 
     def observe(self, reading: Reading) -> list[Alert]:
         return self.observe_values(
@@ -88,9 +94,7 @@ class DetectionEngine:
         if series is None:
             series = self.series[sensor_id] = self._new_series(sensor_id)
         alerts = series.observe(epoch_s, flow_m3h, index_m3, received_s)
-        if sensor_id in self._dma_alias:
-            # The same water as its DMA's series, which alerts on it under the DMA's
-            # name: one leak, one alert. The meter's own faults are still its own.
+        if sensor_id in self._dma_alias:  # its DMA's series alerts for it
             alerts = [a for a in alerts if a.kind is AlertKind.SENSOR_FAULT]
         for aggregator in self._member_of.get(sensor_id, ()):
             dma = self.dma_series[aggregator.dma_id]
