@@ -109,6 +109,26 @@ def test_a_stuck_inlet_raises_no_leak_alert_on_its_dma() -> None:
     assert ("i", "flatline") in faults
 
 
+def test_a_dma_fed_by_one_meter_alerts_once_under_its_own_name() -> None:
+    epoch, flow = series(20)
+    burst_at = int(17.5 * DAY // STEP_S)  # day 17, midday
+    flow[burst_at:] += 0.3 * flow.mean()
+    flow[int(18.5 * DAY // STEP_S)] = -1.0  # and an impossible value a day later
+    engine = DetectionEngine("gw", EngineSettings(dmas=(DmaMeters("d", ("i",)),)))
+    alerts: list[Alert] = []
+    for t, y in zip(epoch.tolist(), flow.tolist(), strict=True):
+        alerts += engine.observe_values("i", t, y)
+    # The DMA's net inflow is the meter's flow: the burst is one event, the DMA's.
+    assert [(a.dma_id, a.sensor_id, a.kind) for a in first(alerts)] == [
+        ("d", None, AlertKind.BURST)
+    ]
+    # The meter's own health is still the meter's.
+    faults = {(a.sensor_id, a.fault) for a in alerts if a.kind is AlertKind.SENSOR_FAULT}
+    assert ("i", "impossible_value") in faults
+    burst = first(alerts)[0]
+    assert 0 <= burst.detected_at.timestamp() - epoch[burst_at] <= 15 * 60
+
+
 def local_hours(epoch: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
     return np.array([datetime.fromtimestamp(float(t), PARIS).hour for t in epoch])
 

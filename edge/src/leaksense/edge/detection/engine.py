@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from leaksense.core.messages import Alert, Reading
+from leaksense.core.messages import Alert, AlertKind, Reading
 from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact
 from leaksense.edge.detection.clock import LocalClock
 from leaksense.edge.detection.dma import DmaAggregator
@@ -26,6 +26,15 @@ class DmaMeters:
     dma_id: str
     inlets: tuple[str, ...]
     outlets: tuple[str, ...] = ()
+
+
+def whole_inflow_meters(dmas: Iterable[DmaMeters]) -> dict[str, str]:
+    """Meter → the DMA whose whole net inflow it is (one inlet, nothing subtracted).
+
+    The two are the same water: the DMA's series alerts for both, under the DMA's
+    name, so that one leak makes one alert. The meter's faults are still its own.
+    """
+    return {d.inlets[0]: d.dma_id for d in dmas if len(d.inlets) == 1 and not d.outlets}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +67,7 @@ class DetectionEngine:
         self.dma_series: dict[str, SeriesDetector] = {}
         self._member_of: dict[str, list[DmaAggregator]] = {}
         self._multipliers: dict[str, float] = {}
+        self._dma_alias = whole_inflow_meters(settings.dmas)
         if settings.history_dir is not None:
             prune_stale(settings.history_dir, time.time())
         for dma in settings.dmas:
@@ -84,6 +94,8 @@ class DetectionEngine:
         if series is None:
             series = self.series[sensor_id] = self._new_series(sensor_id)
         alerts = series.observe(epoch_s, flow_m3h, index_m3, received_s)
+        if sensor_id in self._dma_alias:  # its DMA's series alerts for it
+            alerts = [a for a in alerts if a.kind is AlertKind.SENSOR_FAULT]
         for aggregator in self._member_of.get(sensor_id, ()):
             dma = self.dma_series[aggregator.dma_id]
             dma.member_state(sensor_id, epoch_s, series)

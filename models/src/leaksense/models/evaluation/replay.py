@@ -17,7 +17,12 @@ import numpy.typing as npt
 from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact
 from leaksense.edge.detection.clock import LocalClock
 from leaksense.edge.detection.dma import DmaAggregator
-from leaksense.edge.detection.engine import DetectionEngine, DmaMeters, EngineSettings
+from leaksense.edge.detection.engine import (
+    DetectionEngine,
+    DmaMeters,
+    EngineSettings,
+    whole_inflow_meters,
+)
 from leaksense.models.evaluation.baseline import mnf_events
 from leaksense.models.evaluation.build import LabelledLeak
 from leaksense.models.evaluation.events import AlertEvent, EventLog
@@ -194,12 +199,15 @@ def series_columns(
 
 
 def run_mnf(
-    columns: dict[str, tuple[FloatArray, FloatArray]], clock: LocalClock
+    columns: dict[str, tuple[FloatArray, FloatArray]], clock: LocalClock, topology: Topology
 ) -> list[AlertEvent]:
-    """The MNF rule's events on every series."""
+    """The MNF rule's events on every series; like the engine, not twice on the same
+    water (a meter that is its DMA's whole inflow)."""
+    same_water = whole_inflow_meters(topology.dmas)
     return [
         event
         for series_id, (t, y) in sorted(columns.items())
+        if series_id not in same_water
         for event in mnf_events(series_id, t, y, clock)
     ]
 

@@ -93,7 +93,7 @@ def run_case(case: Case, detectors: Sequence[Detector]) -> dict[str, CaseScore]:
     for detector in detectors:
         try:
             if detector.kind == "mnf":
-                events = run_mnf(columns, clock)
+                events = run_mnf(columns, clock, topology)
             else:
                 settings = engine_settings(scenario, topology, detector.params, case.warmup_days)
                 artifacts = None
