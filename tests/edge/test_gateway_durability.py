@@ -83,12 +83,7 @@ class Node:
 
 class ConfirmAll:
     def send(self, batch: IngestBatch) -> IngestResult:
-        return IngestResult(
-            gateway_id=batch.gateway_id,
-            batch_seq=batch.batch_seq,
-            readings_stored=len(batch.readings),
-            alerts_stored=len(batch.alerts),
-        )
+        return IngestResult.whole(batch)
 
 
 @dataclass

@@ -36,12 +36,7 @@ class FakeUplink:
             self.fail -= 1
             raise self.error
         self.batches.append(batch)
-        return IngestResult(
-            gateway_id=batch.gateway_id,
-            batch_seq=batch.batch_seq,
-            readings_stored=len(batch.readings),
-            alerts_stored=len(batch.alerts),
-        )
+        return IngestResult.whole(batch)
 
 
 class CeilingDetector:

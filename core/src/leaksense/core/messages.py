@@ -215,6 +215,16 @@ class IngestResult(WireModel):
     readings_stored: int
     alerts_stored: int
 
+    @classmethod
+    def whole(cls, batch: IngestBatch) -> IngestResult:
+        """The confirmation of a batch stored whole."""
+        return cls(
+            gateway_id=batch.gateway_id,
+            batch_seq=batch.batch_seq,
+            readings_stored=len(batch.readings),
+            alerts_stored=len(batch.alerts),
+        )
+
 
 class GatewayHealth(WireModel):
     """What a gateway reports about itself (``POST /api/v1/gateways/health``), also
