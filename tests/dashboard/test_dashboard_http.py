@@ -278,3 +278,31 @@ def test_sessions_are_signed_and_end_after_twelve_hours(site: Site) -> None:
         with site.client() as client:
             client.cookies.set("leaksense_session", _cookie(key, session), path="/dashboard")
             assert client.get("/dashboard/alerts").status_code == status
+
+
+def test_an_alert_of_the_same_leak_is_shown_under_the_first(site: Site) -> None:
+    """The DMA's own alert for the leak its inlet in-1 alerted first (grouping.py)."""
+    with site.runtime.sessions() as session:
+        first = get_alert(session, ALERT_ID)
+    same = {
+        "alert_id": "gw-saint-savin:ss-dma:1",
+        "dma_id": "ss-dma",
+        "kind": first.kind,
+        "started_at": first.started_at.isoformat(),
+        "detected_at": first.detected_at.isoformat(),
+        "flow_m3h": 3.9,
+        "explanation_en": "night flow 3.9 m³/h above its usual level",
+        "explanation_fr": "débit de nuit supérieur de 3,9 m³/h à l'habitude",
+    }
+    site.ingest(
+        {"gateway_id": "gw-saint-savin", "batch_seq": 2, "sent_at": first.detected_at.isoformat(),
+         "alerts": [same]}
+    )  # fmt: skip
+    with logged_in(site, "tom") as client:
+        linked = client.get("/dashboard/alerts/" + quote(same["alert_id"]))
+        assert 'id="same-event-as"' in linked.text and f">{ALERT_ID}</a>" in linked.text
+        assert "une seule notification" in linked.text
+        head = client.get(ALERT_PAGE)
+        assert 'id="also-seen"' in head.text and ">gw-saint-savin:ss-dma:1</a>" in head.text
+        listing = client.get("/dashboard/alerts")
+        assert f"Même fuite que {ALERT_ID}" in listing.text

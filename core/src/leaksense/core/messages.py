@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -74,6 +74,12 @@ class AlertKind(StrEnum):
     BACKGROUND_LEAK = "background_leak"
     CONTINUOUS_FLOW = "continuous_flow"
     SENSOR_FAULT = "sensor_fault"
+
+
+LEAK_KINDS: Final = frozenset(
+    {AlertKind.BURST, AlertKind.BACKGROUND_LEAK, AlertKind.CONTINUOUS_FLOW, AlertKind.HIGH_FLOW}
+)
+"""Alert kinds about water lost (``sensor_fault`` is about the meter)."""
 
 
 class FaultKind(StrEnum):

@@ -10,16 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from leaksense.core.messages import Alert, AlertKind
-
-LEAK_KINDS = frozenset(
-    {
-        AlertKind.BURST.value,
-        AlertKind.BACKGROUND_LEAK.value,
-        AlertKind.CONTINUOUS_FLOW.value,
-        AlertKind.HIGH_FLOW.value,
-    }
-)
+from leaksense.core.messages import LEAK_KINDS, Alert
 
 
 @dataclass(slots=True)

@@ -26,6 +26,7 @@ from leaksense.edge.detection.engine import (
 from leaksense.models.evaluation.baseline import mnf_events
 from leaksense.models.evaluation.build import LabelledLeak
 from leaksense.models.evaluation.events import AlertEvent, EventLog
+from leaksense.server.domain.same_water import DmaBoundary, Subject, WaterMap
 from leaksense.simulator.faults import clock_shift_s
 from leaksense.simulator.generate import Simulation, merged_order
 from leaksense.simulator.scenario import Scenario
@@ -47,6 +48,9 @@ class Topology:
     """Series id → the meters whose readings it is made of (itself for a meter)."""
     upstream_inlets: dict[str, tuple[str, ...]]
     """DMA id → inlet meters of the DMAs upstream (they carry its water too)."""
+    water: WaterMap
+    """Which series carry the same water, as the server sees it (its DMAs' boundary
+    meters, large users among the outlets, and customer meters)."""
 
     @classmethod
     def of(cls, scenario: Scenario) -> Topology:
@@ -74,7 +78,22 @@ class Topology:
                 p = parent[p]
             upstream[d.dma_id] = tuple(chain)
         customers = frozenset(s.sensor_id for s in scenario.sensors if s.role == "customer")
-        return cls(dmas, customers, roles, members, upstream)
+        water = WaterMap.of(
+            DmaBoundary(
+                d.dma_id,
+                d.inlets,
+                d.outlets,
+                tuple(m.sensor_id for m in spec.customer_meters if m.sensor_id not in d.outlets),
+            )
+            for d, spec in zip(dmas, scenario.spec.dmas, strict=True)
+        )
+        return cls(dmas, customers, roles, members, upstream, water)
+
+    def subject(self, series_id: str) -> Subject:
+        """An alert's subject on the server: a DMA's net inflow, or a meter."""
+        if self.roles[series_id] == "dma":
+            return Subject(dma_id=series_id)
+        return Subject(sensor_id=series_id)
 
     @property
     def series_ids(self) -> list[str]:

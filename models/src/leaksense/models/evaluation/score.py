@@ -28,11 +28,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from leaksense.models.evaluation.build import Labelled, LabelledLeak
 from leaksense.models.evaluation.events import AlertEvent
 from leaksense.models.evaluation.ramps import last_night_pct
 from leaksense.models.evaluation.replay import Topology
+from leaksense.server.domain.same_water import AlertFacts, group_in_order
 from leaksense.simulator.truth import FaultTruth
 
 MATCH_AFTER_END_S = 3600.0
@@ -109,6 +111,11 @@ class CaseScore:
     fault_alerts: int = 0
     spurious_fault_alerts: int = 0
     """Sensor-fault alerts on a series none of whose meters had a fault then."""
+    grouped_false: int = 0
+    """False alarms that the server puts in an earlier alert's event (the same leak
+    seen by another series: ``domain/same_water.py``): nobody is notified of them."""
+    true_under_false: int = 0
+    """True leak alerts that the server puts in the event of a false alarm."""
     error: str | None = None
     """The detector crashed on this case: what it raised (its leaks count as missed)."""
 
@@ -208,11 +215,17 @@ def _judge_alerts(
     topology: Topology,
     windows: Mapping[str, list[tuple[float, float]]],
 ) -> None:
-    """Each leak alert: true, false, or raised on a faulty sensor."""
+    """Each leak alert: true, false, or raised on a faulty sensor; and which ones the
+    server groups into an earlier alert's event."""
+    heads = _events(leak_events, topology)
+    true = {e.alert_id for e in leak_events if _is_true(e, labelled.leaks, topology)}
     for e in leak_events:
-        if _is_true(e, labelled.leaks, topology):
+        head = heads.get(e.alert_id)
+        if e.alert_id in true:
             out.true_alerts += 1
+            out.true_under_false += head is not None and head not in true
             continue
+        out.grouped_false += head is not None
         misfire = Misfire(
             case=labelled.case.name,
             series_id=e.series_id,
@@ -224,6 +237,23 @@ def _judge_alerts(
         )
         faulty = any(a <= e.detected_s and e.started_s <= b for a, b in windows[e.series_id])
         (out.on_faulty if faulty else out.false_alarms).append(misfire)
+
+
+def _events(leak_events: list[AlertEvent], topology: Topology) -> dict[str, str]:
+    """Alert id → the first alert of its event, as the server links them on arrival."""
+    arrivals = sorted(leak_events, key=lambda e: (e.detected_s, e.alert_id))
+    return group_in_order(
+        topology.water,
+        (
+            AlertFacts(
+                e.alert_id,
+                topology.subject(e.series_id),
+                e.kind,
+                datetime.fromtimestamp(e.started_s, UTC),
+            )
+            for e in arrivals
+        ),
+    )
 
 
 def _judge_faults(

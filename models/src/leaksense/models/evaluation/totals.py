@@ -77,6 +77,18 @@ class Totals:
         return len(self.false_alarms) / max(self.series_months, 1e-9)
 
     @property
+    def notified_false_alarm_rate(self) -> float:
+        """False alarms per sensor-month that reach a person: those the server does
+        not put in an earlier alert's event (``domain/same_water.py``)."""
+        grouped = sum(s.grouped_false for s in self.scores)
+        return (len(self.false_alarms) - grouped) / max(self.series_months, 1e-9)
+
+    @property
+    def true_under_false(self) -> int:
+        """True leak alerts put in the event of a false alarm (never notified alone)."""
+        return sum(s.true_under_false for s in self.scores)
+
+    @property
     def precision(self) -> float:
         true = sum(s.true_alerts for s in self.scores)
         alerts = true + len(self.false_alarms) + len(self.on_faulty)

@@ -117,6 +117,13 @@ TEXTS: dict[str, dict[Lang, str]] = {
     "action_note": {"fr": "note", "en": "note"},
     "action_reopen": {"fr": "rouverte", "en": "reopened"},
     "action_escalate": {"fr": "escalade", "en": "escalated"},
+    "action_link": {"fr": "rattachée à un événement", "en": "linked to an event"},
+    "same_event_as": {"fr": "Même fuite que", "en": "Same leak as"},
+    "also_seen": {"fr": "Aussi vue par", "en": "Also seen by"},
+    "same_event_note": {
+        "fr": "Une autre série mesure la même eau : une seule notification, une seule clôture.",
+        "en": "Another series carries the same water: one notification, one resolution.",
+    },
     # network
     "network_title": {"fr": "Réseau", "en": "Network"},
     "dmas": {"fr": "Secteurs", "en": "DMAs"},

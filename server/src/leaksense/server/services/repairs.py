@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from leaksense.core.errors import InvalidInput
-from leaksense.core.messages import Identifier, UtcDatetime
+from leaksense.core.messages import LEAK_KINDS, Identifier, UtcDatetime
 from leaksense.server.db import AlertRecord, DmaMeter, RepairRecord
 from leaksense.server.domain.before_after import BeforeAfter, DayBalance, Repair, before_after
 from leaksense.server.services.entities import get_dma
@@ -30,10 +30,7 @@ from leaksense.server.services.report_data import ReportPeriod, gather
 from leaksense.server.services.report_model import Note
 from leaksense.server.services.reports import daily_balance, metered_completeness_pct
 from leaksense.server.stores.base import ReadingStore
-from leaksense.server.workflow.models import AlertWorkflow
-
-LEAK_ALERT_KINDS = ("burst", "background_leak", "continuous_flow", "high_flow")
-"""Alert kinds that are about water leaving the network (not ``sensor_fault``)."""
+from leaksense.server.workflow.models import AlertLink, AlertWorkflow
 
 
 class RepairSpec(BaseModel):
@@ -122,18 +119,22 @@ def repairs_in(session: Session, dma_id: str, start: datetime, end: datetime) ->
     ).all()
     meters = select(DmaMeter.sensor_id).where(DmaMeter.dma_id == dma_id)
     repaired_at = func.coalesce(AlertRecord.ended_at, AlertWorkflow.resolved_at)
-    alerts = session.execute(
-        select(AlertRecord, AlertWorkflow)
+    rows = session.execute(
+        select(AlertRecord, AlertWorkflow, AlertLink.primary_id)
         .join(AlertWorkflow, AlertWorkflow.alert_id == AlertRecord.alert_id)
+        .outerjoin(AlertLink, AlertLink.alert_id == AlertRecord.alert_id)
         .where(
             (AlertRecord.dma_id == dma_id) | AlertRecord.sensor_id.in_(meters),
             AlertRecord.state == "resolved",
             AlertWorkflow.resolution == "repaired",
-            AlertRecord.kind.in_(LEAK_ALERT_KINDS),
+            AlertRecord.kind.in_(LEAK_KINDS),
             repaired_at >= start,
             repaired_at < end,
         )
     ).all()
+    # One leak seen by two series of this DMA (grouping.py) is one repair.
+    ids = {a.alert_id for a, _, _ in rows}
+    alerts = [(a, w) for a, w, primary in rows if primary is None or primary not in ids]
     views = [_manual(r) for r in manual] + [
         RepairView(
             a.alert_id, dma_id, a.detected_at, a.ended_at or w.resolved_at or a.detected_at,

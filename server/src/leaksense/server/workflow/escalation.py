@@ -9,9 +9,11 @@ seconds; for each open alert it moves the level up by one when that is due:
 * level *k* once the alert has stayed unacknowledged ``k × escalate_after_s`` since,
   up to the last person on the list.
 
-During quiet hours only alerts of an urgent kind (bursts) move; the others wait for
-the end of quiet hours, so a night's background leak reaches the first person in the
-morning rather than everyone at once. Each move is one transaction: the alert row is
+An alert that joined another's event (``grouping.py``) is not notified while that
+one is unresolved: people were told of the event once. During quiet hours only
+alerts of an urgent kind (bursts) move; the others wait for the end of quiet hours,
+so a night's background leak reaches the first person in the morning rather than
+everyone at once. Each move is one transaction: the alert row is
 locked (a no-op conditional ``UPDATE``), the level moves only from the value read
 (``WHERE escalation_level = old``), and the notifications are inserted with a unique
 ``dedupe_key``; two servers doing this at once enqueue one set.
@@ -30,6 +32,7 @@ from leaksense.server.notify.messages import render
 from leaksense.server.notify.outbox import Outgoing, enqueue
 from leaksense.server.notify.policy import NotifyPolicy
 from leaksense.server.workflow.audit import alert_target, record_audit
+from leaksense.server.workflow.grouping import held_by_event
 from leaksense.server.workflow.models import AlertWorkflow
 from leaksense.server.workflow.service import get_alert
 from leaksense.server.workflow.views import AlertView
@@ -49,6 +52,7 @@ def dispatch_due(session: Session, policy: NotifyPolicy, now: datetime) -> int:
         .where(
             AlertRecord.state == "open",
             w.escalation_level < policy.max_level,
+            w.alert_id.not_in(held_by_event()),
         )
         .order_by(AlertRecord.detected_at)
     ).all()

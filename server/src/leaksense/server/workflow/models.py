@@ -112,3 +112,14 @@ class SeriesSensitivity(Base):
     """``false_alarm`` resolutions of its alerts within the feedback window."""
     threshold_multiplier: Mapped[float] = mapped_column(Float, default=1.0)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AlertLink(Base):
+    """An alert that is the same event as an earlier one (``domain/same_water.py``):
+    another series saw the same leak. It is shown under its ``primary_id``, is not
+    notified while that one is unresolved, and is resolved with it."""
+
+    __tablename__ = "alert_links"
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.alert_id"), primary_key=True)
+    primary_id: Mapped[str] = mapped_column(ForeignKey("alerts.alert_id"), index=True)
+    linked_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -3,7 +3,11 @@
 One event is one ``alert_id``: the gateway re-sends it with fresher figures while it
 lasts and with ``ended_at`` when it is over, and ingest upserts the ``alerts`` row
 without touching its ``state``. So an acknowledged alert stays acknowledged however
-many updates follow, and a resolved one stays resolved, except in one case:
+many updates follow, and a resolved one stays resolved, except in one case below.
+A new leak alert that another series already raised for the same leak joins that
+alert's event (``grouping.py``).
+
+Reopening:
 
 * an alert resolved as ``repaired`` or ``planned_work`` that the gateway still reports
   as ongoing (no ``ended_at``) with an ``updated_at`` more than :data:`REOPEN_AFTER`
@@ -24,6 +28,7 @@ from sqlalchemy.orm import Session
 from leaksense.server.db import AlertRecord
 from leaksense.server.workflow.audit import alert_target, record_audit
 from leaksense.server.workflow.feedback import refresh_sensitivity
+from leaksense.server.workflow.grouping import link_same_event
 from leaksense.server.workflow.models import AlertWorkflow
 from leaksense.server.workflow.service import ensure_workflow
 
@@ -43,6 +48,7 @@ def alert_received(session: Session, record: AlertRecord, now: datetime, *, crea
                 reopened_count=0,
             )
         )
+        link_same_event(session, record, now)
         return
     if record.state != "resolved" or record.ended_at is not None or record.updated_at is None:
         return

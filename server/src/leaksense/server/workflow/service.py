@@ -17,6 +17,7 @@ dashboard, ``token:<name>`` for the API, ``gateway:<id>`` or ``system`` otherwis
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final, Literal, get_args
 
@@ -27,7 +28,9 @@ from leaksense.core.errors import Conflict, InvalidInput, NotFoundError
 from leaksense.server.db import AlertRecord, DmaMeter, Sensor, upsert_statement
 from leaksense.server.workflow.audit import MAX_ACTOR_CHARS, alert_target, record_audit
 from leaksense.server.workflow.feedback import refresh_sensitivity
+from leaksense.server.workflow.grouping import UNRESOLVED, linked_to
 from leaksense.server.workflow.models import (
+    AlertLink,
     AlertNote,
     AlertWorkflow,
     NotificationRecord,
@@ -60,8 +63,10 @@ def list_alerts(
         raise InvalidInput(f"unknown alert state {state!r}: one of {sorted(STATES)}")
     if not 1 <= limit <= MAX_LIST:
         raise InvalidInput(f"limit must be within 1..{MAX_LIST}, not {limit}")
-    query = select(AlertRecord, AlertWorkflow).outerjoin(
-        AlertWorkflow, AlertWorkflow.alert_id == AlertRecord.alert_id
+    query = (
+        select(AlertRecord, AlertWorkflow, AlertLink.primary_id)
+        .outerjoin(AlertWorkflow, AlertWorkflow.alert_id == AlertRecord.alert_id)
+        .outerjoin(AlertLink, AlertLink.alert_id == AlertRecord.alert_id)
     )
     if state is not None:
         query = query.where(AlertRecord.state == state)
@@ -71,7 +76,7 @@ def list_alerts(
         query = query.where(AlertRecord.kind == kind)
     query = query.order_by(AlertRecord.detected_at.desc(), AlertRecord.alert_id).limit(limit)
     rows = session.execute(query.execution_options(populate_existing=True)).all()
-    return [alert_view(a, w) for a, w in rows]
+    return [alert_view(a, w, same_event_as=primary) for a, w, primary in rows]
 
 
 def _in_dma(dma_id: str) -> ColumnElement[bool]:
@@ -100,9 +105,13 @@ def get_alert(session: Session, alert_id: str) -> AlertView:
         .where(AlertNote.alert_id == alert_id)
         .order_by(AlertNote.created_at, AlertNote.id)
     ).all()
-    return alert_view(
-        row[0], row[1], tuple(NoteView(n.created_at, n.author, n.text) for n in notes)
+    view = alert_view(
+        row[0],
+        row[1],
+        tuple(NoteView(n.created_at, n.author, n.text) for n in notes),
+        session.scalar(select(AlertLink.primary_id).where(AlertLink.alert_id == alert_id)),
     )
+    return replace(view, also_seen=tuple(linked_to(session, alert_id)))
 
 
 def acknowledge(session: Session, alert_id: str, *, actor: str, now: datetime) -> AlertView:
@@ -200,11 +209,35 @@ def resolve(
         )
         session.flush()
         refresh_sensitivity(session, _series_of(session, alert_id), now)
+        _resolve_event(session, alert_id, resolution, actor, now)
         session.commit()
     except BaseException:
         session.rollback()
         raise
     return get_alert(session, alert_id)
+
+
+def _resolve_event(
+    session: Session, primary_id: str, resolution: str, actor: str, now: datetime
+) -> None:
+    """Resolve the unresolved alerts of the event ``primary_id`` heads, the same way.
+
+    The field-measured flow stays on the first alert: one leak is one repair
+    (``services/repairs.py`` counts only alerts that head their event)."""
+    for alert_id in linked_to(session, primary_id):
+        state = session.scalar(select(AlertRecord.state).where(AlertRecord.alert_id == alert_id))
+        if state not in UNRESOLVED:
+            continue
+        was = _transition(session, alert_id, UNRESOLVED, "resolved", "resolve")
+        flow = ensure_workflow(session, alert_id, now)
+        before = _snapshot(was, flow)
+        flow.resolved_at, flow.resolved_by, flow.resolution = now, actor, resolution
+        _cancel_pending(session, alert_id, now)
+        after = _snapshot("resolved", flow)
+        details = {"before": before, "after": after, "same_event_as": primary_id}
+        record_audit(session, actor, "resolve", alert_target(alert_id), details, at=now)
+        session.flush()
+        refresh_sensitivity(session, _series_of(session, alert_id), now)
 
 
 def add_note(session: Session, alert_id: str, *, actor: str, now: datetime, text: str) -> AlertView:

@@ -50,6 +50,10 @@ class AlertView:
     """-1: nobody notified yet; 0: the first on-call person; n: escalated n times."""
     reopened_count: int = 0
     notes: tuple[NoteView, ...] = ()
+    same_event_as: str | None = None
+    """The first alert of the event this one belongs to (another series saw it first)."""
+    also_seen: tuple[str, ...] = ()
+    """Alerts of other series that joined this one's event (:func:`get_alert` only)."""
 
     @property
     def series_id(self) -> str:
@@ -67,6 +71,8 @@ class AlertView:
             value = getattr(self, name)
             if isinstance(value, datetime):
                 value = value.isoformat()
+            elif name == "also_seen":
+                value = list(value)
             elif name == "notes":
                 value = [
                     {"created_at": n.created_at.isoformat(), "author": n.author, "text": n.text}
@@ -77,7 +83,10 @@ class AlertView:
 
 
 def alert_view(
-    a: AlertRecord, w: AlertWorkflow | None, notes: tuple[NoteView, ...] = ()
+    a: AlertRecord,
+    w: AlertWorkflow | None,
+    notes: tuple[NoteView, ...] = (),
+    same_event_as: str | None = None,
 ) -> AlertView:
     """The view of an alert record and its workflow row (None: never touched)."""
     base = AlertView(
@@ -99,6 +108,7 @@ def alert_view(
         explanation_en=a.explanation_en,
         explanation_fr=a.explanation_fr,
         notes=notes,
+        same_event_as=same_event_as,
     )
     if w is None:
         return base

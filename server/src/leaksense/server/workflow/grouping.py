@@ -1,0 +1,123 @@
+"""One leak, one event: link a new leak alert to the open one it duplicates.
+
+When ingest creates a leak alert, :func:`link_same_event` looks for an unresolved
+alert of the same kind, started within 30 minutes, on a series that carries some
+of the same water (``domain/same_water.py``, from the DMAs' boundary meters and
+customer meters). If there is one, the new alert joins its event (``alert_links``):
+it is listed under it and nobody is notified of it while that one is unresolved
+(``escalation.py``); resolving the event resolves it too (``service.py``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session, aliased
+
+from leaksense.core.messages import LEAK_KINDS
+from leaksense.server.db import AlertRecord, DmaMeter, Sensor
+from leaksense.server.domain.same_water import (
+    SAME_EVENT_WITHIN,
+    AlertFacts,
+    DmaBoundary,
+    Subject,
+    WaterMap,
+    same_event,
+)
+from leaksense.server.workflow.audit import alert_target, record_audit
+from leaksense.server.workflow.models import AlertLink
+
+UNRESOLVED = ("open", "acknowledged")
+
+
+def water_map(session: Session) -> WaterMap:
+    """The DMAs' boundaries and customer meters, as the entity database declares them."""
+    inlets: dict[str, list[str]] = {}
+    outlets: dict[str, list[str]] = {}
+    customers: dict[str, list[str]] = {}
+    for m in session.scalars(select(DmaMeter)):
+        (inlets if m.role == "inlet" else outlets).setdefault(m.dma_id, []).append(m.sensor_id)
+    rows = session.execute(
+        select(Sensor.sensor_id, Sensor.dma_id).where(
+            Sensor.role == "customer", Sensor.dma_id.is_not(None)
+        )
+    )
+    for sensor_id, dma_id in rows:
+        customers.setdefault(dma_id or "", []).append(sensor_id)
+    ids = set(inlets) | set(outlets) | set(customers)
+    return WaterMap.of(
+        DmaBoundary(
+            d,
+            tuple(sorted(inlets.get(d, ()))),
+            tuple(sorted(outlets.get(d, ()))),
+            tuple(sorted(customers.get(d, ()))),
+        )
+        for d in sorted(ids)
+    )
+
+
+def held_by_event() -> Select[Any]:
+    """The ids of alerts linked to an event whose first alert is still unresolved."""
+    primary = aliased(AlertRecord)
+    return (
+        select(AlertLink.alert_id)
+        .join(primary, primary.alert_id == AlertLink.primary_id)
+        .where(primary.state.in_(UNRESOLVED))
+    )
+
+
+def linked_to(session: Session, primary_id: str) -> list[str]:
+    """The alerts that joined the event ``primary_id`` heads, in the order they came."""
+    rows = session.scalars(
+        select(AlertLink.alert_id)
+        .where(AlertLink.primary_id == primary_id)
+        .order_by(AlertLink.linked_at, AlertLink.alert_id)
+    )
+    return list(rows)
+
+
+def facts(record: AlertRecord) -> AlertFacts:
+    return AlertFacts(
+        record.alert_id,
+        Subject(record.sensor_id, record.dma_id),
+        record.kind,
+        record.started_at,
+    )
+
+
+def link_same_event(session: Session, record: AlertRecord, now: datetime) -> str | None:
+    """Link a newly created alert to the event it duplicates; returns that event's
+    alert id, or None (a new event). In ingest's transaction (no commit)."""
+    if record.kind not in LEAK_KINDS:
+        return None
+    linked = select(AlertLink.alert_id)
+    candidates = session.scalars(
+        select(AlertRecord)
+        .where(
+            AlertRecord.alert_id != record.alert_id,
+            AlertRecord.kind == record.kind,
+            AlertRecord.state.in_(UNRESOLVED),
+            AlertRecord.started_at >= record.started_at - SAME_EVENT_WITHIN,
+            AlertRecord.started_at <= record.started_at + SAME_EVENT_WITHIN,
+            AlertRecord.alert_id.not_in(linked),
+        )
+        .order_by(AlertRecord.detected_at, AlertRecord.alert_id)
+    ).all()
+    if not candidates:
+        return None
+    water, new = water_map(session), facts(record)
+    primary = next((c for c in candidates if same_event(water, new, facts(c))), None)
+    if primary is None:
+        return None
+    session.add(AlertLink(alert_id=record.alert_id, primary_id=primary.alert_id, linked_at=now))
+    record_audit(
+        session,
+        f"gateway:{record.gateway_id}",
+        "link",
+        alert_target(record.alert_id),
+        {"same_event_as": primary.alert_id},
+        at=now,
+    )
+    return primary.alert_id

@@ -1,0 +1,162 @@
+"""One leak, one event: alerts of two series that carry the same water are grouped.
+
+The water map is pure logic (unit tests); the grouping, the notifications it holds
+back and the resolution it shares run through real ingest, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from leaksense.core.messages import Alert
+from leaksense.server.domain.same_water import DmaBoundary, Subject, WaterMap
+from leaksense.server.notify.worker import NotificationWorker
+from leaksense.server.services.entities import NetworkDescription, load_network
+from leaksense.server.services.repairs import repairs_in
+from leaksense.server.workflow.audit import history
+from leaksense.server.workflow.service import get_alert, list_alerts, resolve
+from pg import SmtpServer
+from workflow.support import T0, Clock, Gateway1, wire_alert
+from workflow.test_notify import notify_settings
+
+# A cascade: m-1 feeds d-1, whose outlet m-2 feeds d-2; m-3 leaves d-2 for a farm.
+CASCADE = (
+    DmaBoundary("d-1", inlets=("m-1",), outlets=("m-2",), customers=("c-1",)),
+    DmaBoundary("d-2", inlets=("m-2",), outlets=("m-3",), customers=("c-2",)),
+)
+
+
+def meter(sensor_id: str) -> Subject:
+    return Subject(sensor_id=sensor_id)
+
+
+def dma(dma_id: str) -> Subject:
+    return Subject(dma_id=dma_id)
+
+
+def test_an_inlet_carries_its_dma_and_all_the_water_it_passes_on() -> None:
+    water = WaterMap.of(CASCADE)
+    assert water.same_water(meter("m-1"), dma("d-1"))
+    assert water.same_water(meter("m-1"), dma("d-2"))  # passed on through m-2
+    assert water.same_water(meter("m-1"), meter("m-3"))  # and on to the farm
+    assert water.same_water(meter("m-2"), dma("d-2"))
+    assert water.same_water(meter("c-2"), dma("d-2"))
+    assert water.same_water(meter("c-2"), meter("m-1"))
+
+
+def test_series_that_carry_different_water_are_apart() -> None:
+    water = WaterMap.of(CASCADE)
+    assert not water.same_water(dma("d-1"), dma("d-2"))  # d-2's water is subtracted
+    assert not water.same_water(meter("m-2"), dma("d-1"))
+    assert not water.same_water(meter("c-1"), meter("c-2"))
+    assert not water.same_water(meter("c-1"), dma("d-2"))
+    assert not water.same_water(meter("x-9"), meter("m-1"))  # a meter of no DMA
+
+
+def test_a_loop_in_a_declared_network_ends() -> None:
+    loop = WaterMap.of(
+        (
+            DmaBoundary("a", inlets=("m-a",), outlets=("m-b",)),
+            DmaBoundary("b", inlets=("m-b",), outlets=("m-a",)),
+        )
+    )
+    assert loop.parts(meter("m-a")) == {"dma:a", "dma:b"}
+
+
+def declare_cascade(sessions: sessionmaker[Session]) -> None:
+    network = NetworkDescription.model_validate(
+        {
+            "sites": [{"site_id": "site", "name": "Site"}],
+            "dmas": [
+                {"dma_id": "d-1", "site_id": "site", "name": "Haut", "inlets": ["m-1"],
+                 "outlets": ["m-2"]},
+                {"dma_id": "d-2", "site_id": "site", "name": "Bas", "inlets": ["m-2"]},
+            ],
+            "sensors": [
+                {"sensor_id": "c-2", "site_id": "site", "dma_id": "d-2", "role": "customer"}
+            ],
+        }
+    )  # fmt: skip
+    with sessions() as session:
+        load_network(session, network)
+        session.commit()
+
+
+def burst(
+    alert_id: str,
+    minutes_later: float = 0.0,
+    sensor_id: str | None = "m-1",
+    dma_id: str | None = None,
+) -> Alert:
+    """A burst alert on a meter, or on a DMA's net inflow, started at T0 − 10 min + …"""
+    start = T0 - timedelta(minutes=10) + timedelta(minutes=minutes_later)
+    return wire_alert(
+        alert_id, started_at=start, sensor_id=None if dma_id else sensor_id, dma_id=dma_id
+    )
+
+
+def test_a_leak_seen_by_an_inlet_and_its_dma_is_one_event_notified_once(
+    sessions: sessionmaker[Session],
+    gateway: Gateway1,
+    smtp: SmtpServer,
+    tmp_path: Path,
+    db_url: str,
+) -> None:
+    declare_cascade(sessions)
+    settings = notify_settings(tmp_path, db_url, smtp_port=smtp.port)
+    worker = NotificationWorker(sessions, settings, Clock())
+    gateway.send(burst("gw-1:d-2:burst", dma_id="d-2"))
+    assert worker.run_once() == (1, 1)
+    # The upstream inlet saw the same burst 5 minutes later, and so did d-1's net
+    # inflow (a different part of the water: a separate event).
+    gateway.send(burst("gw-1:m-1:burst", 5), burst("gw-1:d-1:burst", 5, dma_id="d-1"))
+    assert worker.run_once() == (1, 1)  # d-1's alert only
+    assert "d-1" in smtp.messages()[1].get_content()
+    with sessions() as session:
+        first = get_alert(session, "gw-1:d-2:burst")
+        linked = get_alert(session, "gw-1:m-1:burst")
+        apart = get_alert(session, "gw-1:d-1:burst")
+        listed = {a.alert_id: a.same_event_as for a in list_alerts(session)}
+    assert first.also_seen == ("gw-1:m-1:burst",)
+    assert linked.same_event_as == "gw-1:d-2:burst"
+    assert apart.same_event_as is None
+    assert listed["gw-1:m-1:burst"] == "gw-1:d-2:burst"
+    assert linked.to_json()["same_event_as"] == "gw-1:d-2:burst"
+
+
+def test_an_alert_starting_later_or_of_another_kind_is_a_new_event(
+    sessions: sessionmaker[Session], gateway: Gateway1
+) -> None:
+    declare_cascade(sessions)
+    gateway.send(burst("gw-1:d-2:burst", dma_id="d-2"))
+    gateway.send(
+        burst("gw-1:m-1:late", 31),
+        wire_alert("gw-1:m-1:night", sensor_id="m-1", kind="background_leak"),
+        wire_alert("gw-1:m-1:fault", sensor_id="m-1", kind="sensor_fault", fault="spike"),
+    )
+    with sessions() as session:
+        views = {a.alert_id: a for a in list_alerts(session)}
+    assert all(v.same_event_as is None for v in views.values())
+
+
+def test_resolving_an_event_resolves_its_alerts_and_counts_one_repair(
+    sessions: sessionmaker[Session], gateway: Gateway1
+) -> None:
+    declare_cascade(sessions)
+    gateway.send(burst("gw-1:m-2:burst", sensor_id="m-2"), burst("gw-1:d-2:burst", 2, dma_id="d-2"))
+    with sessions() as session:
+        resolve(session, "gw-1:m-2:burst", resolution="repaired", actor="bob", now=T0,
+                repaired_flow_m3h=3.5)  # fmt: skip
+    with sessions() as session:
+        linked = get_alert(session, "gw-1:d-2:burst")
+        repairs = repairs_in(session, "d-2", T0 - timedelta(days=1), T0 + timedelta(days=1))
+        trail = history(session, "gw-1:d-2:burst")
+    assert (linked.state, linked.resolution, linked.resolved_by) == ("resolved", "repaired", "bob")
+    assert [(r.repair_id, r.estimated_flow_m3h) for r in repairs] == [("gw-1:m-2:burst", 3.5)]
+    assert sorted((e.action, e.details["same_event_as"]) for e in trail) == [
+        ("link", "gw-1:m-2:burst"),
+        ("resolve", "gw-1:m-2:burst"),
+    ]
