@@ -154,3 +154,26 @@ def test_worker_processes_give_the_same_scores(quick: dict[str, Totals]) -> None
     scores = run_cases(cases(quick=True), [Detector(command.ENGINE), MNF], jobs=2)
     for name, totals in quick.items():
         assert scores[name] == totals.scores
+
+
+def test_scoring_counts_the_false_alarms_the_server_puts_in_one_event() -> None:
+    """Two series that carry the same water alarm together: one event, one notification
+    (server ``domain/same_water.py``); a meter that carries other water stays apart."""
+    case = cases(quick=True)[3]
+    labelled = build(case)
+    topology = Topology.of(labelled.scenario)
+    at_s = labelled.test_start_s + DAY
+    customers = sorted(topology.water.dmas["dma-m"].customers)
+    first, other = customers[0], customers[1]
+
+    def burst(series: str, delay_s: float) -> AlertEvent:
+        t = at_s + delay_s
+        return AlertEvent(f"{series}:{t}", series, "burst", None, t - 600, t, None, 1.0)
+
+    events = [burst(first, 0), burst("dma-m", 300), burst(other, 600), burst("m-in", 3 * 3600)]
+    score = score_case(labelled, (), topology, events)
+    assert len(score.false_alarms) == 4
+    assert score.grouped_false == 1  # the DMA's, under the customer meter's
+    assert score.true_under_false == 0
+    totals = Totals("engine", [score])
+    assert totals.notified_false_alarm_rate == pytest.approx(3 / score.series_months)

@@ -78,14 +78,19 @@ class Topology:
                 p = parent[p]
             upstream[d.dma_id] = tuple(chain)
         customers = frozenset(s.sensor_id for s in scenario.sensors if s.role == "customer")
+        inside = [s for s in scenario.sensors if s.role == "customer"]
         water = WaterMap.of(
             DmaBoundary(
                 d.dma_id,
                 d.inlets,
                 d.outlets,
-                tuple(m.sensor_id for m in spec.customer_meters if m.sensor_id not in d.outlets),
+                tuple(
+                    s.sensor_id
+                    for s in inside
+                    if s.dma_id == d.dma_id and s.sensor_id not in d.outlets
+                ),
             )
-            for d, spec in zip(dmas, scenario.spec.dmas, strict=True)
+            for d in dmas
         )
         return cls(dmas, customers, roles, members, upstream, water)
 
