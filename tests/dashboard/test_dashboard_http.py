@@ -284,8 +284,9 @@ def test_an_alert_of_the_same_leak_is_shown_under_the_first(site: Site) -> None:
     """The DMA's own alert for the leak its inlet in-1 alerted first (grouping.py)."""
     with site.runtime.sessions() as session:
         first = get_alert(session, ALERT_ID)
+    same_id = "gw-saint-savin:ss-dma:1"
     same = {
-        "alert_id": "gw-saint-savin:ss-dma:1",
+        "alert_id": same_id,
         "dma_id": "ss-dma",
         "kind": first.kind,
         "started_at": first.started_at.isoformat(),
@@ -299,7 +300,7 @@ def test_an_alert_of_the_same_leak_is_shown_under_the_first(site: Site) -> None:
          "alerts": [same]}
     )  # fmt: skip
     with logged_in(site, "tom") as client:
-        linked = client.get("/dashboard/alerts/" + quote(same["alert_id"]))
+        linked = client.get("/dashboard/alerts/" + quote(same_id))
         assert 'id="same-event-as"' in linked.text and f">{ALERT_ID}</a>" in linked.text
         assert "une seule notification" in linked.text
         head = client.get(ALERT_PAGE)

@@ -160,3 +160,28 @@ def test_resolving_an_event_resolves_its_alerts_and_counts_one_repair(
         ("link", "gw-1:m-2:burst"),
         ("resolve", "gw-1:m-2:burst"),
     ]
+
+
+def test_a_false_alarm_on_the_first_alert_lets_the_others_be_notified(
+    sessions: sessionmaker[Session],
+    gateway: Gateway1,
+    smtp: SmtpServer,
+    tmp_path: Path,
+    db_url: str,
+) -> None:
+    """A verdict on one series is no verdict on another's alert: it leaves the event."""
+    declare_cascade(sessions)
+    settings = notify_settings(tmp_path, db_url, smtp_port=smtp.port)
+    worker = NotificationWorker(sessions, settings, Clock())
+    gateway.send(burst("gw-1:m-1:burst"), burst("gw-1:d-2:burst", 3, dma_id="d-2"))
+    assert worker.run_once() == (1, 1)  # the event's first alert only
+    with sessions() as session:
+        resolve(session, "gw-1:m-1:burst", resolution="false_alarm", actor="bob", now=T0)
+    with sessions() as session:
+        alone = get_alert(session, "gw-1:d-2:burst")
+        trail = history(session, "gw-1:d-2:burst")
+    assert (alone.state, alone.same_event_as) == ("open", None)
+    unlinked = [e.details for e in trail if e.action == "unlink"]
+    assert unlinked == [{"was_same_event_as": "gw-1:m-1:burst", "because": "false_alarm"}]
+    assert worker.run_once() == (1, 1)
+    assert "d-2" in smtp.messages()[-1].get_content()

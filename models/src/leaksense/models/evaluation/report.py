@@ -72,7 +72,7 @@ def targets_table(totals: Sequence[Totals]) -> str:
     rows.append(["false alarms notified per sensor-month (one leak, one event: server)"] + [
         f"{t.notified_false_alarm_rate:.2f}" for t in totals
     ])  # fmt: skip
-    rows.append(["true leak alerts put in a false alarm's event"] + [
+    rows.append(["true leak alerts held in a false alarm's event"] + [
         str(t.true_under_false) for t in totals
     ])  # fmt: skip
     return _table(["target", *(t.detector for t in totals)], rows)

@@ -5,7 +5,9 @@ alert of the same kind, started within 30 minutes, on a series that carries some
 of the same water (``domain/same_water.py``, from the DMAs' boundary meters and
 customer meters). If there is one, the new alert joins its event (``alert_links``):
 it is listed under it and nobody is notified of it while that one is unresolved
-(``escalation.py``); resolving the event resolves it too (``service.py``).
+(``escalation.py``). Resolving that one as repaired or planned work resolves it too;
+as a false alarm or a sensor fault, it leaves the event and is notified on its own
+(``service.py``): a verdict on one series is no verdict on another's alert.
 """
 
 from __future__ import annotations
@@ -76,6 +78,16 @@ def linked_to(session: Session, primary_id: str) -> list[str]:
         .order_by(AlertLink.linked_at, AlertLink.alert_id)
     )
     return list(rows)
+
+
+def unlink(session: Session, alert_id: str, *, actor: str, reason: str, now: datetime) -> None:
+    """Take an alert out of its event: it is then notified on its own."""
+    link = session.get(AlertLink, alert_id)
+    if link is None:
+        return
+    details = {"was_same_event_as": link.primary_id, "because": reason}
+    session.delete(link)
+    record_audit(session, actor, "unlink", alert_target(alert_id), details, at=now)
 
 
 def facts(record: AlertRecord) -> AlertFacts:

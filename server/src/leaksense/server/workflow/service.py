@@ -28,7 +28,7 @@ from leaksense.core.errors import Conflict, InvalidInput, NotFoundError
 from leaksense.server.db import AlertRecord, DmaMeter, Sensor, upsert_statement
 from leaksense.server.workflow.audit import MAX_ACTOR_CHARS, alert_target, record_audit
 from leaksense.server.workflow.feedback import refresh_sensitivity
-from leaksense.server.workflow.grouping import UNRESOLVED, linked_to
+from leaksense.server.workflow.grouping import UNRESOLVED, linked_to, unlink
 from leaksense.server.workflow.models import (
     AlertLink,
     AlertNote,
@@ -44,6 +44,8 @@ RESOLUTIONS: Final = frozenset(get_args(Resolution))
 MAX_LIST: Final = 1000
 MAX_NOTE_CHARS: Final = 2000
 MAX_REPAIRED_FLOW_M3H: Final = 10_000.0
+ENDS_THE_LEAK: Final = frozenset({"repaired", "planned_work"})
+"""Resolutions that close every alert of the event (``_resolve_event``)."""
 
 
 def list_alerts(
@@ -220,13 +222,20 @@ def resolve(
 def _resolve_event(
     session: Session, primary_id: str, resolution: str, actor: str, now: datetime
 ) -> None:
-    """Resolve the unresolved alerts of the event ``primary_id`` heads, the same way.
+    """What resolving an event's first alert does to the other unresolved alerts of
+    its event (``grouping.py``).
 
-    The field-measured flow stays on the first alert: one leak is one repair
-    (``services/repairs.py`` counts only alerts that head their event)."""
+    A repair or planned work ends the leak every series saw: they are resolved the
+    same way (the field-measured flow stays on the first alert: one leak is one
+    repair, ``services/repairs.py``). A false alarm or a sensor fault was judged on
+    the first alert's series only: they leave the event and are notified on their own.
+    """
     for alert_id in linked_to(session, primary_id):
         state = session.scalar(select(AlertRecord.state).where(AlertRecord.alert_id == alert_id))
         if state not in UNRESOLVED:
+            continue
+        if resolution not in ENDS_THE_LEAK:
+            unlink(session, alert_id, actor=actor, reason=resolution, now=now)
             continue
         was = _transition(session, alert_id, UNRESOLVED, "resolved", "resolve")
         flow = ensure_workflow(session, alert_id, now)
