@@ -113,6 +113,9 @@ def test_quick_evaluation_finds_the_big_leak_and_burst_and_keeps_quiet(
     assert quiet.false_alarms == [] and quiet.true_alerts == 0
     assert ours.on_faulty == []
     assert all(reported == injected for reported, injected in ours.faults().values())
+    # A burst's alert dates it to the reading it began in: within one reading (5 min).
+    burst_error_s = found["burst"].start_error_s
+    assert burst_error_s is not None and abs(burst_error_s) <= 300
 
 
 def test_quick_evaluation_scores_the_mnf_rule_side_by_side(quick: dict[str, Totals]) -> None:

@@ -72,6 +72,7 @@ def test_alert_lifecycle_over_http(api: Api) -> None:
     _ingest(api, 1, flow_m3h=5.5)  # the gateway's update keeps the acknowledgement
     view = api.http.get(base, headers=api.reader).json()
     assert (view["state"], view["flow_m3h"]) == ("acknowledged", 5.5)
+    assert (view["same_event_as"], view["also_seen"]) == (None, [])  # an event of its own
     assert (
         api.http.post(f"{base}/assign", json={"assignee": "bob"}, headers=api.admin).json()[
             "assignee"

@@ -19,6 +19,7 @@ from leaksense.models.evaluation.totals import (
     burst_20,
     false_alarm_rate_by,
     percentiles,
+    signed_percentiles,
 )
 
 LEAK_KINDS: tuple[EventKind, ...] = ("background", "incipient", "burst", "customer")
@@ -159,6 +160,28 @@ def delay_table(totals: Sequence[Totals]) -> str:
     return _table(["leak", *(f"{t.detector}: p50 / p90 / max" for t in totals)], rows)
 
 
+def start_table(totals: Sequence[Totals]) -> str:
+    """The found leaks' estimated start against the true one: p10 / p50 / p90 of the
+    signed error (− the alert says it began earlier, + later)."""
+    rows = []
+    for kind in LEAK_KINDS:
+        row: list[str] = [kind]
+        for t in totals:
+            errors = [
+                leak.start_error_s / 3600
+                for leak in t.leaks
+                if leak.kind == kind and leak.start_error_s is not None
+            ]
+            p = signed_percentiles(errors)
+            row.append("—" if p is None else " / ".join(_signed_hours(v) for v in p))
+        rows.append(row)
+    return _table(["leak", *(f"{t.detector}: p10 / p50 / p90" for t in totals)], rows)
+
+
+def _signed_hours(value: float) -> str:
+    return ("−" if value < 0 else "+") + _hours(abs(value))
+
+
 def false_alarm_table(totals: Sequence[Totals], attribute: str) -> str:
     """False alarms per sensor-month by season, network or noise."""
     by = [false_alarm_rate_by(t, attribute) for t in totals]
@@ -219,6 +242,8 @@ def report(totals: Sequence[Totals], title: str) -> str:
         "#### Bursts ≥ 20 % by signal-to-noise ratio\n", snr_table(totals),
         "#### Ramps by the night they have before their deadline\n", ramp_table(totals),
         "#### Detection delay (found leaks)\n", delay_table(totals),
+        "#### Estimated start (found leaks: the alert's start − the true start)\n",
+        start_table(totals),
         "#### False alarms by season\n", false_alarm_table(totals, "season"),
         "#### False alarms by network\n", false_alarm_table(totals, "network"),
         "#### False alarms by noise level\n", false_alarm_table(totals, "noise"),

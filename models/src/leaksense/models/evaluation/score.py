@@ -61,10 +61,19 @@ class LeakOutcome:
     night_pct: float | None = None
     """Ramps: size on the last whole night before the deadline, % of night flow
     (ramps.py; None: no such night)."""
+    estimated_start_s: float | None = None
+    """The start that the alert which found the leak gave it (``started_at``)."""
 
     @property
     def delay_s(self) -> float | None:
         return None if self.detected_s is None else self.detected_s - self.start_s
+
+    @property
+    def start_error_s(self) -> float | None:
+        """How far the alert's estimated start is from the true one (− early, + late)."""
+        if self.estimated_start_s is None:
+            return None
+        return self.estimated_start_s - self.start_s
 
     @property
     def in_time(self) -> bool:
@@ -205,6 +214,7 @@ def _outcome(
         found_by=None if hit is None else f"{hit.kind} on {topology.roles[hit.series_id]}",
         snr=(snr or {}).get(leak.leak_id),
         night_pct=last_night_pct(leak, zone, interval_s) if leak.kind == "incipient" else None,
+        estimated_start_s=None if hit is None else hit.started_s,
     )
 
 

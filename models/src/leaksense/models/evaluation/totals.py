@@ -145,6 +145,15 @@ def percentiles(values: Iterable[float]) -> tuple[float, float, float] | None:
     return float(p50), float(p90), float(array.max())
 
 
+def signed_percentiles(values: Iterable[float]) -> tuple[float, float, float] | None:
+    """(p10, p50, p90), or None when there is nothing to describe."""
+    array = np.asarray(list(values), dtype=np.float64)
+    if array.size == 0:
+        return None
+    p10, p50, p90 = np.percentile(array, [10, 50, 90])
+    return float(p10), float(p50), float(p90)
+
+
 def false_alarm_rate_by(totals: Totals, attribute: str) -> dict[str, tuple[int, float]]:
     """Condition (season, network, noise) → (false alarms, per sensor-month).
 
