@@ -376,6 +376,38 @@ def test_a_reopened_alert_is_notified_again(
     assert "Alert reopened: burst at s-1." in reopened.get_content()
 
 
+def test_a_dismissed_alert_whose_flow_doubles_is_reopened_and_notified(
+    sessions: sessionmaker[Session],
+    gateway: Gateway1,
+    smtp: SmtpServer,
+    tmp_path: Path,
+    db_url: str,
+) -> None:
+    """The gateway folds a new leak on the same series into its open event: a false-alarm
+    verdict must not silence it (docs/alerts.md, "Reopen, not a new alert")."""
+    clock = Clock()
+    worker = NotificationWorker(
+        sessions, notify_settings(tmp_path, db_url, smtp_port=smtp.port), clock
+    )
+    gateway.send(wire_alert(ALERT, flow_m3h=4.2))
+    assert worker.run_once() == (1, 1)
+    with sessions() as session:
+        resolve(session, ALERT, resolution="false_alarm", actor="bob", now=T0)
+    later = T0 + timedelta(hours=2)
+    gateway.send(wire_alert(ALERT, flow_m3h=7.9, updated_at=later))  # under twice 4.2
+    clock.advance(7200)
+    assert worker.run_once() == (0, 0)
+    gateway.send(wire_alert(ALERT, flow_m3h=8.6, updated_at=later + timedelta(hours=1)))
+    clock.advance(3600)
+    assert worker.run_once() == (1, 1)
+    assert "Alert reopened: burst at s-1." in smtp.messages()[-1].get_content()
+    with sessions() as session:
+        reopen = [e for e in history(session, ALERT) if e.action == "reopen"]
+    assert reopen[0].details["because"] == (
+        "its flow rose from 4.200 to 8.600 m³/h after it was judged false_alarm"
+    )
+
+
 def test_permanent_refusals_are_given_up_at_once_and_old_rows_pruned(
     sessions: sessionmaker[Session], gateway: Gateway1, tmp_path: Path, db_url: str
 ) -> None:

@@ -123,3 +123,14 @@ class AlertLink(Base):
     alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.alert_id"), primary_key=True)
     primary_id: Mapped[str] = mapped_column(ForeignKey("alerts.alert_id"), index=True)
     linked_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AlertVerdictFlow(Base):
+    """The leak flow an alert reported when people judged it not a leak (a false
+    alarm, a sensor fault): if the gateway later reports twice that, it is reopened
+    (``received.py``), so a real leak that starts under a dismissed alert is told."""
+
+    __tablename__ = "alert_verdict_flows"
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.alert_id"), primary_key=True)
+    flow_m3h: Mapped[float] = mapped_column(Float)
+    judged_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -3,7 +3,7 @@
 One event is one ``alert_id``: the gateway re-sends it with fresher figures while it
 lasts and with ``ended_at`` when it is over, and ingest upserts the ``alerts`` row
 without touching its ``state``. So an acknowledged alert stays acknowledged however
-many updates follow, and a resolved one stays resolved, except in one case below.
+many updates follow, and a resolved one stays resolved, except in the cases below.
 A new leak alert that another series already raised for the same leak joins that
 alert's event (``grouping.py``).
 
@@ -14,8 +14,12 @@ Reopening:
   after the resolution is **reopened** (same ``alert_id``, state ``open``, resolution
   cleared, ``reopened_count`` + 1, an audit entry by ``gateway:<id>``): the leak was
   not fixed, and people are notified again. The hour of grace covers the detector's
-  lag after a repair. ``false_alarm`` and ``sensor_fault`` resolutions stand: the
-  people said it was not a leak, and the feedback lowers the sensor's sensitivity.
+  lag after a repair;
+* an alert resolved as ``false_alarm`` or ``sensor_fault`` stands (the people said
+  it was not a leak, and the feedback lowers the sensor's sensitivity) until the
+  gateway reports a flow :data:`RISE_FACTOR` times the one it had at the verdict,
+  more than :data:`REOPEN_AFTER` after it: the gateway keeps one event open and
+  folds a new leak on the same series into it, which must not stay silent.
 """
 
 from __future__ import annotations
@@ -29,11 +33,14 @@ from leaksense.server.db import AlertRecord
 from leaksense.server.workflow.audit import alert_target, record_audit
 from leaksense.server.workflow.feedback import refresh_sensitivity
 from leaksense.server.workflow.grouping import link_same_event
-from leaksense.server.workflow.models import AlertWorkflow
+from leaksense.server.workflow.models import AlertVerdictFlow, AlertWorkflow
 from leaksense.server.workflow.service import ensure_workflow
 
 REOPEN_AFTER: Final = timedelta(hours=1)
 REOPENING_RESOLUTIONS: Final = frozenset({"repaired", "planned_work"})
+RISE_FACTOR: Final = 2.0
+"""A dismissed alert whose reported flow reaches this multiple of its flow at the
+verdict is reopened: a new leak came on top of what was judged normal."""
 
 
 def alert_received(session: Session, record: AlertRecord, now: datetime, *, created: bool) -> None:
@@ -53,15 +60,26 @@ def alert_received(session: Session, record: AlertRecord, now: datetime, *, crea
     if record.state != "resolved" or record.ended_at is not None or record.updated_at is None:
         return
     flow = ensure_workflow(session, record.alert_id, now)
-    if (
-        flow.resolution in REOPENING_RESOLUTIONS
-        and flow.resolved_at is not None
-        and record.updated_at > flow.resolved_at + REOPEN_AFTER
-    ):
-        _reopen(session, record, flow, now)
+    if flow.resolved_at is None or record.updated_at <= flow.resolved_at + REOPEN_AFTER:
+        return
+    if flow.resolution in REOPENING_RESOLUTIONS:
+        _reopen(session, record, flow, now, "the gateway still reports the leak")
+        return
+    verdict = session.get(AlertVerdictFlow, record.alert_id)
+    if verdict is not None and record.flow_m3h >= RISE_FACTOR * max(verdict.flow_m3h, 0.0):
+        _reopen(
+            session,
+            record,
+            flow,
+            now,
+            f"its flow rose from {verdict.flow_m3h:.3f} to {record.flow_m3h:.3f} m³/h "
+            f"after it was judged {flow.resolution}",
+        )
 
 
-def _reopen(session: Session, record: AlertRecord, flow: AlertWorkflow, now: datetime) -> None:
+def _reopen(
+    session: Session, record: AlertRecord, flow: AlertWorkflow, now: datetime, because: str
+) -> None:
     before = {
         "state": "resolved",
         "resolution": flow.resolution,
@@ -78,7 +96,12 @@ def _reopen(session: Session, record: AlertRecord, flow: AlertWorkflow, now: dat
         f"gateway:{record.gateway_id}",
         "reopen",
         alert_target(record.alert_id),
-        {"before": before, "after": {"state": "open"}, "reported_at": record.updated_at},
+        {
+            "before": before,
+            "after": {"state": "open"},
+            "reported_at": record.updated_at,
+            "because": because,
+        },
         at=now,
     )
     session.flush()

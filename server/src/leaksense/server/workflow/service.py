@@ -32,6 +32,7 @@ from leaksense.server.workflow.grouping import UNRESOLVED, linked_to, unlink
 from leaksense.server.workflow.models import (
     AlertLink,
     AlertNote,
+    AlertVerdictFlow,
     AlertWorkflow,
     NotificationRecord,
 )
@@ -200,6 +201,8 @@ def resolve(
         flow.resolution, flow.repaired_flow_m3h = resolution, repaired_flow_m3h
         if notes.strip():
             session.add(AlertNote(alert_id=alert_id, created_at=now, author=actor, text=notes))
+        if resolution not in ENDS_THE_LEAK:
+            _keep_verdict_flow(session, alert_id, now)
         _cancel_pending(session, alert_id, now)
         record_audit(
             session,
@@ -247,6 +250,13 @@ def _resolve_event(
         record_audit(session, actor, "resolve", alert_target(alert_id), details, at=now)
         session.flush()
         refresh_sensitivity(session, _series_of(session, alert_id), now)
+
+
+def _keep_verdict_flow(session: Session, alert_id: str, now: datetime) -> None:
+    """Remember the flow the alert reported when it was judged not a leak."""
+    record = session.get(AlertRecord, alert_id, populate_existing=True)
+    assert record is not None
+    session.merge(AlertVerdictFlow(alert_id=alert_id, flow_m3h=record.flow_m3h, judged_at=now))
 
 
 def add_note(session: Session, alert_id: str, *, actor: str, now: datetime, text: str) -> AlertView:
