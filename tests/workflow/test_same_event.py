@@ -91,11 +91,12 @@ def burst(
     sensor_id: str | None = "m-1",
     dma_id: str | None = None,
 ) -> Alert:
-    """A burst alert on a meter, or on a DMA's net inflow, started at T0 − 10 min + …"""
+    """A burst alert on a meter, or on a DMA's net inflow, started at T0 − 10 min + …
+    and raised 5 minutes after its start."""
     start = T0 - timedelta(minutes=10) + timedelta(minutes=minutes_later)
-    return wire_alert(
-        alert_id, started_at=start, sensor_id=None if dma_id else sensor_id, dma_id=dma_id
-    )
+    subject = {"sensor_id": None if dma_id else sensor_id, "dma_id": dma_id}
+    raised = start + timedelta(minutes=5)
+    return wire_alert(alert_id, started_at=start, detected_at=raised, updated_at=raised, **subject)
 
 
 def test_a_leak_seen_by_an_inlet_and_its_dma_is_one_event_notified_once(
@@ -125,6 +126,29 @@ def test_a_leak_seen_by_an_inlet_and_its_dma_is_one_event_notified_once(
     assert apart.same_event_as is None
     assert listed["gw-1:m-1:burst"] == "gw-1:d-2:burst"
     assert linked.to_json()["same_event_as"] == "gw-1:d-2:burst"
+
+
+def test_night_alerts_raised_by_the_same_night_are_one_event(
+    sessions: sessionmaker[Session], gateway: Gateway1
+) -> None:
+    """Two series' CUSUMs may date their evidence from different nights; the verdict
+    that raises both is the same night's."""
+    declare_cascade(sessions)
+    night = {"kind": "background_leak", "detected_at": T0, "updated_at": T0}
+    gateway.send(
+        wire_alert("gw-1:d-2:night", sensor_id=None, dma_id="d-2",
+                   started_at=T0 - timedelta(days=2), **night),
+        wire_alert("gw-1:m-2:night", sensor_id="m-2", started_at=T0 - timedelta(days=1), **night),
+        wire_alert("gw-1:m-2:later", sensor_id="m-2", kind="background_leak",
+                   started_at=T0 - timedelta(days=1), detected_at=T0 + timedelta(days=1)),
+    )  # fmt: skip
+    with sessions() as session:
+        views = {a.alert_id: a.same_event_as for a in list_alerts(session)}
+    assert views == {
+        "gw-1:d-2:night": None,
+        "gw-1:m-2:night": "gw-1:d-2:night",
+        "gw-1:m-2:later": None,  # the same series: a new event of its own
+    }
 
 
 def test_an_alert_starting_later_or_of_another_kind_is_a_new_event(

@@ -260,6 +260,7 @@ def _events(leak_events: list[AlertEvent], topology: Topology) -> dict[str, str]
                 topology.subject(e.series_id),
                 e.kind,
                 datetime.fromtimestamp(e.started_s, UTC),
+                datetime.fromtimestamp(e.detected_s, UTC),
             )
             for e in arrivals
         ),

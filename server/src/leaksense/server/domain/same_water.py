@@ -23,7 +23,8 @@ from typing import Final
 from leaksense.core.messages import LEAK_KINDS
 
 SAME_EVENT_WITHIN: Final = timedelta(minutes=30)
-"""Two alerts whose estimated starts are further apart are two events."""
+"""Two alerts whose estimated starts, and whose detections, are further apart are
+two events."""
 
 
 @dataclass(frozen=True)
@@ -103,16 +104,23 @@ class AlertFacts:
     subject: Subject
     kind: str
     started_at: datetime
+    detected_at: datetime
 
 
 def same_event(water: WaterMap, new: AlertFacts, old: AlertFacts) -> bool:
     """Is ``new`` the same leak as ``old``: a leak alert of the same kind, on a series
-    that carries some of the same water, starting within :data:`SAME_EVENT_WITHIN`."""
+    that carries some of the same water, that started, or was raised, within
+    :data:`SAME_EVENT_WITHIN` of it (two series' night alerts raised by the same
+    night's verdict may date their evidence from different nights)."""
+    close = (
+        abs(new.started_at - old.started_at) <= SAME_EVENT_WITHIN
+        or abs(new.detected_at - old.detected_at) <= SAME_EVENT_WITHIN
+    )
     return (
         new.kind in LEAK_KINDS
         and new.kind == old.kind
         and new.subject != old.subject
-        and abs(new.started_at - old.started_at) <= SAME_EVENT_WITHIN
+        and close
         and water.same_water(new.subject, old.subject)
     )
 

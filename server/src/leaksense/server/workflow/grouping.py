@@ -1,8 +1,8 @@
 """One leak, one event: link a new leak alert to the open one it duplicates.
 
 When ingest creates a leak alert, :func:`link_same_event` looks for an unresolved
-alert of the same kind, started within 30 minutes, on a series that carries some
-of the same water (``domain/same_water.py``, from the DMAs' boundary meters and
+alert of the same kind, started or raised within 30 minutes of it, on a series that
+carries some of the same water (``domain/same_water.py``, from the DMAs' boundary meters and
 customer meters). If there is one, the new alert joins its event (``alert_links``):
 it is listed under it and nobody is notified of it while that one is unresolved
 (``escalation.py``). Resolving that one as repaired or planned work resolves it too;
@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from leaksense.core.messages import LEAK_KINDS
@@ -96,6 +96,7 @@ def facts(record: AlertRecord) -> AlertFacts:
         Subject(record.sensor_id, record.dma_id),
         record.kind,
         record.started_at,
+        record.detected_at,
     )
 
 
@@ -111,8 +112,14 @@ def link_same_event(session: Session, record: AlertRecord, now: datetime) -> str
             AlertRecord.alert_id != record.alert_id,
             AlertRecord.kind == record.kind,
             AlertRecord.state.in_(UNRESOLVED),
-            AlertRecord.started_at >= record.started_at - SAME_EVENT_WITHIN,
-            AlertRecord.started_at <= record.started_at + SAME_EVENT_WITHIN,
+            or_(
+                AlertRecord.started_at.between(
+                    record.started_at - SAME_EVENT_WITHIN, record.started_at + SAME_EVENT_WITHIN
+                ),
+                AlertRecord.detected_at.between(
+                    record.detected_at - SAME_EVENT_WITHIN, record.detected_at + SAME_EVENT_WITHIN
+                ),
+            ),
             AlertRecord.alert_id.not_in(linked),
         )
         .order_by(AlertRecord.detected_at, AlertRecord.alert_id)
