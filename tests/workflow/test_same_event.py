@@ -90,13 +90,17 @@ def burst(
     minutes_later: float = 0.0,
     sensor_id: str | None = "m-1",
     dma_id: str | None = None,
+    flow_m3h: float = 4.2,
 ) -> Alert:
     """A burst alert on a meter, or on a DMA's net inflow, started at T0 − 10 min + …
     and raised 5 minutes after its start."""
     start = T0 - timedelta(minutes=10) + timedelta(minutes=minutes_later)
     subject = {"sensor_id": None if dma_id else sensor_id, "dma_id": dma_id}
     raised = start + timedelta(minutes=5)
-    return wire_alert(alert_id, started_at=start, detected_at=raised, updated_at=raised, **subject)
+    return wire_alert(
+        alert_id, started_at=start, detected_at=raised, updated_at=raised, flow_m3h=flow_m3h,
+        **subject,
+    )  # fmt: skip
 
 
 def test_a_leak_seen_by_an_inlet_and_its_dma_is_one_event_notified_once(
@@ -148,6 +152,33 @@ def test_night_alerts_raised_by_the_same_night_are_one_event(
         "gw-1:d-2:night": None,
         "gw-1:m-2:night": "gw-1:d-2:night",
         "gw-1:m-2:later": None,  # the same series: a new event of its own
+    }
+
+
+def test_a_far_larger_burst_on_the_same_water_is_a_new_event_and_notified(
+    sessions: sessionmaker[Session],
+    gateway: Gateway1,
+    smtp: SmtpServer,
+    tmp_path: Path,
+    db_url: str,
+) -> None:
+    """A big burst must not be held under a small alert that came first: two series
+    that see one leak see about the same flow."""
+    declare_cascade(sessions)
+    settings = notify_settings(tmp_path, db_url, smtp_port=smtp.port)
+    worker = NotificationWorker(sessions, settings, Clock())
+    gateway.send(burst("gw-1:m-1:small", flow_m3h=1.0))
+    gateway.send(
+        burst("gw-1:d-2:big", 5, dma_id="d-2", flow_m3h=3.5),
+        burst("gw-1:m-2:same", 6, sensor_id="m-2", flow_m3h=1.2),
+    )
+    assert worker.run_once() == (2, 2)  # the small one, then the big one: two events
+    with sessions() as session:
+        views = {a.alert_id: a.same_event_as for a in list_alerts(session)}
+    assert views == {
+        "gw-1:m-1:small": None,
+        "gw-1:d-2:big": None,
+        "gw-1:m-2:same": "gw-1:m-1:small",
     }
 
 

@@ -261,6 +261,7 @@ def _events(leak_events: list[AlertEvent], topology: Topology) -> dict[str, str]
                 e.kind,
                 datetime.fromtimestamp(e.started_s, UTC),
                 datetime.fromtimestamp(e.detected_s, UTC),
+                e.flow_m3h,
             )
             for e in arrivals
         ),

@@ -22,6 +22,9 @@ from typing import Final
 
 from leaksense.core.messages import LEAK_KINDS
 
+SAME_FLOW_RATIO: Final = 3.0
+"""Two series that see one leak see about the same flow: a far larger one is another
+leak (a big burst must not be held under a small false alarm)."""
 SAME_EVENT_WITHIN: Final = timedelta(minutes=30)
 """Two alerts whose estimated starts, and whose detections, are further apart are
 two events."""
@@ -105,22 +108,27 @@ class AlertFacts:
     kind: str
     started_at: datetime
     detected_at: datetime
+    flow_m3h: float
+    """The alert's estimate of the leak flow."""
 
 
 def same_event(water: WaterMap, new: AlertFacts, old: AlertFacts) -> bool:
     """Is ``new`` the same leak as ``old``: a leak alert of the same kind, on a series
     that carries some of the same water, that started, or was raised, within
     :data:`SAME_EVENT_WITHIN` of it (two series' night alerts raised by the same
-    night's verdict may date their evidence from different nights)."""
+    night's verdict may date their evidence from different nights), with a flow
+    within :data:`SAME_FLOW_RATIO` of its flow."""
     close = (
         abs(new.started_at - old.started_at) <= SAME_EVENT_WITHIN
         or abs(new.detected_at - old.detected_at) <= SAME_EVENT_WITHIN
     )
+    small, large = sorted((max(new.flow_m3h, 0.0), max(old.flow_m3h, 0.0)))
     return (
         new.kind in LEAK_KINDS
         and new.kind == old.kind
         and new.subject != old.subject
         and close
+        and large <= SAME_FLOW_RATIO * small
         and water.same_water(new.subject, old.subject)
     )
 

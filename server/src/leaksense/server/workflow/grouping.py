@@ -1,9 +1,10 @@
 """One leak, one event: link a new leak alert to the open one it duplicates.
 
 When ingest creates a leak alert, :func:`link_same_event` looks for an unresolved
-alert of the same kind, started or raised within 30 minutes of it, on a series that
-carries some of the same water (``domain/same_water.py``, from the DMAs' boundary meters and
-customer meters). If there is one, the new alert joins its event (``alert_links``):
+alert of the same kind, started or raised within 30 minutes of it, with a flow
+within a factor of 3 of its own, on a series that carries some of the same water
+(``domain/same_water.py``, from the DMAs' boundary meters and customer meters). If
+there is one, the new alert joins its event (``alert_links``):
 it is listed under it and nobody is notified of it while that one is unresolved
 (``escalation.py``). Resolving that one as repaired or planned work resolves it too;
 as a false alarm or a sensor fault, it leaves the event and is notified on its own
@@ -97,6 +98,7 @@ def facts(record: AlertRecord) -> AlertFacts:
         record.kind,
         record.started_at,
         record.detected_at,
+        record.flow_m3h,
     )
 
 
