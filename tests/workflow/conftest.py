@@ -13,10 +13,11 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from leaksense.server.db import make_engine, make_sessionmaker
+from leaksense.server.notify.worker import NotificationWorker
 from leaksense.server.stores.sqlite import SqliteReadingStore
 from leaksense.server.workflow import models as _tables  # noqa: F401  (registers them)
 from pg import PostgresServer, SmtpServer, pg_binary
-from workflow.support import Gateway1
+from workflow.support import Clock, Gateway1, Mailer, notify_settings
 
 
 @pytest.fixture(scope="session")
@@ -61,3 +62,12 @@ def gateway(sessions: sessionmaker[Session], tmp_path: Path) -> Iterator[Gateway
     store = SqliteReadingStore(tmp_path / "readings.db")
     yield Gateway1(sessions, store)
     store.close()
+
+
+@pytest.fixture
+def mailer(
+    sessions: sessionmaker[Session], smtp: SmtpServer, tmp_path: Path, db_url: str
+) -> Mailer:
+    clock = Clock()
+    settings = notify_settings(tmp_path, db_url, smtp_port=smtp.port)
+    return Mailer(NotificationWorker(sessions, settings, clock), clock)

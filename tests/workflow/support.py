@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from leaksense.core.messages import Alert
 from leaksense.server.db import Gateway
+from leaksense.server.notify.worker import NotificationWorker
 from leaksense.server.services.ingest import Ingestor
+from leaksense.server.settings import ServerSettings, load_settings
 from leaksense.server.stores.sqlite import SqliteReadingStore
 from leaksense.server.wire import decode_ingest
 
@@ -69,3 +73,29 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class Mailer:
+    """A notification worker mailing ``smtp`` (two on-call people), on a settable clock."""
+
+    worker: NotificationWorker
+    clock: Clock
+
+
+def notify_settings(tmp_path: Path, db_url: str, **overrides: Any) -> ServerSettings:
+    """Settings that mail two on-call people through a local SMTP server."""
+    values: dict[str, Any] = {
+        "data_dir": tmp_path,
+        "database_url": db_url,
+        "smtp_host": "127.0.0.1",
+        "smtp_starttls": False,
+        "smtp_timeout_s": 2.0,
+        "smtp_from": "leaksense@example.org",
+        "notify_oncall": ["first@example.org", "second@example.org"],
+        "escalate_after_s": 600,
+        "notify_retry_base_s": 1.0,
+        "public_base_url": "https://leaksense.example",
+    }
+    values.update(overrides)
+    return load_settings(**values)

@@ -30,47 +30,23 @@ from leaksense.server.notify import outbox
 from leaksense.server.notify.policy import QuietHours
 from leaksense.server.notify.webhook import signature, verify_signature
 from leaksense.server.notify.worker import NotificationWorker
-from leaksense.server.settings import ServerSettings, load_settings
+from leaksense.server.settings import load_settings
 from leaksense.server.workflow.audit import history
 from leaksense.server.workflow.escalation import dispatch_due
 from leaksense.server.workflow.models import NotificationRecord
 from leaksense.server.workflow.service import acknowledge, resolve
 from pg import SmtpServer
 from services import free_port
-from workflow.support import T0, Clock, Gateway1, wire_alert
+from workflow.support import T0, Clock, Gateway1, Mailer, notify_settings, wire_alert
 
 ALERT = "gw-1:burst:1"
 SECRET = "0123456789abcdef-test-secret"
 
 
-def notify_settings(tmp_path: Path, db_url: str, **overrides: Any) -> ServerSettings:
-    values: dict[str, Any] = {
-        "data_dir": tmp_path,
-        "database_url": db_url,
-        "smtp_host": "127.0.0.1",
-        "smtp_starttls": False,
-        "smtp_timeout_s": 2.0,
-        "smtp_from": "leaksense@example.org",
-        "notify_oncall": ["first@example.org", "second@example.org"],
-        "escalate_after_s": 600,
-        "notify_retry_base_s": 1.0,
-        "public_base_url": "https://leaksense.example",
-    }
-    values.update(overrides)
-    return load_settings(**values)
-
-
 def test_on_call_people_get_bilingual_mail_then_escalation_until_acknowledged(
-    sessions: sessionmaker[Session],
-    gateway: Gateway1,
-    smtp: SmtpServer,
-    tmp_path: Path,
-    db_url: str,
+    sessions: sessionmaker[Session], gateway: Gateway1, smtp: SmtpServer, mailer: Mailer
 ) -> None:
-    clock = Clock()
-    worker = NotificationWorker(
-        sessions, notify_settings(tmp_path, db_url, smtp_port=smtp.port), clock
-    )
+    worker, clock = mailer.worker, mailer.clock
     gateway.send(wire_alert(ALERT))
     assert worker.run_once() == (1, 1)
     (first,) = smtp.messages()
@@ -187,16 +163,9 @@ def test_quiet_hours_wrap_midnight_in_local_time() -> None:
 
 
 def test_acknowledging_cancels_what_was_not_sent_yet(
-    sessions: sessionmaker[Session],
-    gateway: Gateway1,
-    smtp: SmtpServer,
-    tmp_path: Path,
-    db_url: str,
+    sessions: sessionmaker[Session], gateway: Gateway1, smtp: SmtpServer, mailer: Mailer
 ) -> None:
-    clock = Clock()
-    worker = NotificationWorker(
-        sessions, notify_settings(tmp_path, db_url, smtp_port=smtp.port), clock
-    )
+    worker, clock = mailer.worker, mailer.clock
     gateway.send(wire_alert(ALERT))
     with sessions() as session:
         dispatch_due(session, worker.policy, clock.now)
@@ -354,15 +323,9 @@ def test_starttls_checks_the_relays_certificate_and_never_falls_back(
 
 
 def test_a_reopened_alert_is_notified_again(
-    sessions: sessionmaker[Session],
-    gateway: Gateway1,
-    smtp: SmtpServer,
-    tmp_path: Path,
-    db_url: str,
+    sessions: sessionmaker[Session], gateway: Gateway1, smtp: SmtpServer, mailer: Mailer
 ) -> None:
-    clock = Clock()
-    settings = notify_settings(tmp_path, db_url, smtp_port=smtp.port)
-    worker = NotificationWorker(sessions, settings, clock)
+    worker, clock = mailer.worker, mailer.clock
     gateway.send(wire_alert(ALERT))
     assert worker.run_once() == (1, 1)
     with sessions() as session:
@@ -377,18 +340,11 @@ def test_a_reopened_alert_is_notified_again(
 
 
 def test_a_dismissed_alert_whose_flow_doubles_is_reopened_and_notified(
-    sessions: sessionmaker[Session],
-    gateway: Gateway1,
-    smtp: SmtpServer,
-    tmp_path: Path,
-    db_url: str,
+    sessions: sessionmaker[Session], gateway: Gateway1, smtp: SmtpServer, mailer: Mailer
 ) -> None:
     """The gateway folds a new leak on the same series into its open event: a false-alarm
     verdict must not silence it (docs/alerts.md, "Reopen, not a new alert")."""
-    clock = Clock()
-    worker = NotificationWorker(
-        sessions, notify_settings(tmp_path, db_url, smtp_port=smtp.port), clock
-    )
+    worker, clock = mailer.worker, mailer.clock
     gateway.send(wire_alert(ALERT, flow_m3h=4.2))
     assert worker.run_once() == (1, 1)
     with sessions() as session:

@@ -7,20 +7,17 @@ back and the resolution it shares run through real ingest, on SQLite and Postgre
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from leaksense.core.messages import Alert
 from leaksense.server.domain.same_water import DmaBoundary, Subject, WaterMap
-from leaksense.server.notify.worker import NotificationWorker
 from leaksense.server.services.entities import NetworkDescription, load_network
 from leaksense.server.services.repairs import repairs_in
 from leaksense.server.workflow.audit import history
 from leaksense.server.workflow.service import get_alert, list_alerts, resolve
 from pg import SmtpServer
-from workflow.support import T0, Clock, Gateway1, wire_alert
-from workflow.test_notify import notify_settings
+from workflow.support import T0, Gateway1, Mailer, wire_alert
 
 # A cascade: m-1 feeds d-1, whose outlet m-2 feeds d-2; m-3 leaves d-2 for a farm.
 CASCADE = (
@@ -104,15 +101,10 @@ def burst(
 
 
 def test_a_leak_seen_by_an_inlet_and_its_dma_is_one_event_notified_once(
-    sessions: sessionmaker[Session],
-    gateway: Gateway1,
-    smtp: SmtpServer,
-    tmp_path: Path,
-    db_url: str,
+    sessions: sessionmaker[Session], gateway: Gateway1, smtp: SmtpServer, mailer: Mailer
 ) -> None:
     declare_cascade(sessions)
-    settings = notify_settings(tmp_path, db_url, smtp_port=smtp.port)
-    worker = NotificationWorker(sessions, settings, Clock())
+    worker = mailer.worker
     gateway.send(burst("gw-1:d-2:burst", dma_id="d-2"))
     assert worker.run_once() == (1, 1)
     # The upstream inlet saw the same burst 5 minutes later, and so did d-1's net
@@ -156,17 +148,12 @@ def test_night_alerts_raised_by_the_same_night_are_one_event(
 
 
 def test_a_far_larger_burst_on_the_same_water_is_a_new_event_and_notified(
-    sessions: sessionmaker[Session],
-    gateway: Gateway1,
-    smtp: SmtpServer,
-    tmp_path: Path,
-    db_url: str,
+    sessions: sessionmaker[Session], gateway: Gateway1, smtp: SmtpServer, mailer: Mailer
 ) -> None:
     """A big burst must not be held under a small alert that came first: two series
     that see one leak see about the same flow."""
     declare_cascade(sessions)
-    settings = notify_settings(tmp_path, db_url, smtp_port=smtp.port)
-    worker = NotificationWorker(sessions, settings, Clock())
+    worker = mailer.worker
     gateway.send(burst("gw-1:m-1:small", flow_m3h=1.0))
     gateway.send(
         burst("gw-1:d-2:big", 5, dma_id="d-2", flow_m3h=3.5),
@@ -218,16 +205,11 @@ def test_resolving_an_event_resolves_its_alerts_and_counts_one_repair(
 
 
 def test_a_false_alarm_on_the_first_alert_lets_the_others_be_notified(
-    sessions: sessionmaker[Session],
-    gateway: Gateway1,
-    smtp: SmtpServer,
-    tmp_path: Path,
-    db_url: str,
+    sessions: sessionmaker[Session], gateway: Gateway1, smtp: SmtpServer, mailer: Mailer
 ) -> None:
     """A verdict on one series is no verdict on another's alert: it leaves the event."""
     declare_cascade(sessions)
-    settings = notify_settings(tmp_path, db_url, smtp_port=smtp.port)
-    worker = NotificationWorker(sessions, settings, Clock())
+    worker = mailer.worker
     gateway.send(burst("gw-1:m-1:burst"), burst("gw-1:d-2:burst", 3, dma_id="d-2"))
     assert worker.run_once() == (1, 1)  # the event's first alert only
     with sessions() as session:

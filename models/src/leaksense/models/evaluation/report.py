@@ -19,7 +19,6 @@ from leaksense.models.evaluation.totals import (
     burst_20,
     false_alarm_rate_by,
     percentiles,
-    signed_percentiles,
 )
 
 LEAK_KINDS: tuple[EventKind, ...] = ("background", "incipient", "burst", "customer")
@@ -172,7 +171,7 @@ def start_table(totals: Sequence[Totals]) -> str:
                 for leak in t.leaks
                 if leak.kind == kind and leak.start_error_s is not None
             ]
-            p = signed_percentiles(errors)
+            p = percentiles(errors, (10, 50, 90))
             row.append("—" if p is None else " / ".join(_signed_hours(v) for v in p))
         rows.append(row)
     return _table(["leak", *(f"{t.detector}: p10 / p50 / p90" for t in totals)], rows)

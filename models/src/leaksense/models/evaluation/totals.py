@@ -136,22 +136,16 @@ class Totals:
         return target.maximum is None or value <= target.maximum
 
 
-def percentiles(values: Iterable[float]) -> tuple[float, float, float] | None:
-    """(p50, p90, max), or None when there is nothing to describe."""
+def percentiles(
+    values: Iterable[float], at: tuple[float, float, float] = (50, 90, 100)
+) -> tuple[float, float, float] | None:
+    """The percentiles ``at`` (default p50, p90, max), or None when there is nothing
+    to describe."""
     array = np.asarray(list(values), dtype=np.float64)
     if array.size == 0:
         return None
-    p50, p90 = np.percentile(array, [50, 90])
-    return float(p50), float(p90), float(array.max())
-
-
-def signed_percentiles(values: Iterable[float]) -> tuple[float, float, float] | None:
-    """(p10, p50, p90), or None when there is nothing to describe."""
-    array = np.asarray(list(values), dtype=np.float64)
-    if array.size == 0:
-        return None
-    p10, p50, p90 = np.percentile(array, [10, 50, 90])
-    return float(p10), float(p50), float(p90)
+    low, mid, high = np.percentile(array, at)
+    return float(low), float(mid), float(high)
 
 
 def false_alarm_rate_by(totals: Totals, attribute: str) -> dict[str, tuple[int, float]]:

@@ -54,7 +54,6 @@ class WaterMap:
 
     dmas: Mapping[str, DmaBoundary]
     _fed_by: dict[str, list[str]] = field(default_factory=dict, init=False)
-    _customer_of: dict[str, str] = field(default_factory=dict, init=False)
 
     @classmethod
     def of(cls, dmas: Iterable[DmaBoundary]) -> WaterMap:
@@ -62,8 +61,6 @@ class WaterMap:
         for d in out.dmas.values():
             for meter in d.inlets:
                 out._fed_by.setdefault(meter, []).append(d.dma_id)
-            for meter in d.customers:
-                out._customer_of[meter] = d.dma_id
         return out
 
     def parts(self, subject: Subject) -> frozenset[str]:

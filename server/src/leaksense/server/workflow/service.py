@@ -194,32 +194,45 @@ def resolve(
     _check_resolution(resolution, repaired_flow_m3h)
     _check_text(notes, allow_empty=True)
     try:
-        was = _transition(session, alert_id, ("open", "acknowledged"), "resolved", "resolve")
-        flow = ensure_workflow(session, alert_id, now)
-        before = _snapshot(was, flow)
-        flow.resolved_at, flow.resolved_by = now, actor
-        flow.resolution, flow.repaired_flow_m3h = resolution, repaired_flow_m3h
         if notes.strip():
             session.add(AlertNote(alert_id=alert_id, created_at=now, author=actor, text=notes))
-        if resolution not in ENDS_THE_LEAK:
-            _keep_verdict_flow(session, alert_id, now)
-        _cancel_pending(session, alert_id, now)
-        record_audit(
-            session,
-            actor,
-            "resolve",
-            alert_target(alert_id),
-            {"before": before, "after": _snapshot("resolved", flow), "notes": notes},
-            at=now,
-        )
-        session.flush()
-        refresh_sensitivity(session, _series_of(session, alert_id), now)
+        details = {"notes": notes}
+        _resolve_one(
+            session, alert_id, resolution=resolution, actor=actor, now=now,
+            repaired_flow_m3h=repaired_flow_m3h, details=details,
+        )  # fmt: skip
         _resolve_event(session, alert_id, resolution, actor, now)
         session.commit()
     except BaseException:
         session.rollback()
         raise
     return get_alert(session, alert_id)
+
+
+def _resolve_one(
+    session: Session,
+    alert_id: str,
+    *,
+    resolution: str,
+    actor: str,
+    now: datetime,
+    repaired_flow_m3h: float | None,
+    details: dict[str, Any],
+) -> None:
+    """One alert → resolved, audited (``details`` added to the entry), its pending
+    notifications cancelled and its series' sensitivity refreshed (no commit)."""
+    was = _transition(session, alert_id, UNRESOLVED, "resolved", "resolve")
+    flow = ensure_workflow(session, alert_id, now)
+    before = _snapshot(was, flow)
+    flow.resolved_at, flow.resolved_by = now, actor
+    flow.resolution, flow.repaired_flow_m3h = resolution, repaired_flow_m3h
+    if resolution not in ENDS_THE_LEAK:
+        _keep_verdict_flow(session, alert_id, now)
+    _cancel_pending(session, alert_id, now)
+    entry = {"before": before, "after": _snapshot("resolved", flow), **details}
+    record_audit(session, actor, "resolve", alert_target(alert_id), entry, at=now)
+    session.flush()
+    refresh_sensitivity(session, _series_of(session, alert_id), now)
 
 
 def _resolve_event(
@@ -237,19 +250,14 @@ def _resolve_event(
         state = session.scalar(select(AlertRecord.state).where(AlertRecord.alert_id == alert_id))
         if state not in UNRESOLVED:
             continue
-        if resolution not in ENDS_THE_LEAK:
+        if resolution in ENDS_THE_LEAK:
+            details = {"same_event_as": primary_id}
+            _resolve_one(
+                session, alert_id, resolution=resolution, actor=actor, now=now,
+                repaired_flow_m3h=None, details=details,
+            )  # fmt: skip
+        else:
             unlink(session, alert_id, actor=actor, reason=resolution, now=now)
-            continue
-        was = _transition(session, alert_id, UNRESOLVED, "resolved", "resolve")
-        flow = ensure_workflow(session, alert_id, now)
-        before = _snapshot(was, flow)
-        flow.resolved_at, flow.resolved_by, flow.resolution = now, actor, resolution
-        _cancel_pending(session, alert_id, now)
-        after = _snapshot("resolved", flow)
-        details = {"before": before, "after": after, "same_event_as": primary_id}
-        record_audit(session, actor, "resolve", alert_target(alert_id), details, at=now)
-        session.flush()
-        refresh_sensitivity(session, _series_of(session, alert_id), now)
 
 
 def _keep_verdict_flow(session: Session, alert_id: str, now: datetime) -> None:
