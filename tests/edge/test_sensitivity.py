@@ -8,22 +8,25 @@ stored, and the gateway's :class:`SensitivitySync` fetches it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from flows import series
-from leaksense.core.messages import Alert, AlertKind
+from leaksense.core.messages import Alert, AlertKind, IngestBatch
 from leaksense.demo.server_thread import ServerThread
 from leaksense.edge.config import GatewayConfig, parse_config
 from leaksense.edge.detection.engine import DetectionEngine, EngineSettings
-from leaksense.edge.sensitivity import SensitivitySync
+from leaksense.edge.sensitivity import Dismissal, SensitivitySync
+from leaksense.edge.uplink import HttpUplink
 from leaksense.server.app import create_app
-from leaksense.server.runtime import build_runtime
+from leaksense.server.db import AlertRecord
+from leaksense.server.runtime import Runtime, build_runtime
 from leaksense.server.services import entities
 from leaksense.server.settings import load_settings
+from leaksense.server.workflow import service
 from leaksense.server.workflow.models import SeriesSensitivity
 
 DAY_STEPS = 86_400 // 300
@@ -160,3 +163,102 @@ def test_out_of_range_values_are_refused_and_counted(tmp_path: Path) -> None:
         sync.close()
     assert applied == {"d": 1.2}
     assert sync.refused == 4
+
+
+@pytest.fixture
+def workflow_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Runtime]]:
+    """A real server with two gateways of one site, and its runtime (to resolve)."""
+    runtime = build_runtime(load_settings(data_dir=tmp_path / "data"))
+    with runtime.sessions() as session:
+        network = {"sites": [{"site_id": "ss", "name": "Saint-Savin"}]}
+        entities.load_network(session, entities.NetworkDescription.model_validate(network))
+        tokens = {gw: entities.add_gateway(session, gw, "ss") for gw in ("gw-ss", "gw-other")}
+        session.commit()
+    thread = ServerThread(create_app(runtime=runtime)).start()
+    yield thread.url, tokens, runtime
+    thread.stop()
+    runtime.close()
+
+
+def night_alert(engine: DetectionEngine) -> Alert:
+    """Replay a series with a steady night excess from day 20 until a leak alert."""
+    epoch, flow = series(24)
+    flow[20 * DAY_STEPS :] += 0.1 * 20.0 * 0.35
+    for t, f in zip(epoch, flow, strict=True):
+        alerts = engine.observe_values("s1", float(t), float(f))
+        if alerts:
+            return alerts[0]
+    raise AssertionError("no leak alert")
+
+
+def test_a_dismissal_reaches_its_gateway_which_ends_the_alert(
+    workflow_server: tuple[str, dict[str, str], Runtime], tmp_path: Path
+) -> None:
+    url, tokens, runtime = workflow_server
+    engine = DetectionEngine("gw-ss", EngineSettings())
+    judged = night_alert(engine)
+    uplink = HttpUplink(url, tokens["gw-ss"])
+    batches = 0
+
+    def send(alerts: list[Alert]) -> None:
+        nonlocal batches
+        batches += 1
+        now = datetime.now(UTC)
+        uplink.send(IngestBatch(gateway_id="gw-ss", batch_seq=batches, sent_at=now, alerts=alerts))
+
+    asked: list[list[Dismissal]] = []
+
+    def dismiss(dismissals: Sequence[Dismissal]) -> int:
+        asked.append(list(dismissals))
+        closed = [engine.dismiss(d.alert_id, d.flow_m3h, d.resolution) for d in dismissals]
+        send([a for a in closed if a is not None])
+        return sum(a is not None for a in closed)
+
+    send([judged])
+    with runtime.sessions() as session:
+        now = datetime.now(UTC)
+        service.resolve(session, judged.alert_id, resolution="false_alarm", actor="t", now=now)
+        session.commit()
+    seen: list[Dismissal] = []
+
+    def other_gateway(dismissals: Sequence[Dismissal]) -> int:
+        seen.extend(dismissals)
+        return 0
+
+    other = SensitivitySync(
+        gateway_config(url, tmp_path / "other"), tokens["gw-other"], lambda m: 0, other_gateway
+    )
+    sync = SensitivitySync(gateway_config(url, tmp_path), tokens["gw-ss"], lambda m: 0, dismiss)
+    try:
+        other.refresh()
+        sync.refresh()  # closed on the gateway, the end sent up
+        sync.refresh()
+    finally:
+        sync.close()
+        other.close()
+        uplink.close()
+    assert seen == []  # another gateway's alert
+    assert asked[0] == [Dismissal(judged.alert_id, judged.flow_m3h, "false_alarm")]
+    assert asked[1] == []  # ended: no longer listed
+    with runtime.sessions() as session:
+        record = session.get(AlertRecord, judged.alert_id)
+        assert record is not None and record.ended_at is not None
+        assert record.state == "resolved"  # the verdict stands
+
+
+def test_malformed_dismissals_are_refused_and_counted(tmp_path: Path) -> None:
+    sync = SensitivitySync(gateway_config("http://127.0.0.1:9", tmp_path), "t", lambda m: 0)
+    good = {"alert_id": "gw:s1:night:1", "flow_m3h": 0.4, "resolution": "false_alarm"}
+    raw = [
+        good,
+        {**good, "resolution": "repaired"},
+        {**good, "flow_m3h": -1},
+        {**good, "flow_m3h": True},
+        {**good, "alert_id": ""},
+        "gw:s1:night:1",
+    ]
+    try:
+        assert sync._valid_dismissals(raw) == [Dismissal("gw:s1:night:1", 0.4, "false_alarm")]
+    finally:
+        sync.close()
+    assert sync.refused == 5

@@ -175,6 +175,35 @@ def test_a_repaired_leak_still_reported_an_hour_later_is_reopened(
         acknowledge(session, ALERT, actor="carol", now=later)  # the workflow starts again
 
 
+def test_dismissed_alerts_are_listed_to_their_gateway_until_it_ends_them(
+    sessions: sessionmaker[Session], gateway: Gateway1
+) -> None:
+    night = {"kind": "background_leak", "flow_m3h": 0.8}
+    gateway.send(
+        wire_alert("fa", **night),
+        wire_alert("fault", sensor_id="s-2"),
+        wire_alert("fixed"),
+        wire_alert("open"),
+        wire_alert("flow", kind="continuous_flow", sensor_id="s-3"),
+    )
+    with sessions() as session:
+        resolve(session, "fa", resolution="false_alarm", actor="b", now=T0)
+        resolve(session, "fault", resolution="sensor_fault", actor="b", now=T0)
+        resolve(session, "fixed", resolution="repaired", actor="b", now=T0)
+        resolve(session, "flow", resolution="false_alarm", actor="b", now=T0)
+        listed = feedback.list_dismissed(session, "gw-1")
+        assert [(d.alert_id, d.series_id, d.flow_m3h, d.resolution) for d in listed] == [
+            ("fa", "s-1", 0.8, "false_alarm"),
+            ("fault", "s-2", 4.2, "sensor_fault"),
+        ]  # not repaired, not still open, not a kind the gateway can take back
+        assert feedback.list_dismissed(session, "gw-other") == []
+        assert len(feedback.list_dismissed(session, None)) == 2  # a reader sees all
+    gateway.send(wire_alert("fa", **night, ended_at=T0 + timedelta(minutes=5)))
+    with sessions() as session:
+        assert [d.alert_id for d in feedback.list_dismissed(session, "gw-1")] == ["fault"]
+        assert get_alert(session, "fa").state == "resolved"  # ending it changes no verdict
+
+
 def test_false_alarms_raise_the_series_thresholds_within_bounds(
     sessions: sessionmaker[Session], gateway: Gateway1
 ) -> None:

@@ -17,7 +17,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -127,6 +127,15 @@ class Gateway:
             alerts = self._observe(row)
             self.stats.alerts_raised += len(alerts)
             self.group.append(row, alerts, receipt)
+        for alert in alerts:
+            self._announce(alert)
+
+    def emit(self, alerts: Sequence[Alert]) -> None:
+        """Alerts raised outside a reading (a dismissal): committed, sent, announced."""
+        if not alerts:
+            return
+        self.stats.alerts_raised += len(alerts)
+        self.group.append(None, alerts, None)
         for alert in alerts:
             self._announce(alert)
 

@@ -21,7 +21,7 @@ from leaksense.edge.metrics import GatewayCollector, MetricsServer
 from leaksense.edge.models import ModelSync
 from leaksense.edge.mqtt import MqttIntake, Receipt
 from leaksense.edge.outbox_sqlite import SqliteOutbox
-from leaksense.edge.sensitivity import SensitivitySync
+from leaksense.edge.sensitivity import Dismissal, SensitivitySync
 from leaksense.edge.uplink import HttpUplink
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class GatewayRunner:
             handler=self.gateway.handle_message,
         )
         self.models = ModelSync(config, token, install=self._install_models)
-        self.sensitivity = SensitivitySync(config, token, tune=self._tune)
+        self.sensitivity = SensitivitySync(config, token, tune=self._tune, dismiss=self._dismiss)
         self.health = HealthReporter(
             config,
             self.gateway.stats,
@@ -74,6 +74,14 @@ class GatewayRunner:
     def _tune(self, multipliers: Mapping[str, float]) -> int:
         with self.gateway.detection_lock:
             return self.engine.set_sensitivity(multipliers)
+
+    def _dismiss(self, dismissals: Sequence[Dismissal]) -> int:
+        """Close the alerts people dismissed; the closing alerts go up like any."""
+        with self.gateway.detection_lock:
+            closed = [self.engine.dismiss(d.alert_id, d.flow_m3h, d.resolution) for d in dismissals]
+        alerts = [a for a in closed if a is not None]
+        self.gateway.emit(alerts)
+        return len(alerts)
 
     def _model_versions(self) -> dict[str, str]:
         with self.gateway.detection_lock:

@@ -7,6 +7,12 @@ engine (which scales its CUSUM decision thresholds) and keeps them in
 ``[models] dir``/``sensitivity.json``, so a restarted gateway that cannot reach the
 server keeps them. A multiplier can only make a series less sensitive, and by at most
 ×2: values out of that range or for invalid series ids are refused, counted, logged.
+
+The same answer lists the alerts people **dismissed** (judged ``false_alarm`` or
+``sensor_fault``) that this gateway still reports as going on: each is handed to the
+engine, whose series closes it and expects its flow from then on
+(``detection/accepted.py``). The series keeps that in its events file; a dismissal
+listed again (its closing alert not yet sent) finds nothing open and does nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ import math
 import os
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,17 +38,44 @@ log = logging.getLogger(__name__)
 SENSITIVITY_PATH = "/api/v1/sensitivity"
 FILE_NAME = "sensitivity.json"
 MIN_MULTIPLIER, MAX_MULTIPLIER = 1.0, 2.0
+MAX_FLOW_M3H = 100_000.0
+DISMISSING = frozenset({"false_alarm", "sensor_fault"})
 Tuner = Callable[[Mapping[str, float]], int]
 """Applies multipliers (``DetectionEngine.set_sensitivity``); returns how many series."""
+
+
+@dataclass(frozen=True, slots=True)
+class Dismissal:
+    """An alert people judged not a leak, with its flow at the verdict."""
+
+    alert_id: str
+    flow_m3h: float
+    resolution: str
+
+
+Dismisser = Callable[[Sequence[Dismissal]], int]
+"""Closes the dismissed alerts still open (the runner, through the engine); returns
+how many it closed."""
+
+
+def _no_dismissals(dismissals: Sequence[Dismissal]) -> int:
+    return 0
 
 
 class SensitivitySync:
     """Keeps the engine's per-series threshold multipliers in step with the server."""
 
-    def __init__(self, config: GatewayConfig, token: str, tune: Tuner) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        token: str,
+        tune: Tuner,
+        dismiss: Dismisser = _no_dismissals,
+    ) -> None:
         self._path: Path = config.models.dir / FILE_NAME
         self._refresh_s = config.models.refresh_s
         self._tune = tune
+        self._dismiss = dismiss
         self._http = gateway_client(config.uplink.url, token, config.uplink.timeout_s)
         self._current: dict[str, float] = {}
         self._unsupported = False
@@ -64,7 +98,8 @@ class SensitivitySync:
         return self._apply(self._valid(data if isinstance(data, dict) else {}), save=False)
 
     def refresh(self) -> int:
-        """Fetch and apply the server's multipliers; returns how many series changed.
+        """Fetch and apply the server's multipliers and dismissals; returns how many
+        series changed plus how many dismissed alerts were closed.
 
         Raises :class:`UplinkUnavailable` or :class:`AuthenticationError` when the
         server cannot be asked. A server without the endpoint (HTTP 404) is not an
@@ -95,7 +130,11 @@ class SensitivitySync:
             k: v.get("threshold_multiplier") if isinstance(v, dict) else None
             for k, v in series.items()
         }
-        return self._apply(self._valid(flat), save=True)
+        changed = self._apply(self._valid(flat), save=True)
+        dismissed = body.get("dismissed", [])
+        if not isinstance(dismissed, list):
+            raise UplinkUnavailable("sensitivity: 'dismissed' is not a list")
+        return changed + self._dismiss(self._valid_dismissals(dismissed))
 
     def run(self, stop: threading.Event) -> None:
         """Refresh now, then every ``refresh_s``, until ``stop`` is set."""
@@ -118,6 +157,27 @@ class SensitivitySync:
             else:
                 self.refused += 1
                 log.error("refused sensitivity %r for series %r", value, series_id)
+        return valid
+
+    def _valid_dismissals(self, raw: list[Any]) -> list[Dismissal]:
+        valid: list[Dismissal] = []
+        for item in raw:
+            entry = item if isinstance(item, dict) else {}
+            alert_id, flow, resolution = (
+                entry.get(k) for k in ("alert_id", "flow_m3h", "resolution")
+            )
+            if (
+                isinstance(alert_id, str)
+                and 0 < len(alert_id) <= 128
+                and isinstance(flow, int | float)
+                and not isinstance(flow, bool)
+                and 0.0 <= flow <= MAX_FLOW_M3H
+                and resolution in DISMISSING
+            ):
+                valid.append(Dismissal(alert_id, float(flow), str(resolution)))
+            else:
+                self.refused += 1
+                log.error("refused dismissal %r", item)
         return valid
 
     def _apply(self, multipliers: dict[str, float], *, save: bool) -> int:

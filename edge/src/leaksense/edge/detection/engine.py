@@ -129,6 +129,17 @@ class DetectionEngine:
                     changed += 1
         return changed
 
+    def dismiss(self, alert_id: str, flow_m3h: float, resolution: str) -> Alert | None:
+        """People judged the open leak alert ``alert_id`` not a leak: its series closes
+        it and expects ``flow_m3h`` from now on (accepted.py). Returns the closing
+        alert, or None when no series has it open (already closed, not ours)."""
+        for pool in (self.series, self.dma_series):
+            for series in pool.values():
+                closed = series.dismiss(alert_id, flow_m3h, resolution)
+                if closed is not None:
+                    return closed
+        return None
+
     def close(self) -> None:
         """Write the buffered refit history (a clean shutdown)."""
         for pool in (self.series, self.dma_series):

@@ -3,7 +3,8 @@
 Without it a restart forgot its open alerts (the server kept them open for ever and
 the restarted gateway opened a second alert for the same leak) and the nights of
 evidence a small leak had gathered, the night it was watching, and the watering
-evenings of the last days (the recurring-excess memory). A small JSON
+evenings of the last days (the recurring-excess memory), and the flow people
+judged normal (accepted.py). A small JSON
 file beside the series' history (``sensor-<id>.events.json``) is written when the
 series sends an alert (an event opens, is re-sent or closes), judges a night, and
 once an hour while it gathers a night or its morning: about ten times a day,
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from pydantic import TypeAdapter
 
+from leaksense.edge.detection.accepted import AcceptedFlow
 from leaksense.edge.detection.events import EventBook
 from leaksense.edge.detection.night import NightEvidence
 from leaksense.edge.detection.recent import RecentState
@@ -37,6 +39,9 @@ class SeriesState:
     recent: RecentState | None = None
     """The recurring-excess memory (recent.py): without it, the first watering
     evening after a restart would be a burst again."""
+    accepted: AcceptedFlow | None = None
+    """A dismissed alert's flow, expected from then on (kept however long the
+    gateway was down: it is the people's verdict, not evidence)."""
 
 
 _STATE = TypeAdapter(SeriesState)
@@ -57,7 +62,8 @@ def load_state(path: Path, book: EventBook) -> SeriesState:
         night = data.get("night")
         if isinstance(night, dict) and "judged_s" in night:  # written before windows were kept
             night["saved_s"] = night.pop("judged_s")
-        state = _STATE.validate_python({"night": night, "recent": data.get("recent")})
+        kept = {"night": night, "recent": data.get("recent"), "accepted": data.get("accepted")}
+        state = _STATE.validate_python(kept)
         book.restore(data)
     except FileNotFoundError:
         return SeriesState()

@@ -75,6 +75,11 @@ class HistoryStore(Protocol):
         """Every remembered reading: epoch seconds and flows (m³/h), as float64."""
         ...
 
+    def shift(self, before_s: float, delta_m3h: float) -> None:
+        """Add ``delta_m3h`` to the flows remembered before ``before_s`` (a flow people
+        judged normal: accepted.py)."""
+        ...
+
     def close(self) -> None:
         """Write what is buffered (a clean shutdown)."""
         ...
@@ -109,6 +114,11 @@ class MemoryHistory:
     def read(self) -> tuple[FloatArray, FloatArray]:
         t = self.base_s + np.frombuffer(self._t, dtype=np.float32).astype(np.float64)
         return t, np.frombuffer(self._y, dtype=np.float32).astype(np.float64)
+
+    def shift(self, before_s: float, delta_m3h: float) -> None:
+        y = np.frombuffer(self._y, dtype=np.float32).copy()
+        y[np.frombuffer(self._t, dtype=np.float32) < before_s - self.base_s] += delta_m3h
+        self._y = array("f", y.tobytes())
 
     def close(self) -> None:
         """Nothing to write."""
@@ -158,6 +168,12 @@ class FileHistory:
     def read(self) -> tuple[FloatArray, FloatArray]:
         base_s, pairs = self._all()
         return base_s + pairs[:, 0].astype(np.float64), pairs[:, 1].astype(np.float64)
+
+    def shift(self, before_s: float, delta_m3h: float) -> None:
+        base_s, pairs = self._all()
+        pairs = pairs.copy()
+        pairs[pairs[:, 0] < before_s - base_s, 1] += delta_m3h
+        self._rewrite(base_s, pairs)
 
     def close(self) -> None:
         self._flush()

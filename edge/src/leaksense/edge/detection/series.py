@@ -20,6 +20,7 @@ from pathlib import Path
 from leaksense.core.errors import InvalidInput
 from leaksense.core.messages import Alert, AlertKind
 from leaksense.edge.detection import texts
+from leaksense.edge.detection.accepted import AcceptedFlow, expecting
 from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact
 from leaksense.edge.detection.burst import BurstWatch
 from leaksense.edge.detection.clock import LocalClock
@@ -76,6 +77,10 @@ class SeriesDetector:
         self._resumed: SeriesState | None = None
         if events_file is not None:
             self._resumed = load_state(events_file, self.book)
+        # A flow people judged normal (accepted.py), kept however long the gateway
+        # was down: it is a verdict, not evidence.
+        self._accepted = None if self._resumed is None else self._resumed.accepted
+        self._installed: ModelArtifact | None = None  # as trained, before that flow
         self.clock = clock
         self.is_dma, self.customer = is_dma, customer
         self.warmup_s = warmup_s
@@ -113,7 +118,15 @@ class SeriesDetector:
 
     # -- model ---------------------------------------------------------------------
     def install(self, artifact: ModelArtifact) -> None:
-        """Use a (verified) artifact from now on."""
+        """Use a (verified) artifact from now on, expecting the flow people accepted
+        since it was trained (accepted.py)."""
+        self._installed = artifact
+        accepted = self._accepted
+        if accepted is not None and accepted.applies_to(artifact):
+            artifact = expecting(artifact, accepted.flow_m3h)
+        self._use_model(artifact)
+
+    def _use_model(self, artifact: ModelArtifact) -> None:
         previous: NightWatch | None = None if self.artifact is None else self._night
         self.artifact = artifact
         # Thresholds the gateway's config sets explicitly win over the artifact's.
@@ -152,6 +165,57 @@ class SeriesDetector:
         self._use_params(self._tuned(self._base_params))
         if self.artifact is not None:
             self._night.set_threshold(self.params.night_h)
+
+    def dismiss(self, alert_id: str, flow_m3h: float, resolution: str) -> Alert | None:
+        """People judged the open event ``alert_id`` not a leak: close it and take
+        ``flow_m3h`` (its flow at the verdict) as normal (accepted.py). None: no such
+        open event."""
+        key = next((k for k in (BURST, NIGHT) if self._is_event(k, alert_id)), None)
+        now_s = self._last_s
+        if key is None or self._installed is None or now_s is None:
+            return None
+        flow = max(flow_m3h, 0.0)
+        accepted = self._accepted
+        self._accepted = (
+            AcceptedFlow(flow, now_s) if accepted is None else accepted.plus(flow, now_s)
+        )
+        self.history.shift(now_s, flow)
+        closed = self.book.close(key, now_s, texts.dismissed(resolution, flow))
+        self.install(self._installed)
+        self._afresh()
+        self._save(now_s)
+        return closed
+
+    def _is_event(self, key: str, alert_id: str) -> bool:
+        event = self.book.get(key)
+        return event is not None and event.alert_id == alert_id
+
+    def _afresh(self) -> None:
+        """Forget the evidence and the level gathered against the old expectation."""
+        self._rise.reset()
+        self._night.forget_evidence()
+        self._ey, self._ep = 0.0, 0.0
+
+    def _judged_accepted(self, epoch_s: float, verdict: NightVerdict) -> None:
+        """Follow an accepted flow night by night; take it back if the nights stop
+        showing it (a passing use, not a new normal)."""
+        accepted = self._accepted
+        if accepted is None:
+            return
+        accepted = accepted.after_night(verdict.excess_m3h, verdict.z)
+        self._accepted = None if accepted.gone or accepted.confirmed else accepted
+        if not accepted.gone or self._installed is None:
+            return
+        self.history.shift(accepted.since_s, -accepted.flow_m3h)
+        if accepted.applies_to(self._installed):
+            self.install(self._installed)  # the model as trained, without the flow
+        else:
+            self._refit(epoch_s)  # a refit learned it: learn again without it
+        self._afresh()
+
+    def _save(self, epoch_s: float) -> None:
+        if self._events_file is not None:
+            save_state(self._events_file, self.book, self._saved(epoch_s))
 
     def _use_params(self, params: DetectionParams) -> None:
         """Detect with these thresholds from now on."""
@@ -223,8 +287,8 @@ class SeriesDetector:
         (replayed data, a DMA's net inflow).
         """
         alerts = self._observe(epoch_s, flow_m3h, index_m3, received_s)
-        if self._events_file is not None and (alerts or self._save_due):
-            save_state(self._events_file, self.book, self._saved(epoch_s))
+        if alerts or self._save_due:
+            self._save(epoch_s)
             self._save_due = False
         return alerts
 
@@ -232,7 +296,7 @@ class SeriesDetector:
         """What to keep across a restart, beside the open events."""
         if self.artifact is None or self._recent is None:
             return SeriesState()
-        return SeriesState(self._night.evidence(epoch_s), self._recent.state())
+        return SeriesState(self._night.evidence(epoch_s), self._recent.state(), self._accepted)
 
     def _resume(self, epoch_s: float, resumed: SeriesState) -> None:
         """Take back what a restart lost, if it was saved recently enough."""
@@ -442,3 +506,4 @@ class SeriesDetector:
             epoch_s, verdict, self._night, params=self.params, night_sigma_m3h=sigma, alerts=alerts
         ):
             self._ey, self._ep = 0.0, 0.0  # the level froze with the burst: start afresh
+        self._judged_accepted(epoch_s, verdict)

@@ -39,6 +39,16 @@ def unseen(burst: float, night: float) -> tuple[str, str]:
     )
 
 
+def dismissed(resolution: str, flow: float) -> tuple[str, str]:
+    fr = {"false_alarm": "fausse alerte", "sensor_fault": "défaut de capteur"}
+    return (
+        f"closed: judged {resolution.replace('_', ' ')} by the utility; its {flow:.2f} m³/h"
+        " is expected from now on",
+        f"clos : jugée {fr.get(resolution, resolution)} par le service ; ses {_fr(flow)} m³/h"
+        " sont désormais attendus",
+    )
+
+
 def continuous(minimum: float, hours: float) -> tuple[str, str]:
     return (
         f"flow never below {minimum:.3f} m³/h for {hours:.0f} h (continuous consumption)",

@@ -25,6 +25,7 @@ from leaksense.models.evaluation.totals import Totals
 
 ENGINE = "Leaksense"
 SKLEARN = "Leaksense, scikit-learn trainer"
+VERDICTS = "Leaksense, false alarms dismissed after 24 h"
 NEVER = 1e9
 """A CUSUM threshold (or a duration in hours) that is never reached."""
 Progress = Callable[[Case], None]
@@ -61,7 +62,9 @@ def detectors(
     if sklearn:
         out.append(Detector(SKLEARN, params=params, trainer="sklearn"))
     out.append(MNF)
-    return out + (part_detectors(params) if parts else [])
+    if parts:
+        out += [*part_detectors(params), Detector(VERDICTS, params=params, verdict_after_h=24)]
+    return out
 
 
 def totals_of(scores: dict[str, list[CaseScore]]) -> list[Totals]:
@@ -102,8 +105,9 @@ def sections(results: dict[str, list[Totals]], *, parts: bool = False) -> dict[s
         text = report.report(main, titles[name])
         if parts:
             text += "\n#### Each part against the MNF rule\n\n" + report.summary_table(
-                [t for t in totals if t.detector not in (SKLEARN,)], ENGINE
+                [t for t in totals if t.detector not in (SKLEARN, VERDICTS)], ENGINE
             )
+            text += report.verdicts_table([t for t in totals if t.detector in (ENGINE, VERDICTS)])
         out[key] = text
     return out
 

@@ -8,12 +8,14 @@ DMA net inflows included, built by the same :class:`DmaAggregator`.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from leaksense.core.messages import Alert, AlertKind
 from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact
 from leaksense.edge.detection.clock import LocalClock
 from leaksense.edge.detection.dma import DmaAggregator
@@ -189,8 +191,24 @@ def _readings(sim: Simulation) -> Iterator[Row]:
         yield sensor_id, float(t), flow[k], None if index is None else index[k], received[k]
 
 
+@dataclass(frozen=True, slots=True)
+class Verdicts:
+    """Technicians who judge each burst and night-flow alert ``after_s`` after it is
+    raised: one that ``is_true`` says no leak explains, still open, is dismissed as
+    a false alarm (the gateway then takes its flow as normal: accepted.py)."""
+
+    after_s: float
+    is_true: Callable[[AlertEvent], bool]
+
+
+DISMISSIBLE = frozenset({AlertKind.BURST, AlertKind.BACKGROUND_LEAK})
+
+
 def run_engine(
-    sim: Simulation, settings: EngineSettings, artifacts: list[ModelArtifact] | None = None
+    sim: Simulation,
+    settings: EngineSettings,
+    artifacts: list[ModelArtifact] | None = None,
+    verdicts: Verdicts | None = None,
 ) -> list[AlertEvent]:
     """Every alert event the gateway's engine raises on the simulation's readings, each
     received at the end of its interval of real time (the sensor clocks are checked);
@@ -199,10 +217,40 @@ def run_engine(
     if artifacts:
         engine.install(artifacts)
     log = EventLog()
+    judges = None if verdicts is None else _Technicians(verdicts, engine, log)
     for sensor_id, epoch_s, flow, index, received_s in _readings(sim):
+        if judges is not None:
+            judges.judge_due(received_s)
         for alert in engine.observe_values(sensor_id, epoch_s, flow, index, received_s):
+            if judges is not None:
+                judges.raised(alert, received_s)
             log.add(alert, received_s)
     return list(log.events.values())
+
+
+class _Technicians:
+    """Judge each burst and night-flow alert a fixed time after it is raised."""
+
+    def __init__(self, verdicts: Verdicts, engine: DetectionEngine, log: EventLog) -> None:
+        self._verdicts, self._engine, self._log = verdicts, engine, log
+        self._due: deque[tuple[float, str]] = deque()  # (verdict time, alert id)
+        self._flows: dict[str, float] = {}  # each event's latest flow
+
+    def raised(self, alert: Alert, now_s: float) -> None:
+        new = alert.alert_id not in self._log.events
+        if new and alert.kind in DISMISSIBLE and alert.ended_at is None:
+            self._due.append((now_s + self._verdicts.after_s, alert.alert_id))
+        self._flows[alert.alert_id] = alert.flow_m3h
+
+    def judge_due(self, now_s: float) -> None:
+        while self._due and self._due[0][0] <= now_s:
+            event = self._log.events[self._due.popleft()[1]]
+            if event.ended_s is not None or self._verdicts.is_true(event):
+                continue
+            flow_m3h = self._flows[event.alert_id]
+            closed = self._engine.dismiss(event.alert_id, flow_m3h, "false_alarm")
+            if closed is not None:
+                self._log.add(closed, now_s)
 
 
 def series_columns(

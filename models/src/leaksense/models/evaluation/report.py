@@ -278,3 +278,23 @@ def summary_table(totals: Sequence[Totals], chosen: str | None = None) -> str:
     header = ["detector", *(c for c, _ in SUMMARY_COLUMNS)]
     header += ["false alarms / sensor-month", "precision", "leak alerts on faulty sensors"]
     return _table(header, rows)
+
+
+def verdicts_table(totals: Sequence[Totals]) -> str:
+    """The engine with and without technicians' verdicts: what dismissals change."""
+    if len(totals) < 2:
+        return ""
+    every: LeakFilter = lambda leak: True  # noqa: E731 - a filter like the columns'
+    header = ["detector", "leaks found (any delay)", *(c for c, _ in SUMMARY_COLUMNS)]
+    header += ["false alarms / sensor-month", "notified / sensor-month"]
+    rows = []
+    for t in totals:
+        found, total = t.recall(every, in_time=False)
+        row = [t.detector, f"{found}/{total}"]
+        for _, keep in SUMMARY_COLUMNS:
+            hit, n = t.recall(keep)
+            row.append(f"{hit}/{n}" if n else "—")
+        n_false = len(t.false_alarms)
+        row += [f"{t.false_alarm_rate:.2f} ({n_false})", f"{t.notified_false_alarm_rate:.2f}"]
+        rows.append(row)
+    return "\n#### With technicians' verdicts\n\n" + _table(header, rows)

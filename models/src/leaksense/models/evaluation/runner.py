@@ -21,6 +21,7 @@ from leaksense.models.evaluation.build import build
 from leaksense.models.evaluation.replay import (
     FloatArray,
     Topology,
+    Verdicts,
     engine_settings,
     pretrain,
     run_engine,
@@ -28,7 +29,7 @@ from leaksense.models.evaluation.replay import (
     series_columns,
 )
 from leaksense.models.evaluation.scenarios import Case
-from leaksense.models.evaluation.score import CaseScore, score_case
+from leaksense.models.evaluation.score import CaseScore, is_true, score_case
 from leaksense.models.evaluation.snr import burst_snr
 from leaksense.simulator.generate import simulate
 
@@ -45,6 +46,9 @@ class Detector:
     trainer: Literal["gateway", "sklearn"] = "gateway"
     """``gateway``: the engine warms up on its own data (numpy medians); ``sklearn``:
     each series is pre-trained on its warm-up days by the server's trainer."""
+    verdict_after_h: float | None = None
+    """Technicians dismiss each false burst or night-flow alert this long after it
+    is raised (None: nobody judges, the alerts stay open)."""
 
 
 MNF = Detector("MNF rule", "mnf")
@@ -100,7 +104,11 @@ def run_case(case: Case, detectors: Sequence[Detector]) -> dict[str, CaseScore]:
                 if detector.trainer == "sklearn":
                     until_s = labelled.test_start_s
                     artifacts = _pretrained(detector, columns, topology, clock, until_s)
-                events = run_engine(sim, settings, artifacts)
+                verdicts = None
+                if detector.verdict_after_h is not None:
+                    after_s = 3600 * detector.verdict_after_h
+                    verdicts = Verdicts(after_s, lambda e: is_true(e, labelled.leaks, topology))
+                events = run_engine(sim, settings, artifacts, verdicts)
         except Exception as exc:  # a crash is a result to report, not to hide
             score = score_case(labelled, sim.truth.faults, topology, [], snr)
             score.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"

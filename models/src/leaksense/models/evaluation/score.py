@@ -162,7 +162,7 @@ def _found(leak: LabelledLeak, events: list[AlertEvent], topology: Topology) -> 
     return min(matching, key=lambda e: e.detected_s, default=None)
 
 
-def _is_true(event: AlertEvent, leaks: tuple[LabelledLeak, ...], topology: Topology) -> bool:
+def is_true(event: AlertEvent, leaks: tuple[LabelledLeak, ...], topology: Topology) -> bool:
     return any(
         event.series_id in topology.carrying_series(leak) and _explains(leak, event)
         for leak in leaks
@@ -228,7 +228,7 @@ def _judge_alerts(
     """Each leak alert: true, false, or raised on a faulty sensor; and which ones the
     server groups into an earlier alert's event."""
     heads = _events(leak_events, topology)
-    true = {e.alert_id for e in leak_events if _is_true(e, labelled.leaks, topology)}
+    true = {e.alert_id for e in leak_events if is_true(e, labelled.leaks, topology)}
     for e in leak_events:
         head = heads.get(e.alert_id)
         if e.alert_id in true:

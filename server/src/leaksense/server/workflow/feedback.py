@@ -12,6 +12,12 @@ above its usual flow still trips a doubled threshold. It is recomputed at each
 resolution or reopening of the series' alerts and when read after a day (so old false
 alarms leave the window), stored in ``series_sensitivity`` and served to gateways by
 ``GET /api/v1/sensitivity`` (see ``docs/alerts.md``).
+
+The same answer lists the **dismissed** alerts (:func:`list_dismissed`): leak alerts
+judged ``false_alarm`` or ``sensor_fault`` that their gateway still reports as going
+on. The gateway closes each one and takes its flow as normal (an accepted excess that
+its detectors expect), so a later leak on the same series is a new alert instead of
+a rise of the dismissed one's flow.
 """
 
 from __future__ import annotations
@@ -23,8 +29,9 @@ from typing import Final
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from leaksense.core.messages import AlertKind
 from leaksense.server.db import AlertRecord, upsert_statement
-from leaksense.server.workflow.models import AlertWorkflow, SeriesSensitivity
+from leaksense.server.workflow.models import AlertVerdictFlow, AlertWorkflow, SeriesSensitivity
 
 ADJUSTED_PARAMS: Final = ("burst_h", "burst_window_z", "burst_step_z", "night_h")
 """The detection parameters the multiplier scales: the decision thresholds (σ)."""
@@ -32,6 +39,10 @@ WINDOW_DAYS: Final = 90
 STEP_PER_FALSE_ALARM: Final = 0.1
 MAX_MULTIPLIER: Final = 2.0
 STALE_AFTER: Final = timedelta(days=1)
+DISMISSING: Final = ("false_alarm", "sensor_fault")
+"""The verdicts that say "not a leak": the gateway takes the alert's flow as normal."""
+DISMISSIBLE_KINDS: Final = (AlertKind.BURST.value, AlertKind.BACKGROUND_LEAK.value)
+"""The kinds a gateway can take back (its burst and night-flow events)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +51,18 @@ class Sensitivity:
     false_alarms: int
     threshold_multiplier: float
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Dismissal:
+    """A leak alert judged not a leak that its gateway still reports as going on."""
+
+    alert_id: str
+    series_id: str
+    flow_m3h: float
+    """The alert's flow when it was judged."""
+    resolution: str
+    judged_at: datetime
 
 
 def multiplier(false_alarms: int) -> float:
@@ -99,4 +122,32 @@ def list_sensitivity(session: Session, now: datetime) -> list[Sensitivity]:
     rows = session.scalars(select(SeriesSensitivity).order_by(SeriesSensitivity.series_id)).all()
     return [
         Sensitivity(r.series_id, r.false_alarms, r.threshold_multiplier, r.updated_at) for r in rows
+    ]
+
+
+def list_dismissed(session: Session, gateway_id: str | None) -> list[Dismissal]:
+    """The dismissed alerts that ``gateway_id`` (None: every gateway) has not ended."""
+    query = (
+        select(AlertRecord, AlertWorkflow.resolution, AlertVerdictFlow)
+        .join(AlertWorkflow, AlertWorkflow.alert_id == AlertRecord.alert_id)
+        .join(AlertVerdictFlow, AlertVerdictFlow.alert_id == AlertRecord.alert_id)
+        .where(
+            AlertRecord.state == "resolved",
+            AlertRecord.ended_at.is_(None),
+            AlertRecord.kind.in_(DISMISSIBLE_KINDS),
+            AlertWorkflow.resolution.in_(DISMISSING),
+        )
+        .order_by(AlertRecord.alert_id)
+    )
+    if gateway_id is not None:
+        query = query.where(AlertRecord.gateway_id == gateway_id)
+    return [
+        Dismissal(
+            alert_id=record.alert_id,
+            series_id=record.dma_id or record.sensor_id or "",
+            flow_m3h=verdict.flow_m3h,
+            resolution=resolution or "",
+            judged_at=verdict.judged_at,
+        )
+        for record, resolution, verdict in session.execute(query).all()
     ]

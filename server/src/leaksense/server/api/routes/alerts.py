@@ -28,7 +28,7 @@ from leaksense.server.db import ApiToken
 from leaksense.server.notify import outbox
 from leaksense.server.services.entities import authenticate
 from leaksense.server.workflow import audit, service
-from leaksense.server.workflow.feedback import MAX_MULTIPLIER, list_sensitivity
+from leaksense.server.workflow.feedback import MAX_MULTIPLIER, list_dismissed, list_sensitivity
 from leaksense.server.workflow.service import MAX_NOTE_CHARS, Resolution
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
@@ -144,10 +144,12 @@ def _any_token(session: SessionDep, credentials: Credentials) -> ApiToken:
 
 @router.get("/sensitivity")
 def sensitivity(
-    session: SessionDep, _token: Annotated[ApiToken, Depends(_any_token)]
+    session: SessionDep, token: Annotated[ApiToken, Depends(_any_token)]
 ) -> dict[str, Any]:
-    """Detection threshold multipliers per series (1.0 = as trained; at most 2.0)."""
+    """Detection threshold multipliers per series (1.0 = as trained; at most 2.0), and
+    the dismissed alerts the asking gateway (a reader: any gateway) still reports."""
     rows = list_sensitivity(session, _now())
+    gateway_id = token.gateway_id if token.kind == "gateway" else None
     return {
         "max_multiplier": MAX_MULTIPLIER,
         "series": {
@@ -158,4 +160,14 @@ def sensitivity(
             }
             for r in rows
         },
+        "dismissed": [
+            {
+                "alert_id": d.alert_id,
+                "series_id": d.series_id,
+                "flow_m3h": d.flow_m3h,
+                "resolution": d.resolution,
+                "judged_at": d.judged_at.isoformat(),
+            }
+            for d in list_dismissed(session, gateway_id)
+        ],
     }

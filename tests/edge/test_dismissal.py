@@ -1,0 +1,151 @@
+"""A leak alert people dismissed (``false_alarm``, ``sensor_fault``) teaches the gateway:
+the series closes it and takes its flow as normal (``detection/accepted.py``), so the
+same excess does not alarm again and a new leak on top of it is a new alert.
+
+How the dismissals reach the gateway from a real server is in ``test_sensitivity.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from flows import night_mean, series
+from leaksense.core.messages import Alert, AlertKind
+from leaksense.edge.detection.accepted import CONFIRM_NIGHTS, AcceptedFlow, expecting
+from leaksense.edge.detection.engine import DetectionEngine, EngineSettings
+
+DAY_STEPS = 86_400 // 300
+LEAKS = {AlertKind.BURST, AlertKind.BACKGROUND_LEAK}
+Flows = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]
+
+
+def with_night_excess(days: int, *starts: int) -> Flows:
+    """The synthetic series with a steady 10 % of its night flow added from noon of
+    each of ``starts`` (a new customer, a leak)."""
+    epoch, flow = series(days)
+    excess_m3h = 0.10 * night_mean(epoch, flow)
+    for day in starts:
+        flow[day * DAY_STEPS + DAY_STEPS // 2 :] += excess_m3h
+    return epoch, flow
+
+
+def replay(
+    engine: DetectionEngine, epoch: npt.NDArray[np.float64], flow: npt.NDArray[np.float64]
+) -> list[Alert]:
+    alerts: list[Alert] = []
+    for t, f in zip(epoch, flow, strict=True):
+        alerts += engine.observe_values("s1", float(t), float(f))
+    return alerts
+
+
+def first_leak(alerts: list[Alert]) -> Alert:
+    return next(a for a in alerts if a.kind in LEAKS and a.ended_at is None)
+
+
+def leak_ids(alerts: list[Alert]) -> list[str]:
+    return list(dict.fromkeys(a.alert_id for a in alerts if a.kind in LEAKS))
+
+
+def dismiss_first_leak(
+    engine: DetectionEngine, epoch: npt.NDArray[np.float64], flow: npt.NDArray[np.float64]
+) -> tuple[Alert, Alert, int]:
+    """Replay until a leak alert opens and dismiss it at once; returns it, its closing
+    alert and the index of the next reading."""
+    alerts: list[Alert] = []
+    i = 0
+    while not any(a.kind in LEAKS for a in alerts):
+        alerts += engine.observe_values("s1", float(epoch[i]), float(flow[i]))
+        i += 1
+    judged = first_leak(alerts)
+    closed = engine.dismiss(judged.alert_id, judged.flow_m3h, "false_alarm")
+    assert closed is not None
+    return judged, closed, i
+
+
+def test_an_accepted_flow_is_taken_back_if_the_nights_stop_showing_it() -> None:
+    accepted = AcceptedFlow(flow_m3h=1.0, since_s=0.0)
+    once = accepted.after_night(excess_m3h=-0.6, z=-1.5)  # 0.4 above the old level
+    assert not once.gone and once.after_night(excess_m3h=-0.8, z=-2.0).gone
+    assert not once.after_night(-0.2, z=-0.5).after_night(-0.8, z=-2.0).gone  # shown between
+    assert accepted.after_night(excess_m3h=-0.9, z=-6.0).gone  # far below at once
+    shown = accepted
+    for _ in range(CONFIRM_NIGHTS):
+        assert not shown.confirmed
+        shown = shown.after_night(excess_m3h=0.1, z=0.3)
+    assert shown.confirmed
+
+
+def test_a_model_trained_before_the_verdict_expects_the_accepted_flow() -> None:
+    epoch, flow = series(16)
+    engine = DetectionEngine("gw", EngineSettings())
+    replay(engine, epoch, flow)
+    artifact = engine.series["s1"].artifact
+    assert artifact is not None
+    accepted = AcceptedFlow(0.5, since_s=float(epoch[-1]) + 1)
+    assert accepted.applies_to(artifact)
+    shifted = expecting(artifact, accepted.flow_m3h)
+    assert shifted.night_baseline_m3h == pytest.approx(artifact.night_baseline_m3h + 0.5)
+    assert shifted.profile_m3h[1][10] == pytest.approx(artifact.profile_m3h[1][10] + 0.5)
+    assert shifted.sigma_m3h == artifact.sigma_m3h
+    assert not AcceptedFlow(0.5, since_s=float(epoch[0])).applies_to(artifact)
+
+
+def test_a_dismissed_night_alert_closes_and_a_new_leak_on_top_is_a_new_alert() -> None:
+    epoch, flow = with_night_excess(40, 20, 30)
+    engine = DetectionEngine("gw", EngineSettings())
+    judged, closed, i = dismiss_first_leak(engine, epoch, flow)
+    assert judged.kind is AlertKind.BACKGROUND_LEAK
+    assert closed.alert_id == judged.alert_id and closed.ended_at is not None
+    assert "judged false alarm" in closed.explanation_en
+    assert "fausse alerte" in closed.explanation_fr
+    assert engine.dismiss(judged.alert_id, judged.flow_m3h, "false_alarm") is None  # once
+    later = replay(engine, epoch[i:], flow[i:])
+    new = [a for a in later if a.kind in LEAKS and a.ended_at is None]
+    assert new, "the second leak, on top of the dismissed flow, must be alerted"
+    second_start_s = float(epoch[30 * DAY_STEPS + DAY_STEPS // 2])
+    # nothing between the dismissal and the new leak (a weekly refit came in between)
+    assert new[0].detected_at.timestamp() > second_start_s
+    assert new[0].detected_at.timestamp() - second_start_s <= 48 * 3600
+    assert new[0].flow_m3h == pytest.approx(judged.flow_m3h, rel=0.5)  # the new leak alone
+    # Without the verdict, the gateway folds the second leak into the first alert.
+    kept = DetectionEngine("gw", EngineSettings())
+    assert leak_ids(replay(kept, epoch, flow)) == [judged.alert_id]
+
+
+def test_a_dismissed_burst_the_nights_stop_showing_is_taken_back() -> None:
+    """A large excess from noon on day 20 to midnight on day 22 (a reservoir filled),
+    dismissed; a leak of 10 % of the night flow from day 26 is then found in time."""
+    epoch, flow = series(34)
+    flow[20 * DAY_STEPS + DAY_STEPS // 2 : 22 * DAY_STEPS] += 0.3 * flow.mean()
+    leak_m3h = 0.10 * night_mean(epoch, flow)
+    flow[26 * DAY_STEPS + DAY_STEPS // 2 :] += leak_m3h
+    engine = DetectionEngine("gw", EngineSettings())
+    judged, closed, i = dismiss_first_leak(engine, epoch, flow)
+    assert judged.kind is AlertKind.BURST and closed.ended_at is not None
+    later = replay(engine, epoch[i:], flow[i:])
+    new = [a for a in later if a.kind in LEAKS and a.ended_at is None]
+    assert new and new[0].kind is AlertKind.BACKGROUND_LEAK, [a.explanation_en for a in new]
+    leak_start_s = float(epoch[26 * DAY_STEPS + DAY_STEPS // 2])
+    assert 0 < new[0].detected_at.timestamp() - leak_start_s <= 48 * 3600
+
+
+def test_the_accepted_flow_survives_a_restart(tmp_path: Path) -> None:
+    epoch, flow = with_night_excess(32, 20)
+    settings = EngineSettings(history_dir=tmp_path)
+    engine = DetectionEngine("gw", settings)
+    judged, _, i = dismiss_first_leak(engine, epoch, flow)
+    engine.close()
+    (events,) = tmp_path.glob("*.events.json")
+    kept = json.loads(events.read_text(encoding="utf-8"))["accepted"]
+    assert kept["flow_m3h"] == pytest.approx(judged.flow_m3h)
+    restarted = DetectionEngine("gw", settings)
+    after = replay(restarted, epoch[i:], flow[i:])
+    assert leak_ids(after) == [], [a.explanation_en for a in after]
+    # the remembered readings from before the excess were given its flow
+    remembered = restarted.series["s1"].history.read()[1]
+    assert remembered[:288].mean() == pytest.approx(flow[:288].mean() + kept["flow_m3h"], rel=0.01)
