@@ -1,6 +1,6 @@
 """A leak alert people dismissed (``false_alarm``, ``sensor_fault``) teaches the gateway:
-the series closes it and takes its flow as normal (``detection/accepted.py``), so the
-same excess does not alarm again and a new leak on top of it is a new alert.
+the series closes it and takes its flow as a normal night level (``detection/accepted.py``),
+so the same excess does not alarm again and a new leak on top of it is a new alert.
 
 How the dismissals reach the gateway from a real server is in ``test_sensitivity.py``.
 """
@@ -8,6 +8,8 @@ How the dismissals reach the gateway from a real server is in ``test_sensitivity
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,8 @@ import pytest
 
 from flows import night_mean, series
 from leaksense.core.messages import Alert, AlertKind
-from leaksense.edge.detection.accepted import CONFIRM_NIGHTS, AcceptedFlow, expecting
+from leaksense.edge.detection.accepted import AcceptedFlow
+from leaksense.edge.detection.artifact import ModelArtifact
 from leaksense.edge.detection.engine import DetectionEngine, EngineSettings
 
 DAY_STEPS = 86_400 // 300
@@ -43,6 +46,10 @@ def replay(
     return alerts
 
 
+def replace_trained(artifact: ModelArtifact, trained_to_s: float) -> ModelArtifact:
+    return artifact.model_copy(update={"trained_to": datetime.fromtimestamp(trained_to_s, UTC)})
+
+
 def first_leak(alerts: list[Alert]) -> Alert:
     return next(a for a in alerts if a.kind in LEAKS and a.ended_at is None)
 
@@ -67,32 +74,26 @@ def dismiss_first_leak(
     return judged, closed, i
 
 
-def test_an_accepted_flow_is_taken_back_if_the_nights_stop_showing_it() -> None:
-    accepted = AcceptedFlow(flow_m3h=1.0, since_s=0.0)
-    once = accepted.after_night(excess_m3h=-0.6, z=-1.5)  # 0.4 above the old level
-    assert not once.gone and once.after_night(excess_m3h=-0.8, z=-2.0).gone
-    assert not once.after_night(-0.2, z=-0.5).after_night(-0.8, z=-2.0).gone  # shown between
-    assert accepted.after_night(excess_m3h=-0.9, z=-6.0).gone  # far below at once
-    shown = accepted
-    for _ in range(CONFIRM_NIGHTS):
-        assert not shown.confirmed
-        shown = shown.after_night(excess_m3h=0.1, z=0.3)
-    assert shown.confirmed
-
-
-def test_a_model_trained_before_the_verdict_expects_the_accepted_flow() -> None:
+def test_a_model_trained_before_the_verdict_gets_both_night_levels() -> None:
     epoch, flow = series(16)
     engine = DetectionEngine("gw", EngineSettings())
     replay(engine, epoch, flow)
     artifact = engine.series["s1"].artifact
     assert artifact is not None
-    accepted = AcceptedFlow(0.5, since_s=float(epoch[-1]) + 1)
-    assert accepted.applies_to(artifact)
-    shifted = expecting(artifact, accepted.flow_m3h)
-    assert shifted.night_baseline_m3h == pytest.approx(artifact.night_baseline_m3h + 0.5)
-    assert shifted.profile_m3h[1][10] == pytest.approx(artifact.profile_m3h[1][10] + 0.5)
-    assert shifted.sigma_m3h == artifact.sigma_m3h
-    assert not AcceptedFlow(0.5, since_s=float(epoch[0])).applies_to(artifact)
+    accepted = AcceptedFlow(0.5, since_s=float(epoch[-1]), quiet_m3h=7.0)
+    assert accepted.levels_for(artifact) == (7.0, 7.5)
+    assert replace(accepted, since_s=float(epoch[0])).levels_for(artifact) == ()
+    assert accepted.learned_by(replace_trained(artifact, float(epoch[-1]) + 1))
+    assert not accepted.learned_by(artifact)
+
+
+def test_an_accepted_flow_leaves_the_history_after_two_nights_without_it() -> None:
+    accepted = AcceptedFlow(1.0, since_s=0.0, quiet_m3h=5.0)
+    once = accepted.after_night(5.3)  # not half of it
+    assert once.unshown_nights == 1 and not once.gone
+    assert once.after_night(5.2).gone
+    assert not once.after_night(5.6).after_night(5.2).gone  # shown in between
+    assert not replace(once.after_night(5.2), in_history=False).gone  # taken out once
 
 
 def test_a_dismissed_night_alert_closes_and_a_new_leak_on_top_is_a_new_alert() -> None:
@@ -117,7 +118,7 @@ def test_a_dismissed_night_alert_closes_and_a_new_leak_on_top_is_a_new_alert() -
     assert leak_ids(replay(kept, epoch, flow)) == [judged.alert_id]
 
 
-def test_a_dismissed_burst_the_nights_stop_showing_is_taken_back() -> None:
+def test_accepting_a_large_flow_does_not_hide_a_small_leak_on_quiet_nights() -> None:
     """A large excess from noon on day 20 to midnight on day 22 (a reservoir filled),
     dismissed; a leak of 10 % of the night flow from day 26 is then found in time."""
     epoch, flow = series(34)
@@ -134,6 +135,20 @@ def test_a_dismissed_burst_the_nights_stop_showing_is_taken_back() -> None:
     assert 0 < new[0].detected_at.timestamp() - leak_start_s <= 48 * 3600
 
 
+def test_a_use_on_some_nights_only_is_not_alerted_again_once_dismissed() -> None:
+    """From day 20, a farm fills a trough (10 % of the night flow, 01:00 to 05:00) every
+    other night."""
+    epoch, flow = series(36)
+    excess_m3h = 0.10 * night_mean(epoch, flow)
+    for day in range(20, 36, 2):
+        flow[day * DAY_STEPS : day * DAY_STEPS + DAY_STEPS // 6] += excess_m3h
+    engine = DetectionEngine("gw", EngineSettings())
+    judged, _, i = dismiss_first_leak(engine, epoch, flow)
+    assert judged.kind is AlertKind.BACKGROUND_LEAK
+    later = replay(engine, epoch[i:], flow[i:])
+    assert leak_ids(later) == [], [a.explanation_en for a in later]
+
+
 def test_the_accepted_flow_survives_a_restart(tmp_path: Path) -> None:
     epoch, flow = with_night_excess(32, 20)
     settings = EngineSettings(history_dir=tmp_path)
@@ -146,6 +161,6 @@ def test_the_accepted_flow_survives_a_restart(tmp_path: Path) -> None:
     restarted = DetectionEngine("gw", settings)
     after = replay(restarted, epoch[i:], flow[i:])
     assert leak_ids(after) == [], [a.explanation_en for a in after]
-    # the remembered readings from before the excess were given its flow
+    # the readings remembered from before the verdict carry the flow (its refits learn it)
     remembered = restarted.series["s1"].history.read()[1]
     assert remembered[:288].mean() == pytest.approx(flow[:288].mean() + kept["flow_m3h"], rel=0.01)

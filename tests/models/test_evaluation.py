@@ -13,12 +13,13 @@ import typer
 from typer.testing import CliRunner
 
 from leaksense.core import cli as core_cli
+from leaksense.edge.detection.artifact import DetectionParams
 from leaksense.edge.detection.clock import LocalClock
 from leaksense.models.evaluation import command
 from leaksense.models.evaluation.baseline import mnf_events
 from leaksense.models.evaluation.build import build
 from leaksense.models.evaluation.events import AlertEvent
-from leaksense.models.evaluation.replay import Topology
+from leaksense.models.evaluation.replay import Topology, Verdicts, engine_settings, run_engine
 from leaksense.models.evaluation.runner import MNF, Detector, run_cases
 from leaksense.models.evaluation.scenarios import EVENTS, NETWORKS, SEASONS, cases, grid
 from leaksense.models.evaluation.score import score_case
@@ -180,3 +181,22 @@ def test_scoring_counts_the_false_alarms_the_server_puts_in_one_event() -> None:
     assert score.true_under_false == 0
     totals = Totals("engine", [score])
     assert totals.notified_false_alarm_rate == pytest.approx(3 / score.series_months)
+
+
+def test_technicians_verdicts_end_the_false_alerts_and_leave_the_true_ones() -> None:
+    case = cases(quick=True)[1]  # a background leak of 50 % of the night flow
+    labelled = build(case)
+    sim = simulate(labelled.scenario, case.seed)
+    topology = Topology.of(labelled.scenario)
+    settings = engine_settings(labelled.scenario, topology, DetectionParams(), case.warmup_days)
+    plain = run_engine(sim, settings)
+    leak_kinds = ("burst", "background_leak")
+    still_open = {e.alert_id for e in plain if e.kind in leak_kinds and e.ended_s is None}
+    assert still_open, "the leak's alert is open at the end of the case"
+    trusted = run_engine(sim, settings, verdicts=Verdicts(3600.0, lambda e: True))
+    assert [(e.alert_id, e.ended_s) for e in trusted] == [(e.alert_id, e.ended_s) for e in plain]
+    dismissed = {
+        e.alert_id: e for e in run_engine(sim, settings, verdicts=Verdicts(3600.0, lambda e: False))
+    }
+    ended = [dismissed[a] for a in still_open if a in dismissed]
+    assert ended and all(e.ended_s is not None for e in ended)

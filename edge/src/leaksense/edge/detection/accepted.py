@@ -2,23 +2,29 @@
 
 When the utility resolves a burst or night-flow alert as ``false_alarm`` or
 ``sensor_fault`` while the gateway still sees it (a new customer, a farm's trough
-filling at night), the server lists it as dismissed (``GET /api/v1/sensitivity``).
-The series closes the event and takes the flow the alert had at the verdict as part
-of its normal life from then on:
+filled on some nights), the server lists it as dismissed (``GET /api/v1/sensitivity``).
+The series closes the event and takes the flow the alert had at the verdict as normal:
 
-* the readings it remembered from before (its refit history, which holds nothing of
-  the alarmed period) get that flow added, so every later refit learns the new
-  level without a step in the middle of its window;
-* a model trained before the verdict (the one in use, or one fetched from the
-  server later) is used with that flow added to its profile and night levels
-  (:func:`expecting`).
+* **its nights get two normal levels**, the quiet one and the quiet one plus that
+  flow (beside any the model learned), and each night is judged against the nearest
+  (night.py):
+  the same excess, every night or on some nights only, does not alarm again; a new
+  leak on top of it is a new alert, not a rise of the dismissed one's flow; and a
+  small leak on a quiet night is still judged against the quiet level;
+* **its remembered readings from before the verdict get the flow added** (the refit
+  history holds nothing of the alarmed period), so a refit learns the new normal
+  without a step in the middle of its window, which would inflate its night σ and
+  mislead its morning model. If the nights stop showing the flow
+  (:data:`UNSHOWN_NIGHTS` nights in a row without half of it: a reservoir filled
+  once), the history gets it back out, and a model learned from it is refitted;
+* **the burst watch goes on expecting it**, as it did while the alert was open, until
+  the flow comes back down (the end of the use is no burst either) or a refit has
+  learned it.
 
-So the same excess does not alarm again, and a new leak on top of it is a new alert
-instead of a rise of the dismissed one's flow. If the nights stop showing the flow
-(:data:`UNSHOWN_NIGHTS` nights in a row less than half of it above their level, or
-one night far below what the model with it expects: it was a passing use, a reservoir
-filled once), the series takes it back; after :data:`CONFIRM_NIGHTS` nights
-that show it, it is simply the series' normal.
+A model trained on readings from before the verdict (the one in use, a refit whose
+window still starts before it, one fetched from the server) gets the two levels
+(:meth:`AcceptedFlow.levels_for`); once the refit window holds only later readings,
+the model has learned by itself.
 """
 
 from __future__ import annotations
@@ -28,11 +34,8 @@ from dataclasses import dataclass, replace
 from leaksense.edge.detection.artifact import ModelArtifact
 
 UNSHOWN_NIGHTS = 2
-CONFIRM_NIGHTS = 7
 SHOWN_SHARE = 0.5
-"""A night at least this share of the accepted flow above its level shows it."""
-CLEARLY_BELOW_Z = -4.0
-"""A night this many σ below what is expected (the flow included) is proof enough."""
+"""A night at least this share of the accepted flow above the quiet level shows it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,51 +44,36 @@ class AcceptedFlow:
 
     flow_m3h: float
     since_s: float
-    """When it was accepted: history and models from before get it added."""
+    """When it was accepted: models trained on readings from before get it."""
+    quiet_m3h: float
+    """The night level it came on top of (weekday-equivalent)."""
+    carried_m3h: float = 0.0
+    """What the burst watch still adds to the flow it expects (0: came back down)."""
+    in_history: bool = True
+    """Do the readings remembered from before the verdict carry it?"""
     unshown_nights: int = 0
-    shown_nights: int = 0
+
+    @property
+    def level_m3h(self) -> float:
+        return self.quiet_m3h + self.flow_m3h
+
+    def levels_for(self, artifact: ModelArtifact) -> tuple[float, ...]:
+        """The night levels a model must have beside its own: the quiet one and the
+        accepted one, if it was trained on readings from before the verdict."""
+        if artifact.trained_from.timestamp() >= self.since_s:
+            return ()
+        return (self.quiet_m3h, self.level_m3h)
+
+    def learned_by(self, artifact: ModelArtifact) -> bool:
+        """Was ``artifact`` trained after the verdict, on the history that carries it?"""
+        return self.in_history and artifact.trained_to.timestamp() >= self.since_s
+
+    def after_night(self, mean_m3h: float) -> AcceptedFlow:
+        """After a night of ``mean_m3h`` (weekday-equivalent)."""
+        shown = mean_m3h >= self.quiet_m3h + SHOWN_SHARE * self.flow_m3h
+        return replace(self, unshown_nights=0 if shown else self.unshown_nights + 1)
 
     @property
     def gone(self) -> bool:
-        """The nights no longer show it: take it back."""
-        return self.unshown_nights >= UNSHOWN_NIGHTS
-
-    @property
-    def confirmed(self) -> bool:
-        """The nights kept showing it: nothing more to watch."""
-        return self.shown_nights >= CONFIRM_NIGHTS
-
-    def plus(self, flow_m3h: float, now_s: float) -> AcceptedFlow:
-        """A second dismissal before the first is confirmed (one flow from now on)."""
-        return AcceptedFlow(self.flow_m3h + flow_m3h, now_s)
-
-    def after_night(self, excess_m3h: float, z: float) -> AcceptedFlow:
-        """After a night ``excess_m3h`` (``z`` σ) above what its model, the flow
-        included, expects."""
-        if excess_m3h + self.flow_m3h >= SHOWN_SHARE * self.flow_m3h:
-            return replace(self, unshown_nights=0, shown_nights=self.shown_nights + 1)
-        unshown = UNSHOWN_NIGHTS if z < CLEARLY_BELOW_Z else self.unshown_nights + 1
-        return replace(self, unshown_nights=unshown)
-
-    def applies_to(self, artifact: ModelArtifact) -> bool:
-        """Was ``artifact`` trained before the flow was accepted?"""
-        return artifact.trained_to.timestamp() < self.since_s
-
-
-def expecting(artifact: ModelArtifact, flow_m3h: float) -> ModelArtifact:
-    """``artifact`` with a steady ``flow_m3h`` more in everything it expects."""
-
-    def more(values: list[float]) -> list[float]:
-        return [v + flow_m3h for v in values]
-
-    alt = artifact.night_alt_baseline_m3h
-    morning = artifact.morning_m3h
-    return artifact.model_copy(
-        update={
-            "profile_m3h": [more(row) for row in artifact.profile_m3h],
-            "night_baseline_m3h": artifact.night_baseline_m3h + flow_m3h,
-            "night_alt_baseline_m3h": None if alt is None else alt + flow_m3h,
-            "morning_m3h": None if morning is None else more(morning),
-            "mean_flow_m3h": artifact.mean_flow_m3h + flow_m3h,
-        }
-    )
+        """The nights stopped showing it: the history must lose it again."""
+        return self.in_history and self.unshown_nights >= UNSHOWN_NIGHTS

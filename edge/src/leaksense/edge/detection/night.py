@@ -96,14 +96,14 @@ class NightWatch:
         self._min_count = p.night_min_coverage * expected_per_night
         self._sigma = artifact.night_sigma_m3h
         self._factors = list(artifact.night_day_factors)
-        # One deque of accepted nights per night level (two when nights are two-mode).
-        levels = [artifact.night_baseline_m3h, artifact.night_alt_baseline_m3h]
-        self._levels = [
-            deque([level] * 3, maxlen=p.night_baseline_nights)
-            for level in levels
-            if level is not None
-        ]
-        self.baselines_m3h = [level for level in levels if level is not None]
+        # One deque of accepted nights per night level (two when nights are two-mode,
+        # more when people judged a higher level normal: add_level).
+        self._nights_kept = p.night_baseline_nights
+        self._levels: list[deque[float]] = []
+        self.baselines_m3h: list[float] = []
+        for level in (artifact.night_baseline_m3h, artifact.night_alt_baseline_m3h):
+            if level is not None:
+                self.add_level(level, apart_m3h=0.0)
         self.cusum = 0.0
         self._evidence_start_s = 0.0
         self._night = NightWindow()
@@ -126,6 +126,14 @@ class NightWatch:
             sum(row[s] for s in slots) / len(slots) if slots else 0.0
             for row in artifact.profile_m3h
         ]
+
+    def add_level(self, level_m3h: float, apart_m3h: float) -> None:
+        """One more normal night level (weekday-equivalent), unless one is already
+        within ``apart_m3h`` of it."""
+        if any(abs(b - level_m3h) < apart_m3h for b in self.baselines_m3h):
+            return
+        self._levels.append(deque([level_m3h] * 3, maxlen=self._nights_kept))
+        self.baselines_m3h.append(level_m3h)
 
     def carry_over(self, old: NightWatch) -> None:
         """Keep the evidence (and tonight's window so far) of the watch this one

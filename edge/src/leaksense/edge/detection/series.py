@@ -15,12 +15,13 @@ Raspberry Pi).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 from leaksense.core.errors import InvalidInput
 from leaksense.core.messages import Alert, AlertKind
 from leaksense.edge.detection import texts
-from leaksense.edge.detection.accepted import AcceptedFlow, expecting
+from leaksense.edge.detection.accepted import SHOWN_SHARE, AcceptedFlow
 from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact
 from leaksense.edge.detection.burst import BurstWatch
 from leaksense.edge.detection.clock import LocalClock
@@ -80,6 +81,7 @@ class SeriesDetector:
         # A flow people judged normal (accepted.py), kept however long the gateway
         # was down: it is a verdict, not evidence.
         self._accepted = None if self._resumed is None else self._resumed.accepted
+        self._carried_down = self._carried_level = 0.0
         self._installed: ModelArtifact | None = None  # as trained, before that flow
         self.clock = clock
         self.is_dma, self.customer = is_dma, customer
@@ -118,13 +120,17 @@ class SeriesDetector:
 
     # -- model ---------------------------------------------------------------------
     def install(self, artifact: ModelArtifact) -> None:
-        """Use a (verified) artifact from now on, expecting the flow people accepted
-        since it was trained (accepted.py)."""
+        """Use a (verified) artifact from now on; one trained before people accepted a
+        flow expects it on some nights (accepted.py)."""
         self._installed = artifact
-        accepted = self._accepted
-        if accepted is not None and accepted.applies_to(artifact):
-            artifact = expecting(artifact, accepted.flow_m3h)
         self._use_model(artifact)
+        accepted = self._accepted
+        if accepted is None:
+            return
+        for level_m3h in accepted.levels_for(artifact):
+            self._night.add_level(level_m3h, apart_m3h=SHOWN_SHARE * accepted.flow_m3h)
+        if accepted.learned_by(artifact):
+            self._accepted = replace(accepted, carried_m3h=0.0)  # its profile has it
 
     def _use_model(self, artifact: ModelArtifact) -> None:
         previous: NightWatch | None = None if self.artifact is None else self._night
@@ -168,50 +174,40 @@ class SeriesDetector:
 
     def dismiss(self, alert_id: str, flow_m3h: float, resolution: str) -> Alert | None:
         """People judged the open event ``alert_id`` not a leak: close it and take
-        ``flow_m3h`` (its flow at the verdict) as normal (accepted.py). None: no such
-        open event."""
+        ``flow_m3h`` (its flow at the verdict) as a normal night level (accepted.py).
+        None: no such open event."""
         key = next((k for k in (BURST, NIGHT) if self._is_event(k, alert_id)), None)
         now_s = self._last_s
         if key is None or self._installed is None or now_s is None:
             return None
         flow = max(flow_m3h, 0.0)
-        accepted = self._accepted
-        self._accepted = (
-            AcceptedFlow(flow, now_s) if accepted is None else accepted.plus(flow, now_s)
-        )
+        earlier = self._accepted
+        quiet_m3h = min(self._night.baselines_m3h) if earlier is None else earlier.level_m3h
+        self._accepted = AcceptedFlow(flow, now_s, quiet_m3h, carried_m3h=flow)
         self.history.shift(now_s, flow)
         closed = self.book.close(key, now_s, texts.dismissed(resolution, flow))
         self.install(self._installed)
-        self._afresh()
+        self._rise.reset()  # its evidence was gathered against the old expectation
+        self._night.forget_evidence()
+        self._carried_down = self._carried_level = 0.0
         self._save(now_s)
         return closed
+
+    def _carry(self, flow_m3h: float, shape: float, level: float, sigma_m3h: float) -> None:
+        """Stop adding the accepted flow to what the burst watch expects once the flow
+        (less an open lasting leak's) is back down to what the level expected when the
+        flow was accepted (a CUSUM like a burst's end; the level itself adapts to it)."""
+        if self._carried_level <= 0.0:
+            self._carried_level = level
+        z = (flow_m3h - shape * self._carried_level) / sigma_m3h
+        self._carried_down = max(0.0, self._carried_down + 0.5 - z)
+        if self._accepted is not None and self._carried_down > self.params.burst_h:
+            self._accepted = replace(self._accepted, carried_m3h=0.0)
+            self._save_due = True
 
     def _is_event(self, key: str, alert_id: str) -> bool:
         event = self.book.get(key)
         return event is not None and event.alert_id == alert_id
-
-    def _afresh(self) -> None:
-        """Forget the evidence and the level gathered against the old expectation."""
-        self._rise.reset()
-        self._night.forget_evidence()
-        self._ey, self._ep = 0.0, 0.0
-
-    def _judged_accepted(self, epoch_s: float, verdict: NightVerdict) -> None:
-        """Follow an accepted flow night by night; take it back if the nights stop
-        showing it (a passing use, not a new normal)."""
-        accepted = self._accepted
-        if accepted is None:
-            return
-        accepted = accepted.after_night(verdict.excess_m3h, verdict.z)
-        self._accepted = None if accepted.gone or accepted.confirmed else accepted
-        if not accepted.gone or self._installed is None:
-            return
-        self.history.shift(accepted.since_s, -accepted.flow_m3h)
-        if accepted.applies_to(self._installed):
-            self.install(self._installed)  # the model as trained, without the flow
-        else:
-            self._refit(epoch_s)  # a refit learned it: learn again without it
-        self._afresh()
 
     def _save(self, epoch_s: float) -> None:
         if self._events_file is not None:
@@ -363,14 +359,20 @@ class SeriesDetector:
         day, day_type, slot, hour = self.clock.locate(epoch_s)
         shape = self._profile[day_type][slot]
         if self._ep <= 0.0:
-            self._ey, self._ep = flow, shape
+            carried_m3h = 0.0 if self._accepted is None else self._accepted.carried_m3h
+            self._ey, self._ep = flow - carried_m3h, shape
         level = self._ey / self._ep if self._ep > 0 else 1.0
         lasting = self.book.get(NIGHT)
         # A lasting leak already alerted adds its flow to what is expected: a burst
-        # is a further sudden rise, and the known leak does not alarm again.
+        # is a further sudden rise, and the known leak does not alarm again. So does
+        # a flow people judged normal, until it comes back down.
+        carried = 0.0 if self._accepted is None else self._accepted.carried_m3h
         expected = shape * level + (0.0 if lasting is None else max(lasting.flow_m3h, 0.0))
+        expected += carried
         sigma = self._sigma[hour]
         z = (flow - expected) / sigma
+        if carried > 0.0:
+            self._carry(flow - expected + carried + shape * level, shape, level, sigma)
         recent = self._recent
         assert recent is not None
         recent.roll(day, self._sigma)
@@ -391,7 +393,7 @@ class SeriesDetector:
         recent.add(slot, flow - expected)
         if not self._leak_open() and z < p.level_freeze_z:
             a = 1.0 - math.exp(-LN2 * dt_s / (3600 * p.level_half_life_h))
-            self._ey += a * (flow - self._ey)
+            self._ey += a * (flow - carried - self._ey)
             self._ep += a * (shape - self._ep)
         verdict = self._night.observe(epoch_s, day, day_type, hour, flow, shape=shape)
         if verdict is not None:
@@ -507,3 +509,19 @@ class SeriesDetector:
         ):
             self._ey, self._ep = 0.0, 0.0  # the level froze with the burst: start afresh
         self._judged_accepted(epoch_s, verdict)
+
+    def _judged_accepted(self, epoch_s: float, verdict: NightVerdict) -> None:
+        """If the nights stop showing an accepted flow, take it back out of the
+        history (and relearn a model that learned it)."""
+        accepted = self._accepted
+        if accepted is None or not accepted.in_history or self._installed is None:
+            return
+        accepted = accepted.after_night(verdict.mean_m3h / verdict.day_factor)
+        self._accepted = accepted
+        if not accepted.gone:
+            return
+        self.history.shift(accepted.since_s, -accepted.flow_m3h)
+        relearn = accepted.learned_by(self._installed)
+        self._accepted = replace(accepted, in_history=False)
+        if relearn:
+            self._refit(epoch_s)
