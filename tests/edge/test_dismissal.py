@@ -93,7 +93,6 @@ def test_an_accepted_flow_leaves_the_history_after_two_nights_without_it() -> No
     assert once.unshown_nights == 1 and not once.gone
     assert once.after_night(5.2).gone
     assert not once.after_night(5.6).after_night(5.2).gone  # shown in between
-    assert not replace(once.after_night(5.2), in_history=False).gone  # taken out once
 
 
 def test_a_dismissed_night_alert_closes_and_a_new_leak_on_top_is_a_new_alert() -> None:

@@ -49,8 +49,6 @@ class AcceptedFlow:
     """The night level it came on top of (weekday-equivalent)."""
     carried_m3h: float = 0.0
     """What the burst watch still adds to the flow it expects (0: came back down)."""
-    in_history: bool = True
-    """Do the readings remembered from before the verdict carry it?"""
     unshown_nights: int = 0
 
     @property
@@ -66,7 +64,7 @@ class AcceptedFlow:
 
     def learned_by(self, artifact: ModelArtifact) -> bool:
         """Was ``artifact`` trained after the verdict, on the history that carries it?"""
-        return self.in_history and artifact.trained_to.timestamp() >= self.since_s
+        return artifact.trained_to.timestamp() >= self.since_s
 
     def after_night(self, mean_m3h: float) -> AcceptedFlow:
         """After a night of ``mean_m3h`` (weekday-equivalent)."""
@@ -75,5 +73,5 @@ class AcceptedFlow:
 
     @property
     def gone(self) -> bool:
-        """The nights stopped showing it: the history must lose it again."""
-        return self.in_history and self.unshown_nights >= UNSHOWN_NIGHTS
+        """The nights stopped showing it: the series takes it back."""
+        return self.unshown_nights >= UNSHOWN_NIGHTS

@@ -511,17 +511,19 @@ class SeriesDetector:
         self._judged_accepted(epoch_s, verdict)
 
     def _judged_accepted(self, epoch_s: float, verdict: NightVerdict) -> None:
-        """If the nights stop showing an accepted flow, take it back out of the
-        history (and relearn a model that learned it)."""
+        """If the nights stop showing an accepted flow (a passing use), take it back:
+        out of the history, out of the night levels (a model that learned it is
+        refitted)."""
         accepted = self._accepted
-        if accepted is None or not accepted.in_history or self._installed is None:
+        if accepted is None or self._installed is None:
             return
         accepted = accepted.after_night(verdict.mean_m3h / verdict.day_factor)
         self._accepted = accepted
         if not accepted.gone:
             return
         self.history.shift(accepted.since_s, -accepted.flow_m3h)
-        relearn = accepted.learned_by(self._installed)
-        self._accepted = replace(accepted, in_history=False)
-        if relearn:
+        self._accepted = None
+        if accepted.learned_by(self._installed):
             self._refit(epoch_s)
+        else:
+            self.install(self._installed)
