@@ -122,6 +122,22 @@ def test_retry_resends_the_same_batch_and_alerts_go_first(tmp_path: Path) -> Non
     assert gateway.stats.readings_sent == 5
 
 
+def test_an_alert_raised_outside_a_reading_is_committed_and_sent(tmp_path: Path) -> None:
+    """A dismissal closes an alert between readings: its end goes up like any alert."""
+    gateway, uplink = make_gateway(tmp_path)
+    gateway.handle_message(*message(0, 60.0))
+    gateway.group.commit()
+    assert gateway.flush_once()
+    opened = uplink.batches[0].alerts[0]
+    ended = opened.model_copy(update={"ended_at": T0 + timedelta(hours=1)})
+    gateway.emit([ended])
+    gateway.emit([])  # nothing to commit
+    assert gateway.group.commit() == 1
+    assert gateway.flush_once()
+    assert uplink.batches[1].alerts == [ended] and uplink.batches[1].readings == []
+    assert gateway.stats.alerts_raised == 2
+
+
 def test_refused_batch_is_kept_on_disk_not_lost(tmp_path: Path) -> None:
     gateway, uplink = make_gateway(tmp_path)
     gateway.handle_message(*message(0, 10.0))

@@ -98,6 +98,8 @@ def test_scoring_separates_found_leaks_false_alarms_and_faulty_sensors() -> None
     score = score_case(labelled, sim.truth.faults, topology, events)
     assert [m.series_id for m in score.on_faulty] == ["dma-m"]
     assert [m.series_id for m in score.false_alarms] == ["m-c001"]
+    still_open_days = (labelled.scenario.end.timestamp() - quiet_s) / DAY  # never ended
+    assert score.false_alarms[0].open_days == pytest.approx(still_open_days)
     assert {f.sensor_id: f.reported for f in score.faults}[fault.sensor_id]
     assert score.series_months == pytest.approx(6 * 10 / 30.4375)
 

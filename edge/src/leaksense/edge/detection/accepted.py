@@ -7,16 +7,13 @@ The series closes the event and takes the flow the alert had at the verdict as n
 
 * **its nights get two normal levels**, the quiet one and the quiet one plus that
   flow (beside any the model learned), and each night is judged against the nearest
-  (night.py):
-  the same excess, every night or on some nights only, does not alarm again; a new
-  leak on top of it is a new alert, not a rise of the dismissed one's flow; and a
-  small leak on a quiet night is still judged against the quiet level;
+  (night.py): the same excess, every night or on some nights only, does not alarm
+  again; a new leak on top of it is a new alert, not a rise of the dismissed one's
+  flow; a small leak on a quiet night is still judged against the quiet level;
 * **its remembered readings from before the verdict get the flow added** (the refit
   history holds nothing of the alarmed period), so a refit learns the new normal
   without a step in the middle of its window, which would inflate its night σ and
-  mislead its morning model. If the nights stop showing the flow
-  (:data:`UNSHOWN_NIGHTS` nights in a row without half of it: a reservoir filled
-  once), the history gets it back out, and a model learned from it is refitted;
+  mislead its morning model;
 * **the burst watch goes on expecting it**, as it did while the alert was open, until
   the flow comes back down (the end of the use is no burst either) or a refit has
   learned it.
@@ -24,7 +21,10 @@ The series closes the event and takes the flow the alert had at the verdict as n
 A model trained on readings from before the verdict (the one in use, a refit whose
 window still starts before it, one fetched from the server) gets the two levels
 (:meth:`AcceptedFlow.levels_for`); once the refit window holds only later readings,
-the model has learned by itself.
+the model has learned by itself. If the nights stop showing the flow
+(:data:`UNSHOWN_NIGHTS` nights in a row without half of it: a reservoir filled once,
+a burst that was over by the verdict), the series takes it back entirely, so that a
+later leak of that size is a leak.
 """
 
 from __future__ import annotations

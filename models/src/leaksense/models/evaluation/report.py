@@ -287,8 +287,10 @@ def verdicts_table(totals: Sequence[Totals]) -> str:
     every: LeakFilter = lambda leak: True  # noqa: E731 - a filter like the columns'
     header = ["detector", "leaks found (any delay)", *(c for c, _ in SUMMARY_COLUMNS)]
     header += ["false alarms / sensor-month", "notified / sensor-month"]
+    header += ["series-days under an open false alarm", "longest open (days)"]
     rows = []
     for t in totals:
+        open_days = [m.open_days for m in t.false_alarms]
         found, total = t.recall(every, in_time=False)
         row = [t.detector, f"{found}/{total}"]
         for _, keep in SUMMARY_COLUMNS:
@@ -296,5 +298,6 @@ def verdicts_table(totals: Sequence[Totals]) -> str:
             row.append(f"{hit}/{n}" if n else "—")
         n_false = len(t.false_alarms)
         row += [f"{t.false_alarm_rate:.2f} ({n_false})", f"{t.notified_false_alarm_rate:.2f}"]
+        row += [f"{sum(open_days):.0f}", f"{max(open_days, default=0.0):.1f}"]
         rows.append(row)
     return "\n#### With technicians' verdicts\n\n" + _table(header, rows)

@@ -40,7 +40,8 @@ from leaksense.simulator.truth import FaultTruth
 MATCH_AFTER_END_S = 3600.0
 PLAUSIBLE_FACTOR = 5.0
 FAULT_GUARD_S = 2 * 3600.0
-MONTH_S = 30.4375 * 86_400
+DAY_S = 86_400.0
+MONTH_S = 30.4375 * DAY_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,8 @@ class Misfire:
     detected_s: float
     started_s: float
     explanation: str
+    open_days: float = 0.0
+    """How long it stayed open (to the end of the case if it never ended)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +247,7 @@ def _judge_alerts(
             detected_s=e.detected_s,
             started_s=e.started_s,
             explanation=e.explanation,
+            open_days=((e.ended_s or labelled.scenario.end.timestamp()) - e.detected_s) / DAY_S,
         )
         faulty = any(a <= e.detected_s and e.started_s <= b for a, b in windows[e.series_id])
         (out.on_faulty if faulty else out.false_alarms).append(misfire)
