@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from leaksense.core.errors import Conflict, InvalidInput, NotFoundError
 from leaksense.server.db import Dma, DmaMeter, Sensor, Site
+from leaksense.server.domain.sensitivity import multiplier
 from leaksense.server.services.repairs import repairs_in
 from leaksense.server.workflow import feedback
 from leaksense.server.workflow.audit import history
@@ -228,14 +229,7 @@ def test_false_alarms_raise_the_series_thresholds_within_bounds(
             ("s-1", 1.0),
             ("s-2", 1.0),
         ]
-    assert feedback.multiplier(0) == 1.0 and feedback.multiplier(1000) == 2.0
-    params = {"burst_h": 7.0, "burst_window_z": 11.5, "burst_step_z": 5.0, "night_h": 2.0}
-    params["burst_k"] = 2.5
-    assert feedback.adjust_params(params, 1.3) == pytest.approx(
-        {"burst_h": 9.1, "burst_window_z": 14.95, "burst_step_z": 6.5, "night_h": 2.6}
-        | {"burst_k": 2.5}
-    )
-    assert feedback.adjust_params(params, 5.0)["burst_h"] == 14.0  # clamped to ×2
+    assert multiplier(0) == 1.0 and multiplier(-1) == 1.0 and multiplier(1000) == 2.0
 
 
 def test_only_alerts_resolved_as_repaired_feed_the_repairs_report(

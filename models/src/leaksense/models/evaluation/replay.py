@@ -29,6 +29,7 @@ from leaksense.models.evaluation.baseline import mnf_events
 from leaksense.models.evaluation.build import LabelledLeak
 from leaksense.models.evaluation.events import AlertEvent, EventLog
 from leaksense.server.domain.same_water import DmaBoundary, Subject, WaterMap
+from leaksense.server.domain.sensitivity import WINDOW_DAYS, multiplier
 from leaksense.simulator.faults import clock_shift_s
 from leaksense.simulator.generate import Simulation, merged_order
 from leaksense.simulator.scenario import Scenario
@@ -195,7 +196,9 @@ def _readings(sim: Simulation) -> Iterator[Row]:
 class Verdicts:
     """Technicians who judge each burst and night-flow alert ``after_s`` after it is
     raised: one that ``is_true`` says no leak explains, still open, is dismissed as
-    a false alarm (the gateway then takes its flow as normal: accepted.py)."""
+    a false alarm. As the server and the gateway would, its series takes its flow as
+    normal (accepted.py) and gets the threshold multiplier of its false alarms of
+    the last 90 days (``server/domain/sensitivity.py``)."""
 
     after_s: float
     is_true: Callable[[AlertEvent], bool]
@@ -235,6 +238,7 @@ class _Technicians:
         self._verdicts, self._engine, self._log = verdicts, engine, log
         self._due: deque[tuple[float, str]] = deque()  # (verdict time, alert id)
         self._flows: dict[str, float] = {}  # each event's latest flow
+        self._judged: dict[str, list[float]] = {}  # series → when its false alarms were
 
     def raised(self, alert: Alert, now_s: float) -> None:
         new = alert.alert_id not in self._log.events
@@ -251,6 +255,13 @@ class _Technicians:
             closed = self._engine.dismiss(event.alert_id, flow_m3h, "false_alarm")
             if closed is not None:
                 self._log.add(closed, now_s)
+            self._less_sensitive(event.series_id, now_s)
+
+    def _less_sensitive(self, series_id: str, now_s: float) -> None:
+        since_s = now_s - 86_400 * WINDOW_DAYS
+        judged = [t for t in self._judged.get(series_id, []) if t >= since_s] + [now_s]
+        self._judged[series_id] = judged
+        self._engine.set_sensitivity({series_id: multiplier(len(judged))})
 
 
 def series_columns(

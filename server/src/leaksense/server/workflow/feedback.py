@@ -1,14 +1,7 @@
 """False-alarm feedback: a series whose alerts keep being false alarms gets less sensitive.
 
-Each ``false_alarm`` resolution of an alert about a sensor (or a DMA) in the last
-:data:`WINDOW_DAYS` days raises that series' detection thresholds by
-:data:`STEP_PER_FALSE_ALARM` (10 %), up to :data:`MAX_MULTIPLIER` (×2, reached at 10
-false alarms)::
-
-    threshold_multiplier = min(2.0, 1.0 + 0.1 × false alarms in the last 90 days)
-
-The multiplier is bounded so that feedback can never silence a sensor: a burst far
-above its usual flow still trips a doubled threshold. It is recomputed at each
+Each ``false_alarm`` resolution of an alert about a sensor (or a DMA) raises that
+series' threshold multiplier (the rule: ``domain/sensitivity.py``). It is recomputed at each
 resolution or reopening of the series' alerts and when read after a day (so old false
 alarms leave the window), stored in ``series_sensitivity`` and served to gateways by
 ``GET /api/v1/sensitivity`` (see ``docs/alerts.md``).
@@ -31,13 +24,9 @@ from sqlalchemy.orm import Session
 
 from leaksense.core.messages import AlertKind
 from leaksense.server.db import AlertRecord, upsert_statement
+from leaksense.server.domain.sensitivity import WINDOW_DAYS, multiplier
 from leaksense.server.workflow.models import AlertVerdictFlow, AlertWorkflow, SeriesSensitivity
 
-ADJUSTED_PARAMS: Final = ("burst_h", "burst_window_z", "burst_step_z", "night_h")
-"""The detection parameters the multiplier scales: the decision thresholds (σ)."""
-WINDOW_DAYS: Final = 90
-STEP_PER_FALSE_ALARM: Final = 0.1
-MAX_MULTIPLIER: Final = 2.0
 STALE_AFTER: Final = timedelta(days=1)
 DISMISSING: Final = ("false_alarm", "sensor_fault")
 """The verdicts that say "not a leak": the gateway takes the alert's flow as normal."""
@@ -63,18 +52,6 @@ class Dismissal:
     """The alert's flow when it was judged."""
     resolution: str
     judged_at: datetime
-
-
-def multiplier(false_alarms: int) -> float:
-    """The detection threshold multiplier for a count of recent false alarms (1.0..2.0)."""
-    return min(MAX_MULTIPLIER, 1.0 + STEP_PER_FALSE_ALARM * max(0, false_alarms))
-
-
-def adjust_params(params: dict[str, float], threshold_multiplier: float) -> dict[str, float]:
-    """``params`` (a model artifact's ``DetectionParams`` as a dict) with the
-    decision thresholds scaled by the (clamped) multiplier; other values unchanged."""
-    factor = min(MAX_MULTIPLIER, max(1.0, threshold_multiplier))
-    return {k: v * factor if k in ADJUSTED_PARAMS else v for k, v in params.items()}
 
 
 def count_false_alarms(session: Session, series_id: str, now: datetime) -> int:

@@ -25,10 +25,11 @@ from leaksense.server.api.deps import (
     SessionDep,
 )
 from leaksense.server.db import ApiToken
+from leaksense.server.domain.sensitivity import MAX_MULTIPLIER
 from leaksense.server.notify import outbox
 from leaksense.server.services.entities import authenticate
 from leaksense.server.workflow import audit, service
-from leaksense.server.workflow.feedback import MAX_MULTIPLIER, list_dismissed, list_sensitivity
+from leaksense.server.workflow.feedback import list_dismissed, list_sensitivity
 from leaksense.server.workflow.service import MAX_NOTE_CHARS, Resolution
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
