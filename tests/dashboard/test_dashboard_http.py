@@ -183,6 +183,7 @@ def test_technician_acknowledges_assigns_and_resolves(site: Site) -> None:
     with logged_in(site, "tom") as client:
         page = client.get(ALERT_PAGE)
         assert page.status_code == 200 and "<polyline" in page.text
+        assert "la passerelle clôt l&#39;alerte et tient ce débit pour normal" in page.text
         token = csrf_of(page.text)
         first = client.post(ALERT_PAGE + "/acknowledge", data={"csrf_token": token})
         assert first.status_code == 303

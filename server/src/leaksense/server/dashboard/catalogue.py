@@ -120,6 +120,14 @@ TEXTS: dict[str, dict[Lang, str]] = {
     "action_link": {"fr": "rattachée à un événement", "en": "linked to an event"},
     "same_event_as": {"fr": "Même fuite que", "en": "Same leak as"},
     "also_seen": {"fr": "Aussi vue par", "en": "Also seen by"},
+    "verdict_note": {
+        "fr": "Fausse alerte ou défaut capteur : la passerelle clôt l'alerte et tient ce débit"
+        " pour normal ; seule une hausse au-delà alertera de nouveau, et une série souvent en"
+        " fausse alerte devient moins sensible.",
+        "en": "False alarm or sensor fault: the gateway closes the alert and takes this flow as"
+        " normal; only a further rise alerts again, and a series with many false alarms"
+        " becomes less sensitive.",
+    },
     "same_event_note": {
         "fr": "Une autre série mesure la même eau : une seule notification, une seule clôture.",
         "en": "Another series carries the same water: one notification, one resolution.",
