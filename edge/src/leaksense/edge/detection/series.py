@@ -367,12 +367,12 @@ class SeriesDetector:
         # is a further sudden rise, and the known leak does not alarm again. So does
         # a flow people judged normal, until it comes back down.
         carried = 0.0 if self._accepted is None else self._accepted.carried_m3h
-        expected = shape * level + (0.0 if lasting is None else max(lasting.flow_m3h, 0.0))
-        expected += carried
+        lasting_m3h = 0.0 if lasting is None else max(lasting.flow_m3h, 0.0)
+        expected = shape * level + lasting_m3h + carried
         sigma = self._sigma[hour]
         z = (flow - expected) / sigma
         if carried > 0.0:
-            self._carry(flow - expected + carried + shape * level, shape, level, sigma)
+            self._carry(flow - lasting_m3h, shape, level, sigma)
         recent = self._recent
         assert recent is not None
         recent.roll(day, self._sigma)
