@@ -80,6 +80,9 @@ LEAK_KINDS: Final = frozenset(
     {AlertKind.BURST, AlertKind.BACKGROUND_LEAK, AlertKind.CONTINUOUS_FLOW, AlertKind.HIGH_FLOW}
 )
 """Alert kinds about water lost (``sensor_fault`` is about the meter)."""
+NOT_A_LEAK: Final = frozenset({"false_alarm", "sensor_fault"})
+"""The resolutions that say an alert was no leak: the server lists such alerts to their
+gateway, which takes their flow as normal (``GET /api/v1/sensitivity``)."""
 
 
 class FaultKind(StrEnum):

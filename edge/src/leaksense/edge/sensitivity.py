@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from leaksense.core.errors import AuthenticationError, UplinkUnavailable
-from leaksense.core.messages import ID_PATTERN
+from leaksense.core.messages import ID_PATTERN, NOT_A_LEAK
 from leaksense.edge.config import GatewayConfig
 from leaksense.edge.http import TransportError, gateway_client
 from leaksense.edge.polling import refresh_periodically
@@ -39,7 +39,6 @@ SENSITIVITY_PATH = "/api/v1/sensitivity"
 FILE_NAME = "sensitivity.json"
 MIN_MULTIPLIER, MAX_MULTIPLIER = 1.0, 2.0
 MAX_FLOW_M3H = 100_000.0
-DISMISSING = frozenset({"false_alarm", "sensor_fault"})
 Tuner = Callable[[Mapping[str, float]], int]
 """Applies multipliers (``DetectionEngine.set_sensitivity``); returns how many series."""
 
@@ -172,7 +171,7 @@ class SensitivitySync:
                 and isinstance(flow, int | float)
                 and not isinstance(flow, bool)
                 and 0.0 <= flow <= MAX_FLOW_M3H
-                and resolution in DISMISSING
+                and resolution in NOT_A_LEAK
             ):
                 valid.append(Dismissal(alert_id, float(flow), str(resolution)))
             else:

@@ -22,14 +22,12 @@ from typing import Final
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from leaksense.core.messages import AlertKind
+from leaksense.core.messages import NOT_A_LEAK, AlertKind
 from leaksense.server.db import AlertRecord, upsert_statement
 from leaksense.server.domain.sensitivity import WINDOW_DAYS, multiplier
 from leaksense.server.workflow.models import AlertVerdictFlow, AlertWorkflow, SeriesSensitivity
 
 STALE_AFTER: Final = timedelta(days=1)
-DISMISSING: Final = ("false_alarm", "sensor_fault")
-"""The verdicts that say "not a leak": the gateway takes the alert's flow as normal."""
 DISMISSIBLE_KINDS: Final = (AlertKind.BURST.value, AlertKind.BACKGROUND_LEAK.value)
 """The kinds a gateway can take back (its burst and night-flow events)."""
 
@@ -112,7 +110,7 @@ def list_dismissed(session: Session, gateway_id: str | None) -> list[Dismissal]:
             AlertRecord.state == "resolved",
             AlertRecord.ended_at.is_(None),
             AlertRecord.kind.in_(DISMISSIBLE_KINDS),
-            AlertWorkflow.resolution.in_(DISMISSING),
+            AlertWorkflow.resolution.in_(NOT_A_LEAK),
         )
         .order_by(AlertRecord.alert_id)
     )
