@@ -18,7 +18,7 @@ import pytest
 
 from flows import night_mean, series
 from leaksense.core.messages import Alert, AlertKind
-from leaksense.edge.detection.accepted import AcceptedFlow
+from leaksense.edge.detection.accepted import Acceptance, AcceptedFlow
 from leaksense.edge.detection.artifact import ModelArtifact
 from leaksense.edge.detection.engine import DetectionEngine, EngineSettings
 
@@ -93,6 +93,27 @@ def test_an_accepted_flow_leaves_the_history_after_two_nights_without_it() -> No
     assert once.unshown_nights == 1 and not once.gone
     assert once.after_night(5.2).gone
     assert not once.after_night(5.6).after_night(5.2).gone  # shown in between
+
+
+def test_the_burst_watch_stops_expecting_the_flow_once_it_is_back_down() -> None:
+    acceptance = Acceptance(AcceptedFlow(1.0, since_s=0.0, quiet_m3h=5.0, carried_m3h=1.0))
+    assert acceptance.level_at_verdict(2.0) == acceptance.level_at_verdict(3.0) == 2.0
+    # Still flowing (1 m³/h over the expectation at the verdict): it is carried on.
+    assert not any(acceptance.carry(11.0, 10.0, 0.5, h=7.0) for _ in range(50))
+    assert acceptance.carried_m3h == 1.0
+    # Back down: the down-CUSUM adds 0.5 σ a reading and stops carrying past h.
+    stopped = [acceptance.carry(10.0, 10.0, 0.5, h=7.0) for _ in range(15)]
+    assert stopped.index(True) == 14 and acceptance.carried_m3h == 0.0
+    assert acceptance.flow is not None  # the night levels stay: only the carry ended
+
+
+def test_the_series_takes_back_a_flow_its_nights_stopped_showing() -> None:
+    acceptance = Acceptance(AcceptedFlow(1.0, since_s=0.0, quiet_m3h=5.0))
+    assert acceptance.after_night(5.3) is None
+    gone = acceptance.after_night(5.2)
+    assert gone is not None and gone.flow_m3h == 1.0
+    assert acceptance.flow is None and acceptance.carried_m3h == 0.0
+    assert acceptance.after_night(9.0) is None  # nothing left to take back
 
 
 def test_a_dismissed_night_alert_closes_and_a_new_leak_on_top_is_a_new_alert() -> None:

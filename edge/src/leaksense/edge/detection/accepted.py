@@ -32,10 +32,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from leaksense.edge.detection.artifact import ModelArtifact
+from leaksense.edge.detection.night import NightWatch
 
 UNSHOWN_NIGHTS = 2
 SHOWN_SHARE = 0.5
 """A night at least this share of the accepted flow above the quiet level shows it."""
+CARRY_ALLOWANCE = 0.5
+"""The down-CUSUM that ends the burst watch's expectation allows this many σ."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,3 +78,68 @@ class AcceptedFlow:
     def gone(self) -> bool:
         """The nights stopped showing it: the series takes it back."""
         return self.unshown_nights >= UNSHOWN_NIGHTS
+
+
+class Acceptance:
+    """What one series does with the flow people accepted: its night levels, and the
+    burst watch's expectation of it until it comes back down."""
+
+    __slots__ = ("_down", "_level", "flow")
+
+    def __init__(self, flow: AcceptedFlow | None) -> None:
+        self.flow = flow
+        self._down = 0.0  # down-CUSUM of the flow against the level at the verdict
+        self._level = 0.0  # the level the burst watch had at the verdict (0: not yet)
+
+    @property
+    def carried_m3h(self) -> float:
+        """What the burst watch adds to the flow it expects."""
+        return 0.0 if self.flow is None else self.flow.carried_m3h
+
+    def accept(self, flow_m3h: float, now_s: float, night: NightWatch) -> None:
+        """Take ``flow_m3h`` as normal from ``now_s``, on top of the quiet night level
+        (or on top of a flow accepted earlier)."""
+        earlier = self.flow
+        quiet_m3h = min(night.baselines_m3h) if earlier is None else earlier.level_m3h
+        self.flow = AcceptedFlow(flow_m3h, now_s, quiet_m3h, carried_m3h=flow_m3h)
+        self._down = self._level = 0.0
+
+    def installed(self, artifact: ModelArtifact, night: NightWatch) -> None:
+        """A model was installed: give its nights the two levels if it was trained on
+        readings from before the verdict; stop carrying if it learned the flow."""
+        flow = self.flow
+        if flow is None:
+            return
+        for level_m3h in flow.levels_for(artifact):
+            night.add_level(level_m3h, apart_m3h=SHOWN_SHARE * flow.flow_m3h)
+        if flow.learned_by(artifact):
+            self.flow = replace(flow, carried_m3h=0.0)  # its profile has it
+
+    def carry(self, flow_m3h: float, expected_m3h: float, sigma_m3h: float, h: float) -> bool:
+        """Stop carrying once the flow (less an open lasting leak's) is back down to
+        ``expected_m3h``, the profile times the level as it was at the verdict (a
+        CUSUM like a burst's end; the level itself adapts to the flow). True if it
+        stopped."""
+        z = (flow_m3h - expected_m3h) / sigma_m3h
+        self._down = max(0.0, self._down + CARRY_ALLOWANCE - z)
+        if self.flow is None or self._down <= h:
+            return False
+        self.flow = replace(self.flow, carried_m3h=0.0)
+        return True
+
+    def level_at_verdict(self, level: float) -> float:
+        """The burst watch's level when the flow was accepted (this one, the first time)."""
+        if self._level <= 0.0:
+            self._level = level
+        return self._level
+
+    def after_night(self, mean_m3h: float) -> AcceptedFlow | None:
+        """After a night of ``mean_m3h`` (weekday-equivalent): the flow taken back if
+        the nights stopped showing it, else None."""
+        if self.flow is None:
+            return None
+        self.flow = self.flow.after_night(mean_m3h)
+        if not self.flow.gone:
+            return None
+        gone, self.flow = self.flow, None
+        return gone

@@ -15,13 +15,12 @@ Raspberry Pi).
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from pathlib import Path
 
 from leaksense.core.errors import InvalidInput
 from leaksense.core.messages import Alert, AlertKind
 from leaksense.edge.detection import texts
-from leaksense.edge.detection.accepted import SHOWN_SHARE, AcceptedFlow
+from leaksense.edge.detection.accepted import Acceptance
 from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact
 from leaksense.edge.detection.burst import BurstWatch
 from leaksense.edge.detection.clock import LocalClock
@@ -80,8 +79,7 @@ class SeriesDetector:
             self._resumed = load_state(events_file, self.book)
         # A flow people judged normal (accepted.py), kept however long the gateway
         # was down: it is a verdict, not evidence.
-        self._accepted = None if self._resumed is None else self._resumed.accepted
-        self._carried_down = self._carried_level = 0.0
+        self._accepted = Acceptance(None if self._resumed is None else self._resumed.accepted)
         self._installed: ModelArtifact | None = None  # as trained, before that flow
         self.clock = clock
         self.is_dma, self.customer = is_dma, customer
@@ -124,13 +122,7 @@ class SeriesDetector:
         flow expects it on some nights (accepted.py)."""
         self._installed = artifact
         self._use_model(artifact)
-        accepted = self._accepted
-        if accepted is None:
-            return
-        for level_m3h in accepted.levels_for(artifact):
-            self._night.add_level(level_m3h, apart_m3h=SHOWN_SHARE * accepted.flow_m3h)
-        if accepted.learned_by(artifact):
-            self._accepted = replace(accepted, carried_m3h=0.0)  # its profile has it
+        self._accepted.installed(artifact, self._night)
 
     def _use_model(self, artifact: ModelArtifact) -> None:
         previous: NightWatch | None = None if self.artifact is None else self._night
@@ -181,29 +173,14 @@ class SeriesDetector:
         if key is None or self._installed is None or now_s is None:
             return None
         flow = max(flow_m3h, 0.0)
-        earlier = self._accepted
-        quiet_m3h = min(self._night.baselines_m3h) if earlier is None else earlier.level_m3h
-        self._accepted = AcceptedFlow(flow, now_s, quiet_m3h, carried_m3h=flow)
+        self._accepted.accept(flow, now_s, self._night)
         self.history.shift(now_s, flow)
         closed = self.book.close(key, now_s, texts.dismissed(resolution, flow))
         self.install(self._installed)
         self._rise.reset()  # its evidence was gathered against the old expectation
         self._night.forget_evidence()
-        self._carried_down = self._carried_level = 0.0
         self._save(now_s)
         return closed
-
-    def _carry(self, flow_m3h: float, shape: float, level: float, sigma_m3h: float) -> None:
-        """Stop adding the accepted flow to what the burst watch expects once the flow
-        (less an open lasting leak's) is back down to what the level expected when the
-        flow was accepted (a CUSUM like a burst's end; the level itself adapts to it)."""
-        if self._carried_level <= 0.0:
-            self._carried_level = level
-        z = (flow_m3h - shape * self._carried_level) / sigma_m3h
-        self._carried_down = max(0.0, self._carried_down + 0.5 - z)
-        if self._accepted is not None and self._carried_down > self.params.burst_h:
-            self._accepted = replace(self._accepted, carried_m3h=0.0)
-            self._save_due = True
 
     def _is_event(self, key: str, alert_id: str) -> bool:
         event = self.book.get(key)
@@ -292,7 +269,7 @@ class SeriesDetector:
         """What to keep across a restart, beside the open events."""
         if self.artifact is None or self._recent is None:
             return SeriesState()
-        return SeriesState(self._night.evidence(epoch_s), self._recent.state(), self._accepted)
+        return SeriesState(self._night.evidence(epoch_s), self._recent.state(), self._accepted.flow)
 
     def _resume(self, epoch_s: float, resumed: SeriesState) -> None:
         """Take back what a restart lost, if it was saved recently enough."""
@@ -358,21 +335,21 @@ class SeriesDetector:
         p = self.params
         day, day_type, slot, hour = self.clock.locate(epoch_s)
         shape = self._profile[day_type][slot]
+        carried = self._accepted.carried_m3h
         if self._ep <= 0.0:
-            carried_m3h = 0.0 if self._accepted is None else self._accepted.carried_m3h
-            self._ey, self._ep = flow - carried_m3h, shape
+            self._ey, self._ep = flow - carried, shape
         level = self._ey / self._ep if self._ep > 0 else 1.0
         lasting = self.book.get(NIGHT)
         # A lasting leak already alerted adds its flow to what is expected: a burst
         # is a further sudden rise, and the known leak does not alarm again. So does
         # a flow people judged normal, until it comes back down.
-        carried = 0.0 if self._accepted is None else self._accepted.carried_m3h
         lasting_m3h = 0.0 if lasting is None else max(lasting.flow_m3h, 0.0)
         expected = shape * level + lasting_m3h + carried
         sigma = self._sigma[hour]
         z = (flow - expected) / sigma
         if carried > 0.0:
-            self._carry(flow - lasting_m3h, shape, level, sigma)
+            at_verdict = shape * self._accepted.level_at_verdict(level)
+            self._save_due |= self._accepted.carry(flow - lasting_m3h, at_verdict, sigma, p.burst_h)
         recent = self._recent
         assert recent is not None
         recent.roll(day, self._sigma)
@@ -514,16 +491,13 @@ class SeriesDetector:
         """If the nights stop showing an accepted flow (a passing use), take it back:
         out of the history, out of the night levels (a model that learned it is
         refitted)."""
-        accepted = self._accepted
-        if accepted is None or self._installed is None:
+        if self._installed is None:
             return
-        accepted = accepted.after_night(verdict.mean_m3h / verdict.day_factor)
-        self._accepted = accepted
-        if not accepted.gone:
+        gone = self._accepted.after_night(verdict.mean_m3h / verdict.day_factor)
+        if gone is None:
             return
-        self.history.shift(accepted.since_s, -accepted.flow_m3h)
-        self._accepted = None
-        if accepted.learned_by(self._installed):
+        self.history.shift(gone.since_s, -gone.flow_m3h)
+        if gone.learned_by(self._installed):
             self._refit(epoch_s)
         else:
             self.install(self._installed)
