@@ -6,18 +6,26 @@ back and the resolution it shares run through real ingest, on SQLite and Postgre
 
 from __future__ import annotations
 
+import json
+import threading
+from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from leaksense.core.messages import Alert
+from leaksense.server.columns import ReadingPoint
 from leaksense.server.domain.same_water import DmaBoundary, Subject, WaterMap
 from leaksense.server.services.entities import NetworkDescription, load_network
+from leaksense.server.services.ingest import Ingestor
 from leaksense.server.services.repairs import repairs_in
+from leaksense.server.stores.sqlite import SqliteReadingStore
+from leaksense.server.wire import decode_ingest
 from leaksense.server.workflow.audit import history
 from leaksense.server.workflow.service import get_alert, list_alerts, resolve
 from pg import SmtpServer
-from workflow.support import T0, Gateway1, Mailer, wire_alert
+from workflow.support import GATEWAY, T0, Gateway1, Mailer, wire_alert
 
 # A cascade: m-1 feeds d-1, whose outlet m-2 feeds d-2; m-3 leaves d-2 for a farm.
 CASCADE = (
@@ -222,3 +230,55 @@ def test_a_false_alarm_on_the_first_alert_lets_the_others_be_notified(
     assert unlinked == [{"was_same_event_as": "gw-1:m-1:burst", "because": "false_alarm"}]
     assert worker.run_once() == (1, 1)
     assert "d-2" in smtp.messages()[-1].get_content()
+
+
+class HeldStore(SqliteReadingStore):
+    """A reading store whose write waits to be released: the batch that writes to it
+    keeps its transaction open meanwhile, as a slow InfluxDB would."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.release = threading.Event()
+        self.writing = threading.Event()
+
+    def write_points(self, points: Sequence[ReadingPoint]) -> int:
+        self.writing.set()
+        assert self.release.wait(10)
+        return super().write_points(points)
+
+
+def test_two_instances_ingesting_one_leak_at_once_make_one_event(
+    sessions: sessionmaker[Session], gateway: Gateway1, tmp_path: Path
+) -> None:
+    declare_cascade(sessions)
+    held = HeldStore(tmp_path / "held.db")
+    body = {
+        "gateway_id": GATEWAY,
+        "batch_seq": 100,
+        "sent_at": T0.isoformat(),
+        "alerts": [burst("gw-1:d-2:burst", dma_id="d-2").model_dump(mode="json")],
+        "readings": [{"sensor_id": "m-1", "time": T0.isoformat(), "flow_m3h": 9.0}],
+    }
+
+    def first_instance() -> None:  # its batch stays uncommitted until the store writes
+        with sessions() as session:
+            Ingestor(held).ingest(session, GATEWAY, decode_ingest(json.dumps(body).encode()))
+
+    first = threading.Thread(target=first_instance)
+    first.start()
+    assert held.writing.wait(10)
+    # The same leak seen by the inlet, ingested by the other instance meanwhile.
+    second = threading.Thread(target=gateway.send, args=(burst("gw-1:m-1:burst", 5),))
+    second.start()
+    second.join(0.5)
+    assert second.is_alive()  # it waits for the first batch to commit
+    held.release.set()
+    first.join(10)
+    second.join(10)
+    held.close()
+    assert not first.is_alive() and not second.is_alive()
+    with sessions() as session:
+        primary = get_alert(session, "gw-1:d-2:burst")
+        joined = get_alert(session, "gw-1:m-1:burst")
+    assert joined.same_event_as == "gw-1:d-2:burst"
+    assert primary.same_event_as is None and primary.also_seen == ("gw-1:m-1:burst",)

@@ -9,6 +9,12 @@ it is listed under it and nobody is notified of it while that one is unresolved
 (``escalation.py``). Resolving that one as repaired or planned work resolves it too;
 as a false alarm or a sensor fault, it leaves the event and is notified on its own
 (``service.py``): a verdict on one series is no verdict on another's alert.
+
+Two server instances may ingest the two alerts of one leak at the same instant. Each
+would look for the other's alert before it is committed, find none, and start an
+event of its own. On PostgreSQL the search therefore holds a transaction-wide
+advisory lock (:data:`GROUPING_LOCK`) until the batch commits, so the second one
+waits and then sees the first. SQLite lets one writer in at a time anyway.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from leaksense.core.messages import LEAK_KINDS
@@ -33,6 +39,8 @@ from leaksense.server.workflow.audit import alert_target, record_audit
 from leaksense.server.workflow.models import AlertLink
 
 UNRESOLVED = ("open", "acknowledged")
+GROUPING_LOCK = 0x4C53_4750
+"""PostgreSQL advisory lock key held while a new leak alert looks for its event."""
 
 
 def water_map(session: Session) -> WaterMap:
@@ -107,6 +115,8 @@ def link_same_event(session: Session, record: AlertRecord, now: datetime) -> str
     alert id, or None (a new event). In ingest's transaction (no commit)."""
     if record.kind not in LEAK_KINDS:
         return None
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": GROUPING_LOCK})
     linked = select(AlertLink.alert_id)
     candidates = session.scalars(
         select(AlertRecord)
