@@ -18,6 +18,7 @@ import pytest
 
 from flows import night_mean, series
 from leaksense.core.messages import Alert, AlertKind
+from leaksense.edge.detection import accepted
 from leaksense.edge.detection.accepted import Acceptance, AcceptedFlow
 from leaksense.edge.detection.artifact import ModelArtifact
 from leaksense.edge.detection.engine import DetectionEngine, EngineSettings
@@ -167,6 +168,33 @@ def test_a_use_on_some_nights_only_is_not_alerted_again_once_dismissed() -> None
     assert judged.kind is AlertKind.BACKGROUND_LEAK
     later = replay(engine, epoch[i:], flow[i:])
     assert leak_ids(later) == [], [a.explanation_en for a in later]
+
+
+@pytest.mark.parametrize("spread", [accepted.ACCEPTED_SPREAD, 0.0])
+def test_an_accepted_use_that_varies_from_night_to_night_is_not_alerted_again(
+    spread: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A farm irrigates every night from day 20 (60 % of the night flow), dismissed;
+    from then on it uses a fifth more and a fifth less than the flow it was
+    accepted at on alternate nights (the weather). Judged with the quiet nights' σ,
+    the first larger night alarms; with the accepted level's own σ, none does."""
+    monkeypatch.setattr(accepted, "ACCEPTED_SPREAD", spread)
+    epoch, flow = series(40)
+    step = np.arange(flow.size)
+    irrigated = (step % DAY_STEPS < DAY_STEPS // 5) & (step >= 20 * DAY_STEPS)
+    use_m3h = 0.60 * night_mean(epoch, flow)
+    flow[irrigated] += use_m3h
+    engine = DetectionEngine("gw", EngineSettings())
+    judged, _, i = dismiss_first_leak(engine, epoch, flow)
+    varied = judged.flow_m3h * (1 + 0.2 * (-1.0) ** (step // DAY_STEPS))
+    after = irrigated & (step >= i)
+    flow[after] += varied[after] - use_m3h
+    later = replay(engine, epoch[i:], flow[i:])
+    nights = [a for a in later if a.kind is AlertKind.BACKGROUND_LEAK]
+    if spread > 0:
+        assert nights == [], [a.explanation_en for a in nights]
+    else:
+        assert nights, "judged with the quiet nights' σ, the same use alarms again"
 
 
 def test_the_accepted_flow_survives_a_restart(tmp_path: Path) -> None:

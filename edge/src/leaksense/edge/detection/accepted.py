@@ -10,6 +10,8 @@ The series closes the event and takes the flow the alert had at the verdict as n
   (night.py): the same excess, every night or on some nights only, does not alarm
   again; a new leak on top of it is a new alert, not a rise of the dismissed one's
   flow; a small leak on a quiet night is still judged against the quiet level;
+  a night near the accepted level is judged with a σ of at least
+  :data:`ACCEPTED_SPREAD` of the flow (the use varies; its flow is one night's);
 * **its remembered readings from before the verdict get the flow added** (the refit
   history holds nothing of the alarmed period), so a refit learns the new normal
   without a step in the middle of its window, which would inflate its night σ and
@@ -37,6 +39,10 @@ from leaksense.edge.detection.night import NightWatch
 UNSHOWN_NIGHTS = 2
 SHOWN_SHARE = 0.5
 """A night at least this share of the accepted flow above the quiet level shows it."""
+ACCEPTED_SPREAD = 0.1
+"""Nights near the accepted level are judged with a σ of at least this share of the
+accepted flow: a use people accepted (irrigation, a trough) varies from night to
+night, and the flow it was accepted at is one night's estimate."""
 CARRY_ALLOWANCE = 0.5
 """The down-CUSUM that ends the burst watch's expectation allows this many σ."""
 
@@ -110,8 +116,10 @@ class Acceptance:
         flow = self.flow
         if flow is None:
             return
+        apart_m3h = SHOWN_SHARE * flow.flow_m3h
         for level_m3h in flow.levels_for(artifact):
-            night.add_level(level_m3h, apart_m3h=SHOWN_SHARE * flow.flow_m3h)
+            spread = ACCEPTED_SPREAD * flow.flow_m3h if level_m3h > flow.quiet_m3h else 0.0
+            night.add_level(level_m3h, apart_m3h, sigma_m3h=spread)
         if flow.learned_by(artifact):
             self.flow = replace(flow, carried_m3h=0.0)  # its profile has it
 

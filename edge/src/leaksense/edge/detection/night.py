@@ -101,6 +101,7 @@ class NightWatch:
         self._nights_kept = p.night_baseline_nights
         self._levels: list[deque[float]] = []
         self.baselines_m3h: list[float] = []
+        self._level_sigma_m3h: list[float] = []  # at least this σ at each level
         for level in (artifact.night_baseline_m3h, artifact.night_alt_baseline_m3h):
             if level is not None:
                 self.add_level(level, apart_m3h=0.0)
@@ -127,13 +128,17 @@ class NightWatch:
             for row in artifact.profile_m3h
         ]
 
-    def add_level(self, level_m3h: float, apart_m3h: float) -> None:
+    def add_level(self, level_m3h: float, apart_m3h: float, sigma_m3h: float = 0.0) -> None:
         """One more normal night level (weekday-equivalent), unless one is already
-        within ``apart_m3h`` of it."""
-        if any(abs(b - level_m3h) < apart_m3h for b in self.baselines_m3h):
-            return
+        within ``apart_m3h`` of it; nights near it are judged with a σ of at least
+        ``sigma_m3h`` (a use people accepted varies from night to night)."""
+        for m, baseline_m3h in enumerate(self.baselines_m3h):
+            if abs(baseline_m3h - level_m3h) < apart_m3h:
+                self._level_sigma_m3h[m] = max(self._level_sigma_m3h[m], sigma_m3h)
+                return
         self._levels.append(deque([level_m3h] * 3, maxlen=self._nights_kept))
         self.baselines_m3h.append(level_m3h)
+        self._level_sigma_m3h.append(sigma_m3h)
 
     def carry_over(self, old: NightWatch) -> None:
         """Keep the evidence (and tonight's window so far) of the watch this one
@@ -246,6 +251,7 @@ class NightWatch:
         if usual is not None and morning is not None and morning.count >= self._morning_min:
             excess = morning.total / morning.count / usual[morning.day_type] - 1.0
             sigma = self._sigma_morning
+        sigma = max(sigma, self._level_sigma_m3h[level])
         expected = (self.baselines_m3h[level] + self._slope * excess) * factor
         return mean, factor, level, excess, expected, (mean - expected) / sigma
 
