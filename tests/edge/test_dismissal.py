@@ -84,7 +84,8 @@ def test_a_model_trained_before_the_verdict_gets_both_night_levels() -> None:
     accepted = AcceptedFlow(0.5, since_s=float(epoch[-1]), quiet_m3h=7.0)
     assert accepted.levels_for(artifact) == (7.0, 7.5)
     assert replace(accepted, since_s=float(epoch[0])).levels_for(artifact) == ()
-    assert accepted.learned_by(replace_trained(artifact, float(epoch[-1]) + 1))
+    assert accepted.learned_by(replace_trained(artifact, float(epoch[-1]) + 86_401))
+    assert not accepted.learned_by(replace_trained(artifact, float(epoch[-1]) + 3600))
     assert not accepted.learned_by(artifact)
 
 
@@ -195,6 +196,33 @@ def test_an_accepted_use_that_varies_from_night_to_night_is_not_alerted_again(
         assert nights == [], [a.explanation_en for a in nights]
     else:
         assert nights, "judged with the quiet nights' σ, the same use alarms again"
+
+
+def test_a_nightly_use_dismissed_at_once_is_added_to_the_history_at_night_only() -> None:
+    """A farm irrigates every night from day 20, 00:00 to 04:45 UTC (30 % of the night
+    flow); its first burst is dismissed at once, while the irrigation runs. The
+    history before the verdict gets the flow at the hours it then shows, not in the
+    daytime: a refit that learned it by day expected it there, and the day's flow,
+    lower, turned the level down until the evening peak alarmed (nine bursts in two
+    weeks)."""
+    epoch, flow = series(40)
+    step = np.arange(flow.size)
+    irrigated = (step % DAY_STEPS < DAY_STEPS // 5) & (step >= 20 * DAY_STEPS)
+    flow[irrigated] += 0.30 * night_mean(epoch, flow)
+    engine = DetectionEngine("gw", EngineSettings())
+    judged, _, i = dismiss_first_leak(engine, epoch, flow)
+    assert judged.kind is AlertKind.BURST
+    later = replay(engine, epoch[i : 24 * DAY_STEPS], flow[i : 24 * DAY_STEPS])
+    assert leak_ids(later) == [], [a.explanation_en for a in later]
+    kept_t, kept_y = engine.series["s1"].history.read()
+    before = kept_t < float(epoch[i - 1])
+    original = dict(zip(epoch.tolist(), flow.tolist(), strict=True))
+    added = kept_y[before] - np.array([original[t] for t in kept_t[before].tolist()])
+    hour_utc = ((kept_t[before] - epoch[0]) // 3600) % 24  # the shift goes by whole hours
+    assert np.all(np.abs(added[hour_utc >= 6]) < 1e-3)  # nothing by day
+    assert np.all(np.abs(added[hour_utc < 4] - judged.flow_m3h) < 1e-3)
+    # and the next two weeks stay quiet
+    assert leak_ids(replay(engine, epoch[24 * DAY_STEPS :], flow[24 * DAY_STEPS :])) == []
 
 
 def test_the_accepted_flow_survives_a_restart(tmp_path: Path) -> None:

@@ -43,6 +43,9 @@ ACCEPTED_SPREAD = 0.1
 """Nights near the accepted level are judged with a σ of at least this share of the
 accepted flow: a use people accepted (irrigation, a trough) varies from night to
 night, and the flow it was accepted at is one night's estimate."""
+LEARNED_AFTER_S = 86_400.0
+"""A refit learned the flow if trained this long after the verdict: the burst watch
+has then seen every hour at which the flow shows."""
 CARRY_ALLOWANCE = 0.5
 """The down-CUSUM that ends the burst watch's expectation allows this many σ."""
 
@@ -59,6 +62,9 @@ class AcceptedFlow:
     carried_m3h: float = 0.0
     """What the burst watch still adds to the flow it expects (0: came back down)."""
     unshown_nights: int = 0
+    hours: tuple[int, ...] = ()
+    """The local hours at which it was seen, and at which the history carries it
+    (empty: every hour)."""
 
     @property
     def level_m3h(self) -> float:
@@ -72,8 +78,10 @@ class AcceptedFlow:
         return (self.quiet_m3h, self.level_m3h)
 
     def learned_by(self, artifact: ModelArtifact) -> bool:
-        """Was ``artifact`` trained after the verdict, on the history that carries it?"""
-        return artifact.trained_to.timestamp() >= self.since_s
+        """Was ``artifact`` trained on the history that carries it, at every hour it
+        shows? Its hours are known a day after the verdict (or once it came back
+        down, which a nightly use does within the day)."""
+        return artifact.trained_to.timestamp() >= self.since_s + LEARNED_AFTER_S
 
     def after_night(self, mean_m3h: float) -> AcceptedFlow:
         """After a night of ``mean_m3h`` (weekday-equivalent)."""
@@ -90,24 +98,28 @@ class Acceptance:
     """What one series does with the flow people accepted: its night levels, and the
     burst watch's expectation of it until it comes back down."""
 
-    __slots__ = ("_down", "_level", "flow")
+    __slots__ = ("_down", "_hour", "_level", "flow")
 
     def __init__(self, flow: AcceptedFlow | None) -> None:
         self.flow = flow
         self._down = 0.0  # down-CUSUM of the flow against the level at the verdict
         self._level = 0.0  # the level the burst watch had at the verdict (0: not yet)
+        self._hour: tuple[int, float, int] = (-1, 0.0, 0)  # hour, excess sum, readings
 
     @property
     def carried_m3h(self) -> float:
         """What the burst watch adds to the flow it expects."""
         return 0.0 if self.flow is None else self.flow.carried_m3h
 
-    def accept(self, flow_m3h: float, now_s: float, night: NightWatch) -> None:
-        """Take ``flow_m3h`` as normal from ``now_s``, on top of the quiet night level
-        (or on top of a flow accepted earlier)."""
+    def accept(
+        self, flow_m3h: float, now_s: float, night: NightWatch, hours: tuple[int, ...]
+    ) -> None:
+        """Take ``flow_m3h``, seen at the local ``hours`` (empty: every hour), as
+        normal from ``now_s``, on top of the quiet night level (or on top of a flow
+        accepted earlier)."""
         earlier = self.flow
         quiet_m3h = min(night.baselines_m3h) if earlier is None else earlier.level_m3h
-        self.flow = AcceptedFlow(flow_m3h, now_s, quiet_m3h, carried_m3h=flow_m3h)
+        self.flow = AcceptedFlow(flow_m3h, now_s, quiet_m3h, carried_m3h=flow_m3h, hours=hours)
         self._down = self._level = 0.0
 
     def installed(self, artifact: ModelArtifact, night: NightWatch) -> None:
@@ -134,6 +146,26 @@ class Acceptance:
             return False
         self.flow = replace(self.flow, carried_m3h=0.0)
         return True
+
+    def watch_hour(self, hour: int, excess_m3h: float) -> int | None:
+        """One reading's excess over what was expected at the verdict, while carried;
+        at the end of a local hour whose mean excess shows the flow (half of it, at
+        least) and that the flow was not known at, that hour (the history must then
+        carry the flow at that hour too), else None."""
+        flow = self.flow
+        if flow is None or not flow.hours:
+            return None
+        ended, (current, total, n) = None, self._hour
+        if hour != current:
+            if n and total / n >= SHOWN_SHARE * flow.flow_m3h and current not in flow.hours:
+                ended = current
+            current, total, n = hour, 0.0, 0
+        self._hour = (current, total + excess_m3h, n + 1)
+        if ended is None:
+            return None
+        hours = tuple(sorted((*flow.hours, ended)))
+        self.flow = replace(flow, hours=() if len(hours) == 24 else hours)
+        return ended
 
     def level_at_verdict(self, level: float) -> float:
         """The burst watch's level when the flow was accepted (this one, the first time)."""

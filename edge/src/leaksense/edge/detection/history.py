@@ -32,6 +32,7 @@ import struct
 import sys
 import zlib
 from array import array
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -41,6 +42,8 @@ import numpy.typing as npt
 log = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
+Where = Callable[[FloatArray], npt.NDArray[np.bool_]]
+"""Which of these epoch seconds a change applies to."""
 MAGIC = b"LSHIST1\n"
 HEADER = struct.Struct("<8sdII")  # magic, base_s, crc32(magic + base_s), 0
 BLOCK = struct.Struct("<II")  # pair count, crc32(payload)
@@ -75,9 +78,9 @@ class HistoryStore(Protocol):
         """Every remembered reading: epoch seconds and flows (m³/h), as float64."""
         ...
 
-    def shift(self, before_s: float, delta_m3h: float) -> None:
+    def shift(self, before_s: float, delta_m3h: float, where: Where | None = None) -> None:
         """Add ``delta_m3h`` to the flows remembered before ``before_s`` (a flow people
-        judged normal: accepted.py)."""
+        judged normal: accepted.py); only at the times ``where`` selects, if given."""
         ...
 
     def close(self) -> None:
@@ -115,9 +118,10 @@ class MemoryHistory:
         t = self.base_s + np.frombuffer(self._t, dtype=np.float32).astype(np.float64)
         return t, np.frombuffer(self._y, dtype=np.float32).astype(np.float64)
 
-    def shift(self, before_s: float, delta_m3h: float) -> None:
+    def shift(self, before_s: float, delta_m3h: float, where: Where | None = None) -> None:
         y = np.frombuffer(self._y, dtype=np.float32).copy()
-        y[np.frombuffer(self._t, dtype=np.float32) < before_s - self.base_s] += delta_m3h
+        t = np.frombuffer(self._t, dtype=np.float32)
+        y[_selected(t, self.base_s, before_s, where)] += delta_m3h
         self._y = array("f", y.tobytes())
 
     def close(self) -> None:
@@ -169,10 +173,10 @@ class FileHistory:
         base_s, pairs = self._all()
         return base_s + pairs[:, 0].astype(np.float64), pairs[:, 1].astype(np.float64)
 
-    def shift(self, before_s: float, delta_m3h: float) -> None:
+    def shift(self, before_s: float, delta_m3h: float, where: Where | None = None) -> None:
         base_s, pairs = self._all()
         pairs = pairs.copy()
-        pairs[pairs[:, 0] < before_s - base_s, 1] += delta_m3h
+        pairs[_selected(pairs[:, 0], base_s, before_s, where), 1] += delta_m3h
         self._rewrite(base_s, pairs)
 
     def close(self) -> None:
@@ -269,6 +273,16 @@ class FileHistory:
             self.path.unlink(missing_ok=True)
         except OSError as exc:
             log.warning("refit history %s: cannot remove it: %s", self.path, exc)
+
+
+def _selected(
+    offsets: npt.NDArray[np.float32], base_s: float, before_s: float, where: Where | None
+) -> npt.NDArray[np.bool_]:
+    """The readings remembered before ``before_s`` that ``where`` selects (all, if None)."""
+    mask: npt.NDArray[np.bool_] = offsets < before_s - base_s
+    if where is not None:
+        mask &= where(offsets.astype(np.float64) + base_s)
+    return mask
 
 
 def prune_stale(directory: Path, now_s: float, stale_after_s: float = STALE_AFTER_S) -> int:

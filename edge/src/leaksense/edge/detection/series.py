@@ -17,6 +17,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+
 from leaksense.core.errors import InvalidInput
 from leaksense.core.messages import Alert, AlertKind
 from leaksense.edge.detection import texts
@@ -29,7 +32,7 @@ from leaksense.edge.detection.eventfile import SeriesState, load_state, save_sta
 from leaksense.edge.detection.events import EventBook
 from leaksense.edge.detection.fit import INTERMITTENT_FRACTION, fit_artifact
 from leaksense.edge.detection.health import SensorHealth
-from leaksense.edge.detection.history import HistoryStore, MemoryHistory
+from leaksense.edge.detection.history import FloatArray, HistoryStore, MemoryHistory, Where
 from leaksense.edge.detection.night import NightVerdict, NightWatch
 from leaksense.edge.detection.recent import RecentExcess
 from leaksense.edge.detection.verdicts import BURST, NIGHT, NightCourse
@@ -173,14 +176,61 @@ class SeriesDetector:
         if key is None or self._installed is None or now_s is None:
             return None
         flow = max(flow_m3h, 0.0)
-        self._accepted.accept(flow, now_s, self._night)
-        self.history.shift(now_s, flow)
+        hours = self._hours_seen(key, now_s)
+        self._accepted.accept(flow, now_s, self._night, hours)
+        self.history.shift(now_s, flow, self._at_hours(hours))
         closed = self.book.close(key, now_s, texts.dismissed(resolution, flow))
         self.install(self._installed)
         self._rise.reset()  # its evidence was gathered against the old expectation
         self._night.forget_evidence()
         self._save(now_s)
         return closed
+
+    def _hours_seen(self, key: str, now_s: float) -> tuple[int, ...]:
+        """The local hours at which the dismissed event's flow was seen (empty: every
+        hour): a night alert's, the night window; a burst's, the hours it was open,
+        every hour once it was open a whole day. A farm's irrigation dismissed at
+        night must not be added to the days of the refit history."""
+        p = self.params
+        if key == NIGHT:
+            return tuple(range(p.night_start_hour, p.night_end_hour))
+        event = self.book.get(key)
+        start_s = now_s if event is None else event.started_s
+        if now_s - start_s >= 86_400.0:
+            return ()
+        steps = range(int((now_s - start_s) // 900) + 1)
+        return tuple(sorted({self.clock.locate(start_s + 900.0 * k)[3] for k in steps}))
+
+    def _carry(
+        self, flow_m3h: float, shape: float, level: float, sigma_m3h: float, hour: int
+    ) -> None:
+        """While the burst watch expects the accepted flow (``flow_m3h``: less an open
+        lasting leak's): stop once it is back down to what the level expected at the
+        verdict; each new hour at which it shows (half of it, at least, on the hour's
+        mean) gets it in the history before the verdict too, so the next refit learns
+        it there."""
+        acceptance = self._accepted
+        at_verdict_m3h = shape * acceptance.level_at_verdict(level)
+        self._save_due |= acceptance.carry(flow_m3h, at_verdict_m3h, sigma_m3h, self.params.burst_h)
+        accepted = acceptance.flow
+        if accepted is None or acceptance.carried_m3h <= 0.0:
+            return
+        seen = acceptance.watch_hour(hour, flow_m3h - at_verdict_m3h)
+        if seen is not None:
+            self.history.shift(accepted.since_s, accepted.flow_m3h, self._at_hours((seen,)))
+            self._save_due = True
+
+    def _at_hours(self, hours: tuple[int, ...]) -> Where | None:
+        """Selects the epoch seconds at those local hours (None: every hour)."""
+        if not hours:
+            return None
+        locate = self.clock.locate
+
+        def where(epoch_s: FloatArray) -> npt.NDArray[np.bool_]:
+            local = np.fromiter((locate(float(t))[3] for t in epoch_s), np.int64, epoch_s.size)
+            return np.isin(local, hours)
+
+        return where
 
     def _is_event(self, key: str, alert_id: str) -> bool:
         event = self.book.get(key)
@@ -348,8 +398,7 @@ class SeriesDetector:
         sigma = self._sigma[hour]
         z = (flow - expected) / sigma
         if carried > 0.0:
-            at_verdict = shape * self._accepted.level_at_verdict(level)
-            self._save_due |= self._accepted.carry(flow - lasting_m3h, at_verdict, sigma, p.burst_h)
+            self._carry(flow - lasting_m3h, shape, level, sigma, hour)
         recent = self._recent
         assert recent is not None
         recent.roll(day, self._sigma)
@@ -496,7 +545,7 @@ class SeriesDetector:
         gone = self._accepted.after_night(verdict.mean_m3h / verdict.day_factor)
         if gone is None:
             return
-        self.history.shift(gone.since_s, -gone.flow_m3h)
+        self.history.shift(gone.since_s, -gone.flow_m3h, self._at_hours(gone.hours))
         if gone.learned_by(self._installed):
             self._refit(epoch_s)
         else:
