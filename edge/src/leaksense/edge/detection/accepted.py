@@ -15,10 +15,15 @@ The series closes the event and takes the flow the alert had at the verdict as n
 * **its remembered readings from before the verdict get the flow added** (the refit
   history holds nothing of the alarmed period), so a refit learns the new normal
   without a step in the middle of its window, which would inflate its night σ and
-  mislead its morning model;
+  mislead its morning model. Only at the local hours it was seen
+  (:attr:`AcceptedFlow.hours`): a night alert's night window, the hours a burst was
+  open (every hour, once it was open a whole day), and each further hour whose mean
+  shows half of it while the burst watch expects it. A farm's irrigation dismissed
+  at once must not be learned by day;
 * **the burst watch goes on expecting it**, as it did while the alert was open, until
   the flow comes back down (the end of the use is no burst either) or a refit has
-  learned it.
+  learned it (one trained a day after the verdict: every hour it shows at is then
+  in the history).
 
 A model trained on readings from before the verdict (the one in use, a refit whose
 window still starts before it, one fetched from the server) gets the two levels
