@@ -203,7 +203,7 @@ def test_a_nightly_use_dismissed_at_once_is_added_to_the_history_at_night_only()
     flow); its first burst is dismissed at once, while the irrigation runs. The
     history before the verdict gets the flow at the hours it then shows, not in the
     daytime: a refit that learned it by day expected it there, and the day's flow,
-    lower, turned the level down until the evening peak alarmed (nine bursts in two
+    lower, turned the level down until the day's peaks alarmed (five bursts in two
     weeks)."""
     epoch, flow = series(40)
     step = np.arange(flow.size)
