@@ -7,9 +7,12 @@ the profile by an hour, as the consumers do).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
 
 SLOTS_PER_DAY = 96
 SLOT_S = 900
@@ -40,6 +43,28 @@ class LocalClock:
             second_of_day -= 86_400
             return day, self.day_type(day), second_of_day // SLOT_S, second_of_day // 3600
         return self._day, self._day_type, second_of_day // SLOT_S, second_of_day // 3600
+
+    def hours_between(self, start_s: float, end_s: float) -> tuple[int, ...]:
+        """The local hours a span covers, by quarter hours (empty: a whole day or more,
+        so every hour)."""
+        if end_s - start_s >= 86_400.0:
+            return ()
+        steps = range(int((end_s - start_s) // SLOT_S) + 1)
+        return tuple(sorted({self.locate(start_s + SLOT_S * k)[3] for k in steps}))
+
+    def at_hours(
+        self, hours: tuple[int, ...]
+    ) -> Callable[[npt.NDArray[np.float64]], npt.NDArray[np.bool_]] | None:
+        """Selects the epoch seconds at those local hours (None: every hour)."""
+        if not hours:
+            return None
+        locate = self.locate
+
+        def where(epoch_s: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+            local = np.fromiter((locate(float(t))[3] for t in epoch_s), np.int64, epoch_s.size)
+            return np.isin(local, hours)
+
+        return where
 
     def day_type(self, day: date) -> int:
         """Weekday, Saturday, or Sunday/holiday."""

@@ -17,9 +17,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
-
 from leaksense.core.errors import InvalidInput
 from leaksense.core.messages import Alert, AlertKind
 from leaksense.edge.detection import texts
@@ -32,7 +29,7 @@ from leaksense.edge.detection.eventfile import SeriesState, load_state, save_sta
 from leaksense.edge.detection.events import EventBook
 from leaksense.edge.detection.fit import INTERMITTENT_FRACTION, fit_artifact
 from leaksense.edge.detection.health import SensorHealth
-from leaksense.edge.detection.history import FloatArray, HistoryStore, MemoryHistory, Where
+from leaksense.edge.detection.history import HistoryStore, MemoryHistory
 from leaksense.edge.detection.night import NightVerdict, NightWatch
 from leaksense.edge.detection.recent import RecentExcess
 from leaksense.edge.detection.verdicts import BURST, NIGHT, NightCourse
@@ -178,7 +175,7 @@ class SeriesDetector:
         flow = max(flow_m3h, 0.0)
         hours = self._hours_seen(key, now_s)
         self._accepted.accept(flow, now_s, self._night, hours)
-        self.history.shift(now_s, flow, self._at_hours(hours))
+        self.history.shift(now_s, flow, self.clock.at_hours(hours))
         closed = self.book.close(key, now_s, texts.dismissed(resolution, flow))
         self.install(self._installed)
         self._rise.reset()  # its evidence was gathered against the old expectation
@@ -195,11 +192,7 @@ class SeriesDetector:
         if key == NIGHT:
             return tuple(range(p.night_start_hour, p.night_end_hour))
         event = self.book.get(key)
-        start_s = now_s if event is None else event.started_s
-        if now_s - start_s >= 86_400.0:
-            return ()
-        steps = range(int((now_s - start_s) // 900) + 1)
-        return tuple(sorted({self.clock.locate(start_s + 900.0 * k)[3] for k in steps}))
+        return self.clock.hours_between(now_s if event is None else event.started_s, now_s)
 
     def _carry(
         self, flow_m3h: float, shape: float, level: float, sigma_m3h: float, hour: int
@@ -217,20 +210,8 @@ class SeriesDetector:
             return
         seen = acceptance.watch_hour(hour, flow_m3h - at_verdict_m3h)
         if seen is not None:
-            self.history.shift(accepted.since_s, accepted.flow_m3h, self._at_hours((seen,)))
+            self.history.shift(accepted.since_s, accepted.flow_m3h, self.clock.at_hours((seen,)))
             self._save_due = True
-
-    def _at_hours(self, hours: tuple[int, ...]) -> Where | None:
-        """Selects the epoch seconds at those local hours (None: every hour)."""
-        if not hours:
-            return None
-        locate = self.clock.locate
-
-        def where(epoch_s: FloatArray) -> npt.NDArray[np.bool_]:
-            local = np.fromiter((locate(float(t))[3] for t in epoch_s), np.int64, epoch_s.size)
-            return np.isin(local, hours)
-
-        return where
 
     def _is_event(self, key: str, alert_id: str) -> bool:
         event = self.book.get(key)
@@ -545,7 +526,7 @@ class SeriesDetector:
         gone = self._accepted.after_night(verdict.mean_m3h / verdict.day_factor)
         if gone is None:
             return
-        self.history.shift(gone.since_s, -gone.flow_m3h, self._at_hours(gone.hours))
+        self.history.shift(gone.since_s, -gone.flow_m3h, self.clock.at_hours(gone.hours))
         if gone.learned_by(self._installed):
             self._refit(epoch_s)
         else:
