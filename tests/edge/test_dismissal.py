@@ -103,10 +103,31 @@ def test_the_burst_watch_stops_expecting_the_flow_once_it_is_back_down() -> None
     # Still flowing (1 m³/h over the expectation at the verdict): it is carried on.
     assert not any(acceptance.carry(11.0, 10.0, 0.5, h=7.0) for _ in range(50))
     assert acceptance.carried_m3h == 1.0
-    # Back down: the down-CUSUM adds 0.5 σ a reading and stops carrying past h.
+    # Back down: each reading falls short of half the flow (0.5 m³/h) by 1 σ, and
+    # the down-CUSUM stops carrying past h.
     stopped = [acceptance.carry(10.0, 10.0, 0.5, h=7.0) for _ in range(15)]
-    assert stopped.index(True) == 14 and acceptance.carried_m3h == 0.0
+    assert stopped.index(True) == 7 and acceptance.carried_m3h == 0.0
     assert acceptance.flow is not None  # the night levels stay: only the carry ended
+
+
+def watch_day(acceptance: Acceptance, hour: int, excess_m3h: float) -> int | None:
+    """Twelve readings of ``excess_m3h`` at ``hour``, then the next hour's first."""
+    for _ in range(12):
+        assert acceptance.watch_hour(hour, excess_m3h) is None
+    return acceptance.watch_hour(hour + 1, 0.0)
+
+
+def test_an_hour_shows_the_flow_on_its_mean_over_every_day_since_the_verdict() -> None:
+    flow = AcceptedFlow(1.0, since_s=0.0, quiet_m3h=5.0, carried_m3h=1.0, hours=(1, 2))
+    acceptance = Acceptance(flow)
+    assert watch_day(acceptance, 10, 0.2) is None  # a quiet 10:00
+    # 0.6 at 10:00 the next day: one hour alone would show the flow; the two days
+    # together (0.4 m³/h) do not.
+    assert watch_day(acceptance, 10, 0.6) is None
+    restarted = Acceptance(acceptance.state())  # the evidence survives a restart
+    assert watch_day(restarted, 10, 1.0) == 10  # three days: 0.6 m³/h, half the flow
+    assert restarted.flow is not None and restarted.flow.hours == (1, 2, 10)
+    assert watch_day(restarted, 10, 1.0) is None  # known now
 
 
 def test_the_series_takes_back_a_flow_its_nights_stopped_showing() -> None:
@@ -237,6 +258,16 @@ def test_the_accepted_flow_survives_a_restart(tmp_path: Path) -> None:
     restarted = DetectionEngine("gw", settings)
     after = replay(restarted, epoch[i:], flow[i:])
     assert leak_ids(after) == [], [a.explanation_en for a in after]
-    # the readings remembered from before the verdict carry the flow (its refits learn it)
-    remembered = restarted.series["s1"].history.read()[1]
-    assert remembered[:288].mean() == pytest.approx(flow[:288].mean() + kept["flow_m3h"], rel=0.01)
+    # the readings remembered from before the verdict carry the flow at the hours it
+    # was seen (its refits learn it there), the night window at least, and only there
+    series = restarted.series["s1"]
+    kept = json.loads(events.read_text(encoding="utf-8"))["accepted"]
+    assert set(range(1, 5)) <= set(kept["hours"] or range(24))
+    kept_t, kept_y = series.history.read()
+    before = kept_t < float(epoch[i - 1])
+    original = dict(zip(epoch.tolist(), flow.tolist(), strict=True))
+    added = kept_y[before] - np.array([original[t] for t in kept_t[before].tolist()])
+    at_hours = series.clock.at_hours(tuple(kept["hours"]))
+    seen = np.ones(added.size, bool) if at_hours is None else at_hours(kept_t[before])
+    assert added[seen] == pytest.approx(kept["flow_m3h"], abs=1e-3)
+    assert np.all(np.abs(added[~seen]) < 1e-3)

@@ -238,10 +238,13 @@ def test_a_file_history_raises_exactly_the_alerts_of_ram(tmp_path: Path) -> None
     # Beside them, the open events of the series that alerted (eventfile.py).
     events = {p.name.removesuffix(".events.json") for p in tmp_path.glob("*.events.json")}
     assert events and events <= {h.removesuffix(".hist") for h in histories}
-    assert len(list(tmp_path.iterdir())) == len(histories) + len(events)
+    # and the model each series trained (modelfile.py)
+    models = {p.name.removesuffix(".model.json") for p in tmp_path.glob("*.model.json")}
+    assert models == {h.removesuffix(".hist") for h in histories}
+    assert len(list(tmp_path.iterdir())) == len(histories) + len(events) + len(models)
 
 
-def test_a_restarted_engine_refits_from_its_files_at_once(tmp_path: Path) -> None:
+def test_a_restarted_engine_goes_on_with_its_models_at_once(tmp_path: Path) -> None:
     settings, rows = scenario_readings()
     on_disk = replace(settings, history_dir=tmp_path)
     first = DetectionEngine("gw", on_disk)
@@ -252,7 +255,17 @@ def test_a_restarted_engine_refits_from_its_files_at_once(tmp_path: Path) -> Non
     assert set(again.warming_up()) == {"d0"}  # sensors appear with their first reading
     detect(again, rows[cut : cut + 10])
     assert len(again.series) == 4
-    assert all(s.artifact is not None for s in again.series.values())  # no new warm-up
+    # no new warm-up, and no refit either: the models trained before the restart
+    for series_id, series in again.series.items():
+        assert series.artifact is not None
+        assert series.artifact == first.series[series_id].artifact
+    # without its model file, a series refits from its history at once
+    for path in tmp_path.glob("*.model.json"):
+        path.unlink()
+    third = DetectionEngine("gw", on_disk)
+    detect(third, rows[cut + 10 : cut + 20])
+    assert all(s.artifact is not None for s in third.series.values())
+    assert any(s.artifact != first.series[k].artifact for k, s in third.series.items())
 
 
 def test_the_gateway_config_puts_the_history_next_to_the_outbox(tmp_path: Path) -> None:
@@ -275,11 +288,15 @@ def test_a_starting_engine_deletes_only_histories_silent_for_two_months(
     live = sorted(p.name for p in tmp_path.glob("*.hist"))
     gone = history_path(tmp_path, "removed-sensor", is_dma=False)
     gone.write_bytes((tmp_path / live[0]).read_bytes())
+    gone_model = gone.with_suffix(".model.json")
+    gone_model.write_text("{}")
     two_months_ago_s = time.time() - STALE_AFTER_S - 3600
-    os.utime(gone, (two_months_ago_s, two_months_ago_s))
+    for path in (gone, gone_model):
+        os.utime(path, (two_months_ago_s, two_months_ago_s))
     (tmp_path / "notes.txt").write_text("not a history")
     with caplog.at_level(logging.INFO):
         DetectionEngine("gw", on_disk)
     assert sorted(p.name for p in tmp_path.glob("*.hist")) == live
+    assert not gone_model.exists()
     assert (tmp_path / "notes.txt").exists()
     assert "sensor-removed-sensor.hist" in caplog.text

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import threading
 from collections.abc import Callable, Sequence
@@ -30,6 +29,7 @@ from leaksense.core.errors import (
     UplinkUnavailable,
 )
 from leaksense.core.messages import ID_PATTERN
+from leaksense.edge.atomic import write_atomic
 from leaksense.edge.config import GatewayConfig
 from leaksense.edge.detection.artifact import (
     ModelArtifact,
@@ -198,15 +198,9 @@ class ModelSync:
     def _save(self, verified: _Verified) -> None:
         """Write atomically: a crash leaves the old file or the new one, never half."""
         kind, series_id = _key_of(verified.artifact)
-        self._dir.mkdir(parents=True, exist_ok=True)
         path = self._dir / f"{kind}.{series_id}.json"
-        tmp = path.with_name(f".{path.name}.tmp")
         try:
-            with tmp.open("wb") as out:
-                out.write(verified.data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, path)
+            write_atomic(path, verified.data)
         except OSError as exc:  # detection goes on; the model is fetched again next start
             log.error("cannot save model %s: %s", path, exc)
 

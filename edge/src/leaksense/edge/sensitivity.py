@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -30,6 +29,7 @@ from typing import Any
 
 from leaksense.core.errors import AuthenticationError, UplinkUnavailable
 from leaksense.core.messages import ID_PATTERN, NOT_A_LEAK
+from leaksense.edge.atomic import write_atomic
 from leaksense.edge.config import GatewayConfig
 from leaksense.edge.http import TransportError, gateway_client
 from leaksense.edge.polling import refresh_periodically
@@ -193,13 +193,7 @@ class SensitivitySync:
 
     def _save(self) -> None:
         """Write atomically; a failure only means the next start fetches them again."""
-        tmp = self._path.with_name(f".{FILE_NAME}.tmp")
         try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            with tmp.open("w", encoding="utf-8") as out:
-                json.dump(self._current, out, sort_keys=True)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self._path)
+            write_atomic(self._path, json.dumps(self._current, sort_keys=True).encode())
         except OSError as exc:
             log.error("cannot save %s: %s", self._path, exc)

@@ -17,8 +17,9 @@ The series closes the event and takes the flow the alert had at the verdict as n
   without a step in the middle of its window, which would inflate its night σ and
   mislead its morning model. Only at the local hours it was seen
   (:attr:`AcceptedFlow.hours`): a night alert's night window, the hours a burst was
-  open (every hour, once it was open a whole day), and each further hour whose mean
-  shows half of it while the burst watch expects it. A farm's irrigation dismissed
+  open (every hour, once it was open a whole day), and each further hour whose
+  readings since the verdict show half of it on average while the burst watch
+  expects it. A farm's irrigation dismissed
   at once must not be learned by day;
 * **the burst watch goes on expecting it**, as it did while the alert was open, until
   the flow comes back down (the end of the use is no burst either) or a refit has
@@ -51,8 +52,6 @@ night, and the flow it was accepted at is one night's estimate."""
 LEARNED_AFTER_S = 86_400.0
 """A refit learned the flow if trained this long after the verdict: the burst watch
 has then seen every hour at which the flow shows."""
-CARRY_ALLOWANCE = 0.5
-"""The down-CUSUM that ends the burst watch's expectation allows this many σ."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +69,10 @@ class AcceptedFlow:
     hours: tuple[int, ...] = ()
     """The local hours at which it was seen, and at which the history carries it
     (empty: every hour)."""
+    hour_excess_m3h: tuple[float, ...] = ()
+    hour_readings: tuple[int, ...] = ()
+    """While carried: the sum of the excesses seen at each local hour since the
+    verdict, and their number (empty: none yet)."""
 
     @property
     def level_m3h(self) -> float:
@@ -103,13 +106,24 @@ class Acceptance:
     """What one series does with the flow people accepted: its night levels, and the
     burst watch's expectation of it until it comes back down."""
 
-    __slots__ = ("_down", "_hour", "_level", "flow")
+    __slots__ = ("_down", "_excess", "_hour", "_level", "_readings", "flow")
 
     def __init__(self, flow: AcceptedFlow | None) -> None:
-        self.flow = flow
         self._down = 0.0  # down-CUSUM of the flow against the level at the verdict
         self._level = 0.0  # the level the burst watch had at the verdict (0: not yet)
-        self._hour: tuple[int, float, int] = (-1, 0.0, 0)  # hour, excess sum, readings
+        self._hour = -1  # the local hour being watched
+        self._excess, self._readings = [0.0] * 24, [0] * 24  # per local hour, since then
+        if flow is not None and len(flow.hour_readings) == len(flow.hour_excess_m3h) == 24:
+            self._excess, self._readings = list(flow.hour_excess_m3h), list(flow.hour_readings)
+        self.flow = None if flow is None else replace(flow, hour_excess_m3h=(), hour_readings=())
+
+    def state(self) -> AcceptedFlow | None:
+        """The accepted flow with what the hours showed so far, to keep across a restart."""
+        if self.flow is None or self.carried_m3h <= 0.0 or not self.flow.hours:
+            return self.flow
+        return replace(
+            self.flow, hour_excess_m3h=tuple(self._excess), hour_readings=tuple(self._readings)
+        )
 
     @property
     def carried_m3h(self) -> float:
@@ -126,6 +140,7 @@ class Acceptance:
         quiet_m3h = min(night.baselines_m3h) if earlier is None else earlier.level_m3h
         self.flow = AcceptedFlow(flow_m3h, now_s, quiet_m3h, carried_m3h=flow_m3h, hours=hours)
         self._down = self._level = 0.0
+        self._excess, self._readings = [0.0] * 24, [0] * 24
 
     def installed(self, artifact: ModelArtifact, night: NightWatch) -> None:
         """A model was installed: give its nights the two levels if it was trained on
@@ -142,31 +157,37 @@ class Acceptance:
 
     def carry(self, flow_m3h: float, expected_m3h: float, sigma_m3h: float, h: float) -> bool:
         """Stop carrying once the flow (less an open lasting leak's) is back down to
-        ``expected_m3h``, the profile times the level as it was at the verdict (a
-        CUSUM like a burst's end; the level itself adapts to the flow). True if it
-        stopped."""
-        z = (flow_m3h - expected_m3h) / sigma_m3h
-        self._down = max(0.0, self._down + CARRY_ALLOWANCE - z)
-        if self.flow is None or self._down <= h:
+        ``expected_m3h``, the profile times the level as it was at the verdict (the
+        level itself adapts to the flow). A CUSUM, over σ, of how far each reading's
+        excess falls short of half the accepted flow: the allowance halfway between
+        "still there" and "gone", so that a flow small beside σ is not ended by the
+        noise (until the sixteenth round the allowance was 0.5 σ, whatever the flow).
+        True if it stopped."""
+        flow = self.flow
+        if flow is None:
             return False
-        self.flow = replace(self.flow, carried_m3h=0.0)
+        shortfall_m3h = SHOWN_SHARE * flow.flow_m3h - (flow_m3h - expected_m3h)
+        self._down = max(0.0, self._down + shortfall_m3h / sigma_m3h)
+        if self._down <= h:
+            return False
+        self.flow = replace(flow, carried_m3h=0.0)
         return True
 
     def watch_hour(self, hour: int, excess_m3h: float) -> int | None:
-        """One reading's excess over what was expected at the verdict, while carried;
-        at the end of a local hour whose mean excess shows the flow (half of it, at
-        least) and that the flow was not known at, that hour (the history must then
-        carry the flow at that hour too), else None."""
+        """One reading's excess over what was expected at the verdict, while carried.
+        At the end of a local hour that the flow was not known at, and whose readings
+        since the verdict show it on average (half of it, at least), that hour: the
+        history must then carry the flow at that hour too. Else None. The mean runs
+        over every day since the verdict, so that one noisy hour decides neither way."""
         flow = self.flow
         if flow is None or not flow.hours:
             return None
-        ended, (current, total, n) = None, self._hour
-        if hour != current:
-            if n and total / n >= SHOWN_SHARE * flow.flow_m3h and current not in flow.hours:
-                ended = current
-            current, total, n = hour, 0.0, 0
-        self._hour = (current, total + excess_m3h, n + 1)
-        if ended is None:
+        ended, self._hour = self._hour, hour
+        self._excess[hour] += excess_m3h
+        self._readings[hour] += 1
+        if ended in (-1, hour) or ended in flow.hours:
+            return None
+        if self._excess[ended] < SHOWN_SHARE * flow.flow_m3h * self._readings[ended]:
             return None
         hours = tuple(sorted((*flow.hours, ended)))
         self.flow = replace(flow, hours=() if len(hours) == 24 else hours)

@@ -18,6 +18,7 @@ from leaksense.edge.detection.clock import LocalClock
 from leaksense.edge.detection.dma import DmaAggregator
 from leaksense.edge.detection.eventfile import events_path
 from leaksense.edge.detection.history import FileHistory, history_path, prune_stale
+from leaksense.edge.detection.modelfile import model_path
 from leaksense.edge.detection.series import SeriesDetector
 
 
@@ -167,6 +168,7 @@ class DetectionEngine:
             params=s.params,
             history=None if file is None else FileHistory(file),
             events_file=None if file is None else events_path(file),
+            model_file=None if file is None else model_path(file),
         )
         multiplier = self._multipliers.get(series_id)
         if multiplier is not None:

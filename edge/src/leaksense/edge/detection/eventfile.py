@@ -3,8 +3,8 @@
 Without it a restart forgot its open alerts (the server kept them open for ever and
 the restarted gateway opened a second alert for the same leak) and the nights of
 evidence a small leak had gathered, the night it was watching, and the watering
-evenings of the last days (the recurring-excess memory), and the flow people
-judged normal (accepted.py). A small JSON
+evenings of the last days (the recurring-excess memory), the recent level
+(level.py), and the flow people judged normal (accepted.py). A small JSON
 file beside the series' history (``sensor-<id>.events.json``) is written when the
 series sends an alert (an event opens, is re-sent or closes), judges a night, and
 once an hour while it gathers a night or its morning: about ten times a day,
@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import TypeAdapter
 
+from leaksense.edge.atomic import write_atomic
 from leaksense.edge.detection.accepted import AcceptedFlow
 from leaksense.edge.detection.events import EventBook
+from leaksense.edge.detection.level import LevelState
 from leaksense.edge.detection.night import NightEvidence
 from leaksense.edge.detection.recent import RecentState
 
@@ -42,6 +43,9 @@ class SeriesState:
     accepted: AcceptedFlow | None = None
     """A dismissed alert's flow, expected from then on (kept however long the
     gateway was down: it is the people's verdict, not evidence)."""
+    level: LevelState | None = None
+    """The recent level (level.py): without it, the level started again from the
+    first readings after a restart, and the morning after a night restart alarmed."""
 
 
 _STATE = TypeAdapter(SeriesState)
@@ -62,7 +66,7 @@ def load_state(path: Path, book: EventBook) -> SeriesState:
         night = data.get("night")
         if isinstance(night, dict) and "judged_s" in night:  # written before windows were kept
             night["saved_s"] = night.pop("judged_s")
-        kept = {"night": night, "recent": data.get("recent"), "accepted": data.get("accepted")}
+        kept = {key: data.get(key) for key in ("recent", "accepted", "level")} | {"night": night}
         state = _STATE.validate_python(kept)
         book.restore(data)
     except FileNotFoundError:
@@ -77,12 +81,7 @@ def save_state(path: Path, book: EventBook, saved: SeriesState) -> None:
     """Write ``book``'s open events and what the series ``saved`` to ``path``; a
     failure is logged, never raised (a full disk must not stop detection)."""
     state = {"format": FORMAT, **book.snapshot(), **_STATE.dump_python(saved, mode="json")}
-    tmp = path.with_suffix(".tmp")
     try:
-        with tmp.open("w", encoding="utf-8") as f:
-            json.dump(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
+        write_atomic(path, json.dumps(state).encode())
     except OSError as exc:
         log.warning("could not save the open events to %s: %s", path, exc)

@@ -22,6 +22,7 @@ from leaksense.core.errors import InvalidInput
 from leaksense.edge.detection.artifact import DetectionParams, ModelArtifact, round_floats
 from leaksense.edge.detection.balance import SPAN_S
 from leaksense.edge.detection.clock import DAY_TYPES, SLOT_S, SLOTS_PER_DAY, WEEKDAY, LocalClock
+from leaksense.edge.detection.level import RecentLevel
 from leaksense.edge.detection.morning import MorningFit, day_means, fit_morning
 from leaksense.edge.detection.stats import (
     core_sigma,
@@ -278,20 +279,15 @@ def _causal_level(
     Residual noise is learned against this level, not against the bare profile, so
     σ describes what the burst CUSUM really sees (day-to-day swings are absorbed).
     """
-    ys, ps = flow.tolist(), shape.tolist()
-    alphas = (
-        1.0
-        - np.exp(
-            -np.log(2) * np.diff(epoch_s, prepend=epoch_s[0]) / (3600 * params.level_half_life_h)
-        )
-    ).tolist()
-    level = [1.0] * len(ys)
-    ey, ep = ys[0], ps[0]
-    for i, (y, p, a) in enumerate(zip(ys, ps, alphas, strict=True)):
-        level[i] = ey / ep if ep > 0 else 1.0
-        ey += a * (y - ey)
-        ep += a * (p - ep)
-    return np.asarray(level)
+    tracker = RecentLevel(params.level_half_life_h)
+    level = np.ones(flow.size)
+    if flow.size:
+        tracker.start(float(flow[0]), float(shape[0]))
+    dts = np.diff(epoch_s, prepend=epoch_s[0]).tolist()
+    for i, (y, p, dt_s) in enumerate(zip(flow.tolist(), shape.tolist(), dts, strict=True)):
+        level[i] = tracker.level
+        tracker.add(y, p, dt_s)
+    return level
 
 
 @dataclass(frozen=True, slots=True)

@@ -286,11 +286,12 @@ def _selected(
 
 
 def prune_stale(directory: Path, now_s: float, stale_after_s: float = STALE_AFTER_S) -> int:
-    """Delete the history (and open-events) files not written for ``stale_after_s``
+    """Delete the history (open-events, model) files not written for ``stale_after_s``
     (a gateway's start: sensors replaced or removed would otherwise keep theirs for
     ever); returns how many. A file that cannot be deleted is logged and left."""
     removed = 0
     files = [*directory.glob("*.hist"), *directory.glob("*.events.json")]
+    files += directory.glob("*.model.json")
     for path in sorted(files) if directory.is_dir() else []:
         try:
             if now_s - path.stat().st_mtime < stale_after_s:

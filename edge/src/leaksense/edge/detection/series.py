@@ -30,17 +30,18 @@ from leaksense.edge.detection.events import EventBook
 from leaksense.edge.detection.fit import INTERMITTENT_FRACTION, fit_artifact
 from leaksense.edge.detection.health import SensorHealth
 from leaksense.edge.detection.history import HistoryStore, MemoryHistory
+from leaksense.edge.detection.level import RecentLevel
+from leaksense.edge.detection.modelfile import load_model, save_model
 from leaksense.edge.detection.night import NightVerdict, NightWatch
 from leaksense.edge.detection.recent import RecentExcess
 from leaksense.edge.detection.verdicts import BURST, NIGHT, NightCourse
 
-LN2 = math.log(2)
 GUARD_S = 3600.0
 """Leak detection stays paused this long after a sensor fault ends."""
 RESUME_WITHIN_S = 36 * 3600.0
 """What a series saved before a restart (night evidence and windows, the recurring-
-excess memory, the open leaks' volume since) is taken back if saved this recently (a
-gateway down for days has missed nights: they were no evidence)."""
+excess memory, the recent level, the open leaks' volume since) is taken back if saved
+this recently (a gateway down for days has missed nights: they were no evidence)."""
 REST_FRACTION = 0.05
 """A customer's meter is watched for continuous flow if it rested this share of its
 training readings."""
@@ -65,6 +66,7 @@ class SeriesDetector:
         params: DetectionParams | None = None,
         history: HistoryStore | None = None,
         events_file: Path | None = None,
+        model_file: Path | None = None,
     ) -> None:
         self.series_id = series_id
         self.book = EventBook(gateway_id, series_id, is_dma)
@@ -81,6 +83,9 @@ class SeriesDetector:
         # was down: it is a verdict, not evidence.
         self._accepted = Acceptance(None if self._resumed is None else self._resumed.accepted)
         self._installed: ModelArtifact | None = None  # as trained, before that flow
+        # The model it trained itself, kept across restarts (modelfile.py), or not.
+        self._model_file = model_file
+        self._own_model = None if model_file is None else load_model(model_file, series_id)
         self.clock = clock
         self.is_dma, self.customer = is_dma, customer
         self.warmup_s = warmup_s
@@ -112,7 +117,7 @@ class SeriesDetector:
             clock_tolerance_s=clock_tolerance_s,
             interval_s=interval_s,
         )
-        self._ey = self._ep = 0.0  # recent level: averages of flow and profile
+        self._level = RecentLevel(self.params.level_half_life_h)
         self._recent: RecentExcess | None = None
         self._member_change_s: dict[str, float] = {}
 
@@ -225,6 +230,7 @@ class SeriesDetector:
         """Detect with these thresholds from now on."""
         self.params = params
         self._rise.use(params)
+        self._level.use(params.level_half_life_h)
         self.health.params = params
 
     def _tuned(self, params: DetectionParams) -> DetectionParams:
@@ -272,6 +278,8 @@ class SeriesDetector:
             self._next_refit_s = epoch_s + 3600.0
             return
         self.install(artifact)
+        if self._model_file is not None:
+            save_model(self._model_file, artifact)
         # History stops while a leak is open: the next refit is counted from now,
         # not from the last remembered reading (else it would refit every reading).
         refit_s = 86_400 * self.params.refit_every_days
@@ -300,7 +308,12 @@ class SeriesDetector:
         """What to keep across a restart, beside the open events."""
         if self.artifact is None or self._recent is None:
             return SeriesState()
-        return SeriesState(self._night.evidence(epoch_s), self._recent.state(), self._accepted.flow)
+        return SeriesState(
+            self._night.evidence(epoch_s),
+            self._recent.state(),
+            self._accepted.state(),
+            self._level.state() if self._level.started else None,
+        )
 
     def _resume(self, epoch_s: float, resumed: SeriesState) -> None:
         """Take back what a restart lost, if it was saved recently enough."""
@@ -312,6 +325,8 @@ class SeriesDetector:
         self.book.accrue_all(epoch_s - evidence.saved_s)
         if resumed.recent is not None and self._recent is not None:
             self._recent.restore(resumed.recent)
+        if resumed.level is not None:
+            self._level.restore(resumed.level)
 
     def _observe(
         self, epoch_s: float, flow_m3h: float, index_m3: float | None, received_s: float | None
@@ -328,6 +343,9 @@ class SeriesDetector:
         if not healthy:
             return alerts
         self._remember(epoch_s, flow_m3h)
+        if self.artifact is None and self._own_model is not None:
+            self.install(self._own_model)  # trained before a restart: until its refit
+            self._own_model = None
         # No refit during a burst: it would restart the night watch mid-event.
         due = epoch_s >= self._next_refit_s and self.book.get(BURST) is None
         if self.artifact is None or due:
@@ -367,9 +385,9 @@ class SeriesDetector:
         day, day_type, slot, hour = self.clock.locate(epoch_s)
         shape = self._profile[day_type][slot]
         carried = self._accepted.carried_m3h
-        if self._ep <= 0.0:
-            self._ey, self._ep = flow - carried, shape
-        level = self._ey / self._ep if self._ep > 0 else 1.0
+        if not self._level.started:
+            self._level.start(flow - carried, shape)
+        level = self._level.level
         lasting = self.book.get(NIGHT)
         # A lasting leak already alerted adds its flow to what is expected: a burst
         # is a further sudden rise, and the known leak does not alarm again. So does
@@ -399,9 +417,7 @@ class SeriesDetector:
         # stop the pattern from being expected the next day; a real one is repaired.
         recent.add(slot, flow - expected)
         if not self._leak_open() and z < p.level_freeze_z:
-            a = 1.0 - math.exp(-LN2 * dt_s / (3600 * p.level_half_life_h))
-            self._ey += a * (flow - carried - self._ey)
-            self._ep += a * (shape - self._ep)
+            self._level.add(flow - carried, shape, dt_s)
         verdict = self._night.observe(epoch_s, day, day_type, hour, flow, shape=shape)
         if verdict is not None:
             self._night_verdict(epoch_s, verdict, alerts)
@@ -496,7 +512,7 @@ class SeriesDetector:
             self._rise.reset()
             self._night.reset()  # tonight's window so far saw the burst: no evidence
             if not stale:
-                self._ey, self._ep = 0.0, 0.0
+                self._level.reset()
             return
         excess = 0.98 * burst.flow_m3h + 0.02 * (flow - expected)
         update = book.update(
@@ -514,7 +530,7 @@ class SeriesDetector:
         if self._course.judge(
             epoch_s, verdict, self._night, params=self.params, night_sigma_m3h=sigma, alerts=alerts
         ):
-            self._ey, self._ep = 0.0, 0.0  # the level froze with the burst: start afresh
+            self._level.reset()  # the level froze with the burst: start afresh
         self._judged_accepted(epoch_s, verdict)
 
     def _judged_accepted(self, epoch_s: float, verdict: NightVerdict) -> None:
