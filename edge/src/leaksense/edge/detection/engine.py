@@ -142,10 +142,11 @@ class DetectionEngine:
         return None
 
     def close(self) -> None:
-        """Write the buffered refit history (a clean shutdown)."""
+        """Write the buffered refit history and what each series keeps across a
+        restart (a clean shutdown)."""
         for pool in (self.series, self.dma_series):
             for series in pool.values():
-                series.history.close()
+                series.close()
 
     def warming_up(self) -> Sequence[str]:
         """Series still learning their normal behaviour."""

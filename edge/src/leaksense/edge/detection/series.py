@@ -72,8 +72,7 @@ class SeriesDetector:
         self.book = EventBook(gateway_id, series_id, is_dma)
         # Open events kept across restarts (the gateway; eventfile.py), or not (None).
         self._events_file = events_file
-        # The events file is to be written: a night was judged, or an hour of a night
-        # (or of its morning) went by.
+        # The events file is to be written: a night was judged, or an hour went by.
         self._save_due = False
         self._saved_hour = -1
         self._resumed: SeriesState | None = None
@@ -217,6 +216,13 @@ class SeriesDetector:
         if seen is not None:
             self.history.shift(accepted.since_s, accepted.flow_m3h, self.clock.at_hours((seen,)))
             self._save_due = True
+
+    def close(self) -> None:
+        """A clean shutdown: write the buffered history, and the events file as of the
+        last reading (else it is as of its last write, up to hours before by day)."""
+        self.history.close()
+        if self._last_s is not None and self._resumed is None:  # (not taken back yet)
+            self._save(self._last_s)
 
     def _is_event(self, key: str, alert_id: str) -> bool:
         event = self.book.get(key)
@@ -422,8 +428,10 @@ class SeriesDetector:
         if verdict is not None:
             self._night_verdict(epoch_s, verdict, alerts)
             self._save_due = True
-        elif self._night.watching and hour != self._saved_hour:
-            self._save_due = True  # a crash then loses at most an hour of the night
+        elif hour != self._saved_hour:
+            # A crash then loses at most an hour: of the night being gathered, of
+            # the recent level and of the day's recurring excess.
+            self._save_due = True
         self._saved_hour = hour
 
     def _spike(
