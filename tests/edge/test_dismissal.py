@@ -246,6 +246,26 @@ def test_a_nightly_use_dismissed_at_once_is_added_to_the_history_at_night_only()
     assert leak_ids(replay(engine, epoch[24 * DAY_STEPS :], flow[24 * DAY_STEPS :])) == []
 
 
+def test_a_steady_flow_dismissed_as_a_night_alert_is_learned_at_every_hour() -> None:
+    """A new customer's 5 % of the mean flow, day and night from noon, alerted by
+    the next night and dismissed at once. The level had taken in a third of it by
+    then: judged against that level, the evening's excess looked under half of the
+    flow, the watch ended at 17:00, and the history learned 13 hours of 24."""
+    epoch, flow = with_night_excess(26, 20)
+    engine = DetectionEngine("gw", EngineSettings())
+    judged, _, i = dismiss_first_leak(engine, epoch, flow)
+    assert judged.kind is AlertKind.BACKGROUND_LEAK
+    later = replay(engine, epoch[i:], flow[i:])
+    assert leak_ids(later) == [], [a.explanation_en for a in later]
+    series = engine.series["s1"]
+    assert series._accepted.flow is not None and series._accepted.flow.hours == ()
+    kept_t, kept_y = series.history.read()
+    original = dict(zip(epoch.tolist(), flow.tolist(), strict=True))
+    before = kept_t < 20 * DAY_STEPS * 300 + float(epoch[0])  # before the flow began
+    added = kept_y[before] - np.array([original[t] for t in kept_t[before].tolist()])
+    assert added == pytest.approx(judged.flow_m3h, abs=1e-3)
+
+
 def test_the_accepted_flow_survives_a_restart(tmp_path: Path) -> None:
     epoch, flow = with_night_excess(32, 20)
     settings = EngineSettings(history_dir=tmp_path)

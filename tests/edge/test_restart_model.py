@@ -124,3 +124,19 @@ def test_after_a_reset_the_readings_weigh_alike_at_first() -> None:
     for flow_m3h in (9.0, 12.0, 9.0):
         level.add(flow_m3h, 10.0, 300.0)
     assert level.level == pytest.approx(1.0, abs=0.01)  # not 2.0, nor 0.9 alone
+
+
+def test_the_level_after_each_night_is_kept_to_judge_a_night_alert_by() -> None:
+    level = RecentLevel(half_life_h=1.0)
+    level.night_judged(0.0)  # not started: nothing to keep
+    level.start(10.0, 10.0)
+    level.night_judged(86_400.0)
+    for _ in range(24):
+        level.add(12.0, 10.0, 300.0)
+    level.night_judged(2 * 86_400.0)
+    assert level.before(86_400.0) == 0.0  # no night judged before that one
+    assert level.before(2 * 86_400.0) == pytest.approx(1.0)
+    assert level.before(3 * 86_400.0) == pytest.approx(1.15, abs=0.01)
+    copy = RecentLevel(half_life_h=1.0)
+    copy.restore(level.state())  # kept across a restart
+    assert copy.before(2 * 86_400.0) == pytest.approx(1.0)

@@ -24,7 +24,10 @@ The series closes the event and takes the flow the alert had at the verdict as n
 * **the burst watch goes on expecting it**, as it did while the alert was open, until
   the flow comes back down (the end of the use is no burst either) or a refit has
   learned it (one trained a day after the verdict: every hour it shows at is then
-  in the history).
+  in the history). Down from what the profile times the level expected at the
+  verdict, or, for a night alert, after the night before its evidence began (the
+  level took in part of the flow before the alert: additive flow, multiplicative
+  level, so at the evening peak the part looked like most of it).
 
 A model trained on readings from before the verdict (the one in use, a refit whose
 window still starts before it, one fetched from the server) gets the two levels
@@ -131,15 +134,22 @@ class Acceptance:
         return 0.0 if self.flow is None else self.flow.carried_m3h
 
     def accept(
-        self, flow_m3h: float, now_s: float, night: NightWatch, hours: tuple[int, ...]
+        self,
+        flow_m3h: float,
+        now_s: float,
+        night: NightWatch,
+        hours: tuple[int, ...],
+        level: float = 0.0,
     ) -> None:
         """Take ``flow_m3h``, seen at the local ``hours`` (empty: every hour), as
         normal from ``now_s``, on top of the quiet night level (or on top of a flow
-        accepted earlier)."""
+        accepted earlier). ``level``: the burst watch's level before the flow came,
+        if known (a night alert's: the level took in part of the flow in the hours
+        before the alert), else 0 (the level at the verdict)."""
         earlier = self.flow
         quiet_m3h = min(night.baselines_m3h) if earlier is None else earlier.level_m3h
         self.flow = AcceptedFlow(flow_m3h, now_s, quiet_m3h, carried_m3h=flow_m3h, hours=hours)
-        self._down = self._level = 0.0
+        self._down, self._level = 0.0, level
         self._excess, self._readings = [0.0] * 24, [0] * 24
 
     def installed(self, artifact: ModelArtifact, night: NightWatch) -> None:

@@ -178,7 +178,10 @@ class SeriesDetector:
             return None
         flow = max(flow_m3h, 0.0)
         hours = self._hours_seen(key, now_s)
-        self._accepted.accept(flow, now_s, self._night, hours)
+        event = self.book.get(key)
+        night_alert = key == NIGHT and event is not None
+        level = self._level.before(event.started_s) if event is not None and night_alert else 0.0
+        self._accepted.accept(flow, now_s, self._night, hours, level)
         self.history.shift(now_s, flow, self.clock.at_hours(hours))
         closed = self.book.close(key, now_s, texts.dismissed(resolution, flow))
         self.install(self._installed)
@@ -535,6 +538,7 @@ class SeriesDetector:
     def _night_verdict(self, epoch_s: float, verdict: NightVerdict, alerts: list[Alert]) -> None:
         assert self.artifact is not None
         sigma = self.artifact.night_sigma_m3h
+        self._level.night_judged(verdict.night_start_s)
         if self._course.judge(
             epoch_s, verdict, self._night, params=self.params, night_sigma_m3h=sigma, alerts=alerts
         ):
