@@ -183,6 +183,18 @@ class Acceptance:
         self.flow = replace(flow, carried_m3h=0.0)
         return True
 
+    def watch(
+        self, flow_m3h: float, expected_m3h: float, sigma_m3h: float, h: float, hour: int
+    ) -> tuple[bool, int | None]:
+        """One reading at the local ``hour`` while the flow is carried (``expected_m3h``:
+        what the level expected at the verdict): whether the carry stopped
+        (:meth:`carry`), and a further hour now known to show the flow
+        (:meth:`watch_hour`), or None."""
+        stopped = self.carry(flow_m3h, expected_m3h, sigma_m3h, h)
+        if self.flow is None or self.carried_m3h <= 0.0:
+            return stopped, None
+        return stopped, self.watch_hour(hour, flow_m3h - expected_m3h)
+
     def watch_hour(self, hour: int, excess_m3h: float) -> int | None:
         """One reading's excess over what was expected at the verdict, while carried.
         At the end of a local hour that the flow was not known at, and whose readings

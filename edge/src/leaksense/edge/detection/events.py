@@ -57,6 +57,11 @@ class EventBook:
     def get(self, key: str) -> Event | None:
         return self._open.get(key)
 
+    def is_open(self, key: str, alert_id: str) -> bool:
+        """Is ``alert_id`` the open event under ``key``?"""
+        event = self._open.get(key)
+        return event is not None and event.alert_id == alert_id
+
     def open(
         self,
         key: str,

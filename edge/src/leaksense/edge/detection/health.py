@@ -4,7 +4,8 @@ A sensor clock off the gateway's (skew.py), a gap longer than ``gap_s``, a meter
 index going backwards, an impossible value (for a DMA, a negative balance over an
 hour: balance.py), a value stuck for ``flatline_s``. Each raises a sensor-fault
 alert and pauses the series' leak detection (through ``pause``); a faulty reading
-never feeds it. Lone spikes are judged later, against the model (series.py).
+never feeds it. Lone spikes are judged later, against the model (:meth:`SensorHealth.spike`,
+called by series.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from leaksense.edge.detection.artifact import DetectionParams
 from leaksense.edge.detection.balance import HourlyBalance
 from leaksense.edge.detection.events import EventBook
 from leaksense.edge.detection.skew import SkewWatch
+
+Held = tuple[float, float, float, float]
+"""A reading held back: (time, flow, expected flow, z)."""
 
 
 class SensorHealth:
@@ -44,6 +48,38 @@ class SensorHealth:
         self._last_index: float | None = None
         self._balance = HourlyBalance() if is_dma else None
         self._skew = SkewWatch(clock_tolerance_s, interval_s)
+        self._held: list[Held] = []
+        self._last_spike_s = -math.inf
+        self.absurd_m3h = math.inf
+        """A reading above this (and ``spike_z`` above the expected) is held back:
+        set from the series' model."""
+
+    def spike(self, reading: Held, alerts: list[Alert]) -> list[Held] | None:
+        """Hold back a reading ``(time, flow, expected, z)`` far out of line: a lone one
+        is a spike (a sensor fault, alerted once a day at most), not a burst. Returns
+        the readings to go on with now (held ones first), or None to wait."""
+        epoch_s, flow, _, z = reading
+        held = self._held
+        if z > self.params.spike_z and flow > self.absurd_m3h and len(held) < 2:
+            held.append(reading)
+            return None
+        self._held = []
+        if not held or z >= 3.0:
+            return [*held, reading]
+        if epoch_s - self._last_spike_s > 86_400:
+            self._last_spike_s = epoch_s
+            alerts.append(
+                self.book.one_shot(
+                    "spike",
+                    AlertKind.SENSOR_FAULT,
+                    started_s=held[0][0],
+                    now_s=epoch_s,
+                    texts=texts.fault("spike", max(h[1] for h in held)),
+                    fault="spike",
+                )
+            )
+        self._pause(epoch_s)  # and the DMA this meter feeds is paused with it
+        return [reading]
 
     def check(
         self,

@@ -95,16 +95,13 @@ class SeriesDetector:
         self.artifact: ModelArtifact | None = None
         self._night: NightWatch  # set with the first artifact (install)
         self.out_of_order = 0
-        # Refit history, 8 bytes a reading (float32 offsets and flows), in RAM or in
-        # a file (the gateway: see history.py).
+        # Refit history, 8 bytes a reading, in RAM or in a file (the gateway; history.py).
         self.history: HistoryStore = MemoryHistory() if history is None else history
         self._next_refit_s = math.inf
         self._last_s: float | None = None
         self._pause_until_s = 0.0
         self._suspects = 0
-        self._last_spike_s = -math.inf
         self._continuous = ContinuousFlow(self.book)
-        self._held: list[tuple[float, float, float, float]] = []
         self._rise = BurstWatch(self.params, interval_s)  # the burst CUSUMs, short tests
         self._course = NightCourse(self.book, self._rise)  # what judged nights do
         self._step_sigma: list[float] | None = None
@@ -148,7 +145,7 @@ class SeriesDetector:
         self._rests = artifact.zero_fraction >= REST_FRACTION
         # A spike is far above both what is expected and what the series ever does.
         expected_m3h = 3.0 * max(max(row) for row in self._profile) + 3.0 * max(self._sigma)
-        self._absurd_m3h = max(expected_m3h, SPIKE_PEAK_FACTOR * artifact.peak_flow_m3h)
+        self.health.absurd_m3h = max(expected_m3h, SPIKE_PEAK_FACTOR * artifact.peak_flow_m3h)
         night_h = self.params.night_end_hour - self.params.night_start_hour
         night = NightWatch(artifact, 3600 * night_h / artifact.interval_s, self.params)
         if previous is not None:  # a refit: the evidence so far is kept
@@ -172,15 +169,21 @@ class SeriesDetector:
         """People judged the open event ``alert_id`` not a leak: close it and take
         ``flow_m3h`` (its flow at the verdict) as a normal night level (accepted.py).
         None: no such open event."""
-        key = next((k for k in (BURST, NIGHT) if self._is_event(k, alert_id)), None)
+        key = next((k for k in (BURST, NIGHT) if self.book.is_open(k, alert_id)), None)
         now_s = self._last_s
         if key is None or self._installed is None or now_s is None:
             return None
         flow = max(flow_m3h, 0.0)
-        hours = self._hours_seen(key, now_s)
         event = self.book.get(key)
-        night_alert = key == NIGHT and event is not None
-        level = self._level.before(event.started_s) if event is not None and night_alert else 0.0
+        started_s = now_s if event is None else event.started_s
+        # The local hours it was seen at (a farm's night irrigation is not learned by
+        # day): a night alert's night window, a burst's open hours (every hour once
+        # open a whole day). The level it took in before a night alert is left out.
+        if key == NIGHT:
+            hours = tuple(range(self.params.night_start_hour, self.params.night_end_hour))
+            level = self._level.before(started_s)
+        else:
+            hours, level = self.clock.hours_between(started_s, now_s), 0.0
         self._accepted.accept(flow, now_s, self._night, hours, level)
         self.history.shift(now_s, flow, self.clock.at_hours(hours))
         closed = self.book.close(key, now_s, texts.dismissed(resolution, flow))
@@ -190,33 +193,18 @@ class SeriesDetector:
         self._save(now_s)
         return closed
 
-    def _hours_seen(self, key: str, now_s: float) -> tuple[int, ...]:
-        """The local hours at which the dismissed event's flow was seen (empty: every
-        hour): a night alert's, the night window; a burst's, the hours it was open,
-        every hour once it was open a whole day. A farm's irrigation dismissed at
-        night must not be added to the days of the refit history."""
-        p = self.params
-        if key == NIGHT:
-            return tuple(range(p.night_start_hour, p.night_end_hour))
-        event = self.book.get(key)
-        return self.clock.hours_between(now_s if event is None else event.started_s, now_s)
-
     def _carry(
         self, flow_m3h: float, shape: float, level: float, sigma_m3h: float, hour: int
     ) -> None:
         """While the burst watch expects the accepted flow (``flow_m3h``: less an open
-        lasting leak's): stop once it is back down to what the level expected at the
-        verdict; each new hour at which it shows (half of it, at least, on the hour's
-        mean) gets it in the history before the verdict too, so the next refit learns
-        it there."""
+        lasting leak's; accepted.py): each new hour at which it shows gets it in the
+        history before the verdict too, so the next refit learns it there."""
         acceptance = self._accepted
         at_verdict_m3h = shape * acceptance.level_at_verdict(level)
-        self._save_due |= acceptance.carry(flow_m3h, at_verdict_m3h, sigma_m3h, self.params.burst_h)
-        accepted = acceptance.flow
-        if accepted is None or acceptance.carried_m3h <= 0.0:
-            return
-        seen = acceptance.watch_hour(hour, flow_m3h - at_verdict_m3h)
-        if seen is not None:
+        h = self.params.burst_h
+        stopped, seen = acceptance.watch(flow_m3h, at_verdict_m3h, sigma_m3h, h, hour)
+        self._save_due |= stopped
+        if seen is not None and (accepted := acceptance.flow) is not None:
             self.history.shift(accepted.since_s, accepted.flow_m3h, self.clock.at_hours((seen,)))
             self._save_due = True
 
@@ -226,10 +214,6 @@ class SeriesDetector:
         self.history.close()
         if self._last_s is not None and self._resumed is None:  # (not taken back yet)
             self._save(self._last_s)
-
-    def _is_event(self, key: str, alert_id: str) -> bool:
-        event = self.book.get(key)
-        return event is not None and event.alert_id == alert_id
 
     def _save(self, epoch_s: float) -> None:
         if self._events_file is not None:
@@ -412,7 +396,8 @@ class SeriesDetector:
         recent.roll(day, self._sigma)
         # The burst CUSUM also expects what came back at this hour on recent days.
         expected_burst = expected + recent.allowance_m3h[slot]
-        held = self._spike(epoch_s, flow, expected_burst, (flow - expected_burst) / sigma, alerts)
+        z_burst = (flow - expected_burst) / sigma
+        held = self.health.spike((epoch_s, flow, expected_burst, z_burst), alerts)
         if held is None:
             return
         self.book.accrue(BURST, dt_s)
@@ -436,37 +421,6 @@ class SeriesDetector:
             # the recent level and of the day's recurring excess.
             self._save_due = True
         self._saved_hour = hour
-
-    def _spike(
-        self, epoch_s: float, flow: float, expected: float, z: float, alerts: list[Alert]
-    ) -> list[tuple[float, float, float, float]] | None:
-        """Hold back readings far out of line: a lone one is a spike, not a burst.
-
-        Returns the readings to process now (held ones first), or None to wait.
-        """
-        p = self.params
-        absurd = z > p.spike_z and flow > self._absurd_m3h
-        held = self._held
-        if absurd and len(held) < 2:
-            held.append((epoch_s, flow, expected, z))
-            return None
-        self._held = []
-        if held and z < 3.0:
-            if epoch_s - self._last_spike_s > 86_400:
-                self._last_spike_s = epoch_s
-                alerts.append(
-                    self.book.one_shot(
-                        "spike",
-                        AlertKind.SENSOR_FAULT,
-                        started_s=held[0][0],
-                        now_s=epoch_s,
-                        texts=texts.fault("spike", max(h[1] for h in held)),
-                        fault="spike",
-                    )
-                )
-            self._pause(epoch_s)  # and the DMA this meter feeds is paused with it
-            return [(epoch_s, flow, expected, z)]
-        return [*held, (epoch_s, flow, expected, z)]
 
     def _open_burst(self, epoch_s: float, flow: float, expected: float, z: float) -> Alert | None:
         """A burst alert, if the rise that alarms is a real one."""
@@ -500,29 +454,14 @@ class SeriesDetector:
             if self._rise.alarms(window):
                 alerts.extend(a for a in [self._open_burst(epoch_s, flow, expected, z)] if a)
             return
+        # Over (the flow came back), or not repaired after burst_max_h: a lasting leak
+        # now, which the night watch updates and closes; the burst CUSUM is free again.
         back = self._rise.came_back(z)
-        # Not repaired after burst_max_h: the same event goes on as a lasting leak,
-        # which the night watch updates and closes; the burst CUSUM is free again.
-        # A whole night judges a burst first (burst_night_share): one alarmed at 03:00
-        # waits for the next night's verdict, or for twice burst_max_h without one.
-        age_h = (epoch_s - burst.detected_s) / 3600
-        stale = age_h > p.burst_max_h and (self._course.burst_judged or age_h > 2 * p.burst_max_h)
-        if back or stale:
-            if stale and (night := book.get(NIGHT)) is not None:
-                # A lasting leak is open too: it takes the burst's flow over (so the
-                # flow stays expected) and the burst closes, freeing its CUSUM.
-                flow_m3h = max(night.flow_m3h, 0.0) + max(burst.flow_m3h, 0.0)
-                msg = (night.explanation_en, night.explanation_fr)
-                update = book.update(NIGHT, epoch_s, flow_m3h, night.confidence, msg)
-                closed = book.close(BURST, epoch_s)
-                alerts.extend(a for a in [update, closed] if a is not None)
-            elif stale:
-                self._course.lasting()
-            else:
-                alerts.extend(a for a in [book.close(BURST, epoch_s)] if a is not None)
+        closed = self._course.burst_ends(epoch_s, burst, back, p.burst_max_h, alerts)
+        if closed is not None:
             self._rise.reset()
             self._night.reset()  # tonight's window so far saw the burst: no evidence
-            if not stale:
+            if closed:
                 self._level.reset()
             return
         excess = 0.98 * burst.flow_m3h + 0.02 * (flow - expected)

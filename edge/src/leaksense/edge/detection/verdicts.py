@@ -39,6 +39,33 @@ class NightCourse:
         self._book.rename(BURST, NIGHT)
         self.normal_nights = 0
 
+    def burst_ends(
+        self, epoch_s: float, burst: Event, back: bool, max_h: float, alerts: list[Alert]
+    ) -> bool | None:
+        """Does the open ``burst`` end at this reading? True: it closed, the flow came
+        ``back``. False: not repaired after ``max_h``, it goes on as a lasting leak
+        (or, one being open, that leak takes its flow over and it closes). None: it
+        goes on. A whole night judges a burst first (``burst_night_share``): one
+        alarmed at 03:00 waits for the next night's verdict, or for twice ``max_h``
+        without one."""
+        book = self._book
+        age_h = (epoch_s - burst.detected_s) / 3600
+        stale = age_h > max_h and (self.burst_judged or age_h > 2 * max_h)
+        if not (back or stale):
+            return None
+        if stale and (night := book.get(NIGHT)) is not None:
+            # A lasting leak is open too: it takes the burst's flow over (so the flow
+            # stays expected) and the burst closes, freeing its CUSUM.
+            flow_m3h = max(night.flow_m3h, 0.0) + max(burst.flow_m3h, 0.0)
+            msg = (night.explanation_en, night.explanation_fr)
+            update = book.update(NIGHT, epoch_s, flow_m3h, night.confidence, msg)
+            alerts.extend(a for a in [update, book.close(BURST, epoch_s)] if a is not None)
+        elif stale:
+            self.lasting()
+        else:
+            alerts.extend(a for a in [book.close(BURST, epoch_s)] if a is not None)
+        return not stale
+
     def judge(
         self,
         epoch_s: float,
