@@ -19,8 +19,7 @@ The series closes the event and takes the flow the alert had at the verdict as n
   (:attr:`AcceptedFlow.hours`): a night alert's night window, the hours a burst was
   open (every hour, once it was open a whole day), and each further hour whose
   readings since the verdict show half of it on average while the burst watch
-  expects it. A farm's irrigation dismissed
-  at once must not be learned by day;
+  expects it. A farm's irrigation dismissed at once must not be learned by day;
 * **the burst watch goes on expecting it**, as it did while the alert was open, until
   the flow comes back down (the end of the use is no burst either) or a refit has
   learned it (one trained a day after the verdict: every hour it shows at is then
